@@ -1,1 +1,44 @@
+//! Tenon: a WebAssembly plugin host for commerce connectors.
+//!
+//! Third parties ship connectors and transforms as WebAssembly components built
+//! against the WIT package `tenon:connector` (see `wit/`); operators install them,
+//! enable them per tenant with config, secrets and egress grants, and define flows
+//! that move records from a source stream through transforms into a destination
+//! stream. Every call runs sandboxed under limits; cursors and runs live in sled.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`host`] | [`Tenon`], the host: the operator's operations |
+//! | [`sync`] | running a flow: read, transform, write, commit the cursor |
+//! | [`engine`] | the wasmtime engine, compile cache, pre-linking, epoch ticker |
+//! | [`sandbox`] | one plugin call: store, limits, traps turned into errors |
+//! | [`capability`] | one module per host import (`http`, `log`, `config`) |
+//! | [`bindings`] | the generated WIT bindings and their conversions |
+//! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs |
+//! | [`plugin`], [`tenant`], [`flow`], [`record`], [`limits`] | the domain types |
+//! | [`cli`] | the `tenon` command line |
+//! | [`bundled`] | the first-party plugins compiled into the binary |
+//! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
 
+pub mod bindings;
+pub mod bundled;
+pub mod capability;
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod flow;
+pub mod host;
+pub mod limits;
+pub mod plugin;
+pub mod record;
+pub mod sandbox;
+pub mod state;
+pub mod sync;
+pub mod tenant;
+pub mod vendors;
+
+pub use error::{Error, Result};
+pub use host::Tenon;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `tenon` binary: parse the command line, hand over to [`tenon::cli`].
+
+fn main() -> std::process::ExitCode {
+    tenon::cli::main()
+}

@@ -1,1 +1,141 @@
-//! placeholder
+//! Write Tenon plugins in Rust: connectors that talk to a vendor system, and
+//! transforms that reshape records between systems.
+//!
+//! A plugin is a WebAssembly component built for `wasm32-wasip2` against the WIT
+//! package `tenon:connector@0.1.0` (`wit/tenon.wit`). This crate generates the
+//! bindings, re-exports them under short names and adds the helpers every
+//! connector needs, so a plugin depends on `tenon-sdk` alone (plus `serde`).
+//!
+//! ```ignore
+//! use tenon_sdk::prelude::*;
+//!
+//! struct Shop;
+//!
+//! impl Connector for Shop {
+//!     fn describe() -> Descriptor { /* ... */ }
+//!     fn check() -> Result<(), Error> { /* ... */ }
+//!     fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> { /* ... */ }
+//!     fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> { /* ... */ }
+//! }
+//!
+//! export_connector!(Shop);
+//! ```
+//!
+//! The `README.md` beside this crate walks through a complete connector, from
+//! `cargo new` to `tenon flow run`.
+//!
+//! # Layout
+//!
+//! - `bindings` (hidden): the code wit-bindgen generates from the WIT; the only
+//!   module with `unsafe`. Its types are re-exported at the crate root:
+//!   [`Descriptor`], [`StreamInfo`], [`ConfigKey`], [`Kind`], [`Envelope`],
+//!   [`Op`], [`Delivery`], [`Page`], [`Outcome`], [`Error`], [`RateLimit`], and
+//!   the world traits [`Connector`] and [`Transform`].
+//! - [`export_connector!`] and [`export_transform!`]: make a type the
+//!   component's implementation of a world.
+//! - [`error`]: constructors for [`Error`], one per case, and when to use which.
+//! - [`describe`]: shorthands for building a [`Descriptor`].
+//! - [`record`]: building and decoding [`Envelope`]s.
+//! - [`cursor`]: [`Watermark`](cursor::Watermark), the "changed since" cursor
+//!   that survives timestamp ties.
+//! - [`http`]: requests through the host's `http.send`, credentials, and the
+//!   mapping of HTTP statuses to [`Error`].
+//! - [`config`]: the operator's configuration for this tenant.
+//! - [`log`]: log lines into the host's log, tagged with tenant and plugin.
+//! - [`prelude`]: everything above in one `use`.
+
+#[doc(hidden)]
+#[allow(unsafe_code, unused_qualifications)]
+pub mod bindings;
+
+pub mod config;
+pub mod cursor;
+pub mod describe;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod record;
+
+pub use bindings::connector::tenon::connector::types::{
+    ConfigKey, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page, RateLimit,
+    StreamInfo,
+};
+
+/// A plugin that talks to a vendor system: the exports of the `connector` world.
+///
+/// Implement it on a unit struct and pass that struct to [`export_connector!`].
+/// `describe` must not call imports (no HTTP, config or log): the host calls it
+/// at install time, before any tenant exists.
+pub use bindings::connector::Guest as Connector;
+
+/// A plugin that reshapes records: the exports of the `transform` world.
+///
+/// Implement it on a unit struct and pass that struct to [`export_transform!`].
+/// A transform has no network; it may read [`config`] and write to [`log`].
+pub use bindings::transform::Guest as Transform;
+
+/// Makes a type that implements [`Connector`] this component's `connector` world.
+///
+/// Call it once, at the crate root, with a type name (not a path):
+///
+/// ```ignore
+/// struct Shop;
+/// impl tenon_sdk::Connector for Shop { /* ... */ }
+/// tenon_sdk::export_connector!(Shop);
+/// ```
+///
+/// The exports exist only when compiling for `wasm32`; a native build (for
+/// `cargo test` of pure logic) type-checks the implementation and exports nothing.
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[used]
+            static DESCRIBE: fn() -> $crate::Descriptor = <$ty as $crate::Connector>::describe;
+        };
+    };
+}
+
+/// Makes a type that implements [`Transform`] this component's `transform` world.
+///
+/// Call it once, at the crate root, with a type name (not a path):
+///
+/// ```ignore
+/// struct Rename;
+/// impl tenon_sdk::Transform for Rename { /* ... */ }
+/// tenon_sdk::export_transform!(Rename);
+/// ```
+///
+/// The exports exist only when compiling for `wasm32`; a native build (for
+/// `cargo test` of pure logic) type-checks the implementation and exports nothing.
+#[macro_export]
+macro_rules! export_transform {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            $crate::bindings::transform::export_transform!($ty with_types_in $crate::bindings::transform);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[used]
+            static DESCRIBE: fn() -> $crate::Descriptor = <$ty as $crate::Transform>::describe;
+        };
+    };
+}
+
+/// Everything a plugin author needs, in one `use tenon_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::cursor::Watermark;
+    pub use crate::http::{Client, Credential};
+    pub use crate::{
+        ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
+        RateLimit, StreamInfo, Transform, config, export_connector, export_transform, http, log,
+    };
+}

@@ -1,0 +1,605 @@
+//! The `tenon` command line: one subcommand per operator action, thin over
+//! [`Tenon`]. Output is a short human summary, or JSON with `--json`.
+//!
+//! Exit codes: 0 success; 1 internal error; 2 usage error; 3 something named was
+//! not found; 4 input refused (nothing changed); 5 a plugin call or a flow run
+//! failed.
+
+use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, Run, RunStatus};
+use crate::host::DEFAULT_DATA_DIR;
+use crate::limits::LimitOverrides;
+use crate::tenant::Enablement;
+use crate::{Error, Tenon};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tenon",
+    version,
+    about = "WebAssembly plugin host for commerce connectors"
+)]
+pub struct Cli {
+    /// Data folder: state database, installed components, compile cache.
+    #[arg(long, global = true, env = "TENON_DATA", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log filter for stderr (`warn`, `info`, `tenon=debug`, ...). Also `TENON_LOG`.
+    #[arg(long, global = true, env = "TENON_LOG", default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install, list, inspect and remove plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Create and list tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Enable a plugin for a tenant, with its config, secrets, egress grants and limits.
+    /// Running it again replaces the settings.
+    Enable {
+        tenant: String,
+        plugin: String,
+        /// A config value, `key=value`; repeat for more.
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = key_value)]
+        config: Vec<(String, String)>,
+        /// A secret, `name=value`; repeat for more. Prefer --secret-file: arguments
+        /// are visible to other local users.
+        #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = key_value)]
+        secrets: Vec<(String, String)>,
+        /// A secret read from a file (trailing newline dropped), `name=path`.
+        #[arg(long = "secret-file", value_name = "NAME=PATH", value_parser = key_value)]
+        secret_files: Vec<(String, String)>,
+        /// A host the plugin may reach, `host` or `host:port`; repeat for more.
+        #[arg(long = "grant", value_name = "HOST[:PORT]")]
+        grants: Vec<String>,
+        #[command(flatten)]
+        limits: LimitOverrides,
+    },
+    /// Disable a plugin for a tenant; its settings and secrets are forgotten.
+    Disable { tenant: String, plugin: String },
+    /// Ask a connector whether it reaches its vendor with the tenant's settings.
+    Check { tenant: String, plugin: String },
+    /// Define, list and run flows.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Show run history.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Run the demo: two loopback vendor sandboxes, the bundled plugins, one flow,
+    /// records moved and cursors stored. Uses (and first empties) `<data>/demo`.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install components (`.wasm`), or with --bundled the plugins built into tenon.
+    Install {
+        #[arg(required_unless_present = "bundled")]
+        files: Vec<PathBuf>,
+        /// Install the bundled first-party plugins.
+        #[arg(long, conflicts_with = "files")]
+        bundled: bool,
+        #[command(flatten)]
+        limits: LimitOverrides,
+    },
+    /// List installed plugins.
+    List,
+    /// Show a plugin's description: streams, config keys, secrets, egress it needs.
+    Inspect { plugin: String },
+    /// Remove a plugin no tenant has enabled.
+    Remove { plugin: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create { tenant: String },
+    /// List tenants and the plugins each has enabled.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Define a flow (or redefine it; its cursor is kept).
+    Add {
+        tenant: String,
+        name: String,
+        /// Source, `plugin:stream`.
+        #[arg(long)]
+        from: Endpoint,
+        /// A transform plugin; repeat to chain, applied in order.
+        #[arg(long = "via")]
+        via: Vec<String>,
+        /// Destination, `plugin:stream`.
+        #[arg(long)]
+        to: Endpoint,
+        /// Records per batch.
+        #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
+        batch_size: u32,
+    },
+    /// List flows with their cursors.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Run a flow once, now.
+    Run { tenant: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        flow: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not `key=value`")),
+    }
+}
+
+/// Parses the process arguments, runs the command, returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs one command; `Ok` carries the exit code (a failed run is not an error of
+/// the command, but scripts must see it).
+pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
+    if let Command::Demo = cli.command {
+        crate::demo::run(&cli.data.join("demo")).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tenon = Tenon::open(&cli.data)?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Plugin(cmd) => plugin(&tenon, &out, cmd).await?,
+        Command::Tenant(TenantCommand::Create { tenant }) => {
+            let tenant = tenon.create_tenant(&tenant)?;
+            out.done(&tenant, &format!("Tenant `{}` created.", tenant.id));
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let tenants = tenon.tenants()?;
+            let enablements = tenon.enablements(None)?;
+            let rows: Vec<TenantRow> = tenants
+                .iter()
+                .map(|t| TenantRow {
+                    id: t.id.clone(),
+                    enabled: enablements
+                        .iter()
+                        .filter(|e| e.tenant == t.id)
+                        .map(|e| e.plugin.clone())
+                        .collect(),
+                })
+                .collect();
+            out.table(&rows, &["TENANT", "ENABLED PLUGINS"], |r| {
+                vec![r.id.clone(), r.enabled.join(", ")]
+            });
+        }
+        Command::Enable {
+            tenant,
+            plugin,
+            config,
+            secrets,
+            secret_files,
+            grants,
+            limits,
+        } => {
+            let mut secret_map: BTreeMap<String, String> = secrets.into_iter().collect();
+            for (name, path) in secret_files {
+                let value = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::Invalid(format!("could not read secret file `{path}`: {e}"))
+                })?;
+                secret_map.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
+            }
+            let grants = grants
+                .iter()
+                .map(|g| g.parse())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Error::Invalid)?;
+            let enablement = tenon.enable(Enablement {
+                tenant,
+                plugin,
+                config: config.into_iter().collect(),
+                secrets: secret_map,
+                grants,
+                limits,
+                enabled_at: 0,
+            })?;
+            let view = EnablementView::from(&enablement);
+            out.done(
+                &view,
+                &format!(
+                    "Plugin `{}` enabled for tenant `{}`.",
+                    view.plugin, view.tenant
+                ),
+            );
+        }
+        Command::Disable { tenant, plugin } => {
+            tenon.disable(&tenant, &plugin)?;
+            out.done(
+                &serde_json::json!({"tenant": tenant, "plugin": plugin, "enabled": false}),
+                &format!("Plugin `{plugin}` disabled for tenant `{tenant}`."),
+            );
+        }
+        Command::Check { tenant, plugin } => {
+            let report = tenon.check(&tenant, &plugin).await?;
+            out.done(
+                &report,
+                &format!(
+                    "`{plugin}` reaches its vendor for `{tenant}` ({} ms).",
+                    report.duration_ms
+                ),
+            );
+        }
+        Command::Flow(cmd) => return flow(&tenon, &out, cmd).await,
+        Command::Runs(RunsCommand::List {
+            tenant,
+            flow,
+            limit,
+        }) => {
+            let runs = tenon.runs(tenant.as_deref(), flow.as_deref(), limit)?;
+            out.table(
+                &runs,
+                &[
+                    "RUN", "TENANT", "FLOW", "STATUS", "READ", "WRITTEN", "FUEL", "HTTP", "ERROR",
+                ],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.tenant.clone(),
+                        r.flow.clone(),
+                        r.status.to_string(),
+                        r.records_read.to_string(),
+                        r.records_written.to_string(),
+                        r.fuel_used.to_string(),
+                        r.http_requests.to_string(),
+                        r.error.clone().unwrap_or_default(),
+                    ]
+                },
+            );
+        }
+        Command::Demo => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Result<()> {
+    match cmd {
+        PluginCommand::Install {
+            files,
+            bundled,
+            limits,
+        } => {
+            let mut components: Vec<(String, Vec<u8>)> = Vec::new();
+            if bundled {
+                components.extend(
+                    crate::bundled::PLUGINS
+                        .iter()
+                        .map(|(n, w)| (format!("bundled:{n}"), w.to_vec())),
+                );
+            }
+            for file in files {
+                let wasm = std::fs::read(&file).map_err(|e| {
+                    Error::Invalid(format!("could not read `{}`: {e}", file.display()))
+                })?;
+                components.push((file.display().to_string(), wasm));
+            }
+            let mut installed = Vec::new();
+            for (source, wasm) in components {
+                let plugin = tenon.install(&wasm, limits).await.map_err(|e| match e {
+                    Error::Load(_) | Error::Invalid(_) | Error::Call(_) => {
+                        Error::Invalid(format!("{source}: {e}"))
+                    }
+                    other => other,
+                })?;
+                if !out.json {
+                    println!(
+                        "Installed {} {} ({}, {} bytes, sha256 {}).",
+                        plugin.id,
+                        plugin.version,
+                        plugin.world,
+                        plugin.size,
+                        &plugin.sha256[..12]
+                    );
+                }
+                installed.push(plugin);
+            }
+            out.json_only(&installed);
+        }
+        PluginCommand::List => {
+            let plugins = tenon.plugins()?;
+            out.table(
+                &plugins,
+                &["PLUGIN", "VERSION", "WORLD", "KIND", "SHA256", "STREAMS"],
+                |p| {
+                    vec![
+                        p.id.clone(),
+                        p.version.clone(),
+                        p.world.to_string(),
+                        p.descriptor.kind.to_string(),
+                        p.sha256[..12].to_owned(),
+                        p.descriptor
+                            .streams
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                },
+            );
+        }
+        PluginCommand::Inspect { plugin } => {
+            let p = tenon.plugin(&plugin)?;
+            if out.json {
+                out.json_only(&p);
+                return Ok(());
+            }
+            let d = &p.descriptor;
+            println!("{} {} ({}, kind {})", p.id, p.version, p.world, d.kind);
+            println!("  {}", d.description);
+            println!("  sha256   {}", p.sha256);
+            println!("  streams:");
+            for s in &d.streams {
+                let access = match (s.readable, s.writable) {
+                    (true, true) => "read/write",
+                    (true, false) => "read",
+                    (false, true) => "write",
+                    (false, false) => "-",
+                };
+                let cursor = s
+                    .cursor_field
+                    .as_deref()
+                    .map(|c| format!(", cursor on `{c}`"))
+                    .unwrap_or_default();
+                println!("    {} ({access}{cursor})", s.name);
+            }
+            println!("  config keys:");
+            for c in &d.config {
+                let req = if c.required { "required" } else { "optional" };
+                let def = c
+                    .default
+                    .as_deref()
+                    .map(|v| format!(", default `{v}`"))
+                    .unwrap_or_default();
+                println!("    {} ({req}{def}): {}", c.name, c.description);
+            }
+            println!(
+                "  secrets: {}",
+                if d.secrets.is_empty() {
+                    "none".into()
+                } else {
+                    d.secrets.join(", ")
+                }
+            );
+            println!(
+                "  egress:  {}",
+                if d.egress.is_empty() {
+                    "none declared".into()
+                } else {
+                    d.egress.join(", ")
+                }
+            );
+            if !p.limits.is_empty() {
+                println!(
+                    "  limits:  {}",
+                    serde_json::to_string(&p.limits).unwrap_or_default()
+                );
+            }
+        }
+        PluginCommand::Remove { plugin } => {
+            tenon.remove_plugin(&plugin)?;
+            out.done(
+                &serde_json::json!({"removed": plugin}),
+                &format!("Plugin `{plugin}` removed."),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<ExitCode> {
+    match cmd {
+        FlowCommand::Add {
+            tenant,
+            name,
+            from,
+            via,
+            to,
+            batch_size,
+        } => {
+            let flow = tenon.add_flow(Flow {
+                tenant,
+                name,
+                source: from,
+                transforms: via,
+                destination: to,
+                batch_size,
+            })?;
+            out.done(
+                &flow,
+                &format!("Flow `{}` added for tenant `{}`.", flow.name, flow.tenant),
+            );
+        }
+        FlowCommand::List { tenant } => {
+            let flows = tenon.flows(tenant.as_deref())?;
+            let mut rows = Vec::new();
+            for f in flows {
+                let cursor = tenon.cursor(&f.tenant, &f.name)?;
+                rows.push(FlowRow { flow: f, cursor });
+            }
+            out.table(
+                &rows,
+                &["TENANT", "FLOW", "FROM", "VIA", "TO", "CURSOR"],
+                |r| {
+                    vec![
+                        r.flow.tenant.clone(),
+                        r.flow.name.clone(),
+                        r.flow.source.to_string(),
+                        r.flow.transforms.join(" > "),
+                        r.flow.destination.to_string(),
+                        r.cursor.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                },
+            );
+        }
+        FlowCommand::Run { tenant, name } => {
+            let run = tenon.run_flow(&tenant, &name).await?;
+            out.done(&run, &run_summary(&run));
+            if run.status == RunStatus::Failed {
+                if !out.json {
+                    eprintln!(
+                        "error: {}",
+                        run.error.as_deref().unwrap_or("the run failed")
+                    );
+                }
+                return Ok(ExitCode::from(5));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line saying what a run did.
+pub fn run_summary(run: &Run) -> String {
+    format!(
+        "Run {} of `{}` {}: {} read, {} written in {} batch(es); fuel {}, {} HTTP request(s); cursor {}.",
+        run.id,
+        run.flow,
+        run.status,
+        run.records_read,
+        run.records_written,
+        run.batches,
+        run.fuel_used,
+        run.http_requests,
+        run.cursor_after.as_deref().unwrap_or("none"),
+    )
+}
+
+#[derive(Serialize)]
+struct TenantRow {
+    id: String,
+    enabled: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct FlowRow {
+    #[serde(flatten)]
+    flow: Flow,
+    cursor: Option<String>,
+}
+
+/// An enablement as shown: secret names, never values.
+#[derive(Serialize)]
+struct EnablementView {
+    tenant: String,
+    plugin: String,
+    config: BTreeMap<String, String>,
+    secrets: Vec<String>,
+    grants: Vec<String>,
+    limits: LimitOverrides,
+}
+
+impl From<&Enablement> for EnablementView {
+    fn from(e: &Enablement) -> Self {
+        EnablementView {
+            tenant: e.tenant.clone(),
+            plugin: e.plugin.clone(),
+            config: e.config.clone(),
+            secrets: e.secrets.keys().cloned().collect(),
+            grants: e.grants.iter().map(ToString::to_string).collect(),
+            limits: e.limits,
+        }
+    }
+}
+
+/// Prints results as text or JSON.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn done<T: Serialize>(&self, value: &T, text: &str) {
+        if self.json {
+            self.json_only(value);
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn json_only<T: Serialize>(&self, value: &T) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).expect("output serialises")
+            );
+        }
+    }
+
+    fn table<T: Serialize>(&self, rows: &[T], header: &[&str], cells: impl Fn(&T) -> Vec<String>) {
+        if self.json {
+            self.json_only(&rows);
+            return;
+        }
+        let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for row in &body {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<String>| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("{}", padded.join("  ").trim_end());
+        };
+        line(header.iter().map(|h| h.to_string()).collect());
+        for row in body {
+            line(row);
+        }
+    }
+}

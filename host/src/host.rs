@@ -1,0 +1,339 @@
+//! [`Tenon`], the host: the one object the CLI (and later the server) drives. It
+//! ties state, engine and sandbox together and owns the operator's operations:
+//! install plugins, create tenants, enable plugins for them, define flows.
+//! Running flows is in [`crate::sync`].
+
+use crate::engine::{Engine, Prepared};
+use crate::error::{Error, Result};
+use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, MAX_BATCH_SIZE, Run};
+use crate::limits::{self, LimitOverrides};
+use crate::plugin::{Installed, World, is_identifier};
+use crate::sandbox::{CallContext, CallReport, Sandbox};
+use crate::state::State;
+use crate::tenant::{Enablement, Tenant};
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The data folder used when none is given: `tenon-data` in the working directory.
+pub const DEFAULT_DATA_DIR: &str = "tenon-data";
+
+/// The host.
+#[derive(Debug, Clone)]
+pub struct Tenon {
+    pub(crate) state: State,
+    pub(crate) sandbox: Sandbox,
+    data_dir: PathBuf,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Tenon {
+    /// Opens the host on a data folder (created if missing): `state/` holds the sled
+    /// database, `components/` the installed `.wasm` files, `cache/` their
+    /// compiled form.
+    pub fn open(data_dir: &Path) -> Result<Tenon> {
+        std::fs::create_dir_all(data_dir.join("components"))
+            .with_context(|| format!("could not create data folder {}", data_dir.display()))?;
+        let state = State::open(&data_dir.join("state"))?;
+        let engine = Engine::new(data_dir.join("cache"))?;
+        Ok(Tenon {
+            state,
+            sandbox: Sandbox::new(Arc::new(engine)),
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The engine, for its cache counters.
+    pub fn engine(&self) -> &Engine {
+        self.sandbox.engine()
+    }
+
+    // Plugins.
+
+    /// Installs a component: checks it is a Tenon plugin, asks it to describe
+    /// itself, validates the description, then stores it. A plugin with the same
+    /// name is replaced (its enablements and flows stay). Nothing is stored unless
+    /// every check passed.
+    #[tracing::instrument(skip_all, fields(bytes = wasm.len()))]
+    pub async fn install(&self, wasm: &[u8], limits: LimitOverrides) -> Result<Installed> {
+        limits.validate().map_err(Error::Invalid)?;
+        let (sha256, prepared) = self.sandbox.engine().load(wasm)?;
+        let descriptor = self.sandbox.describe(&prepared, "(installing)").await?;
+        let world = prepared.world();
+        descriptor
+            .validate(world)
+            .map_err(|e| Error::Invalid(format!("the plugin's description is unusable: {e}")))?;
+        let path = self.component_path(&sha256);
+        if !path.exists() {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, wasm)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .with_context(|| format!("could not store component {}", path.display()))?;
+        }
+        let installed = Installed {
+            id: descriptor.name.clone(),
+            version: descriptor.version.clone(),
+            world,
+            sha256,
+            size: wasm.len() as u64,
+            descriptor,
+            limits,
+            installed_at: now_ms(),
+        };
+        self.state.put_plugin(&installed)?;
+        tracing::info!(plugin = %installed.id, version = %installed.version, %world, "Plugin installed");
+        Ok(installed)
+    }
+
+    fn component_path(&self, sha256: &str) -> PathBuf {
+        self.data_dir
+            .join("components")
+            .join(format!("{sha256}.wasm"))
+    }
+
+    pub fn plugins(&self) -> Result<Vec<Installed>> {
+        Ok(self.state.plugins()?)
+    }
+
+    pub fn plugin(&self, id: &str) -> Result<Installed> {
+        self.state
+            .plugin(id)?
+            .ok_or_else(|| Error::not_found("plugin", id))
+    }
+
+    /// Removes a plugin that no tenant has enabled.
+    pub fn remove_plugin(&self, id: &str) -> Result<()> {
+        self.plugin(id)?;
+        let users: Vec<String> = self
+            .state
+            .enablements(None)?
+            .into_iter()
+            .filter(|e| e.plugin == id)
+            .map(|e| e.tenant)
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::Invalid(format!(
+                "plugin `{id}` is enabled for tenant(s) {}: disable it there first",
+                users.join(", ")
+            )));
+        }
+        self.state.remove_plugin(id)?;
+        Ok(())
+    }
+
+    /// The compiled, pre-linked component of an installed plugin.
+    pub(crate) fn prepared(&self, plugin: &Installed) -> Result<Prepared> {
+        let path = self.component_path(&plugin.sha256);
+        let wasm = std::fs::read(&path)
+            .with_context(|| format!("could not read component {}", path.display()))?;
+        let (_, prepared) = self.sandbox.engine().load(&wasm)?;
+        Ok(prepared)
+    }
+
+    // Tenants.
+
+    pub fn create_tenant(&self, id: &str) -> Result<Tenant> {
+        if !is_identifier(id) {
+            return Err(Error::Invalid(format!(
+                "tenant id `{id}` must be 1-64 lowercase letters, digits or dashes, starting with a letter"
+            )));
+        }
+        if self.state.tenant(id)?.is_some() {
+            return Err(Error::Invalid(format!("tenant `{id}` already exists")));
+        }
+        let tenant = Tenant {
+            id: id.to_owned(),
+            created_at: now_ms(),
+        };
+        self.state.put_tenant(&tenant)?;
+        Ok(tenant)
+    }
+
+    pub fn tenants(&self) -> Result<Vec<Tenant>> {
+        Ok(self.state.tenants()?)
+    }
+
+    pub fn tenant(&self, id: &str) -> Result<Tenant> {
+        self.state
+            .tenant(id)?
+            .ok_or_else(|| Error::not_found("tenant", id))
+    }
+
+    // Enablements.
+
+    /// Enables (or re-configures) a plugin for a tenant. The settings replace any
+    /// earlier ones and are checked against what the plugin declares first.
+    pub fn enable(&self, mut enablement: Enablement) -> Result<Enablement> {
+        self.tenant(&enablement.tenant)?;
+        let plugin = self.plugin(&enablement.plugin)?;
+        enablement.validate(&plugin).map_err(Error::Invalid)?;
+        enablement.enabled_at = now_ms();
+        self.state.put_enablement(&enablement)?;
+        tracing::info!(tenant = %enablement.tenant, plugin = %enablement.plugin, "Plugin enabled");
+        Ok(enablement)
+    }
+
+    /// Disables a plugin for a tenant, forgetting its settings and secrets. Its
+    /// next call for that tenant is refused; other tenants are unaffected.
+    pub fn disable(&self, tenant: &str, plugin: &str) -> Result<()> {
+        self.tenant(tenant)?;
+        if !self.state.remove_enablement(tenant, plugin)? {
+            return Err(Error::not_found("enablement", format!("{tenant}/{plugin}")));
+        }
+        tracing::info!(tenant, plugin, "Plugin disabled");
+        Ok(())
+    }
+
+    pub fn enablements(&self, tenant: Option<&str>) -> Result<Vec<Enablement>> {
+        Ok(self.state.enablements(tenant)?)
+    }
+
+    /// What a call of `plugin` for `tenant` runs with; refused unless enabled.
+    pub(crate) fn call_context(&self, tenant: &str, plugin: &Installed) -> Result<CallContext> {
+        let enablement = self.state.enablement(tenant, &plugin.id)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "plugin `{}` is not enabled for tenant `{tenant}`",
+                plugin.id
+            ))
+        })?;
+        Ok(CallContext {
+            tenant: tenant.to_owned(),
+            plugin: plugin.id.clone(),
+            config: Arc::new(enablement.effective_config(plugin)),
+            secrets: Arc::new(enablement.secrets),
+            grants: Arc::new(enablement.grants),
+            limits: limits::resolve(&plugin.limits, &enablement.limits),
+        })
+    }
+
+    /// Asks a connector whether it can reach its vendor with the tenant's settings.
+    pub async fn check(&self, tenant: &str, plugin: &str) -> Result<CallReport> {
+        self.tenant(tenant)?;
+        let plugin = self.plugin(plugin)?;
+        let ctx = self.call_context(tenant, &plugin)?;
+        let prepared = self.prepared(&plugin)?;
+        Ok(self.sandbox.check(&prepared, &ctx).await?)
+    }
+
+    // Flows.
+
+    /// Defines (or redefines) a flow. The plugins must be installed, the source
+    /// stream readable, the destination writable, the transforms transforms.
+    /// Whether they are enabled for the tenant is checked when the flow runs.
+    pub fn add_flow(&self, flow: Flow) -> Result<Flow> {
+        self.tenant(&flow.tenant)?;
+        if !is_identifier(&flow.name) {
+            return Err(Error::Invalid(format!(
+                "flow name `{}` must be 1-64 lowercase letters, digits or dashes, starting with a letter",
+                flow.name
+            )));
+        }
+        if flow.batch_size == 0 || flow.batch_size > MAX_BATCH_SIZE {
+            return Err(Error::Invalid(format!(
+                "batch size must be between 1 and {MAX_BATCH_SIZE}"
+            )));
+        }
+        self.endpoint(&flow.source, World::Connector, |s| s.readable, "readable")?;
+        for name in &flow.transforms {
+            let plugin = self.plugin(name)?;
+            if plugin.world != World::Transform {
+                return Err(Error::Invalid(format!(
+                    "`{name}` is a {}, not a transform",
+                    plugin.world
+                )));
+            }
+        }
+        self.endpoint(
+            &flow.destination,
+            World::Connector,
+            |s| s.writable,
+            "writable",
+        )?;
+        self.state.put_flow(&flow)?;
+        Ok(flow)
+    }
+
+    fn endpoint(
+        &self,
+        endpoint: &Endpoint,
+        world: World,
+        allowed: impl Fn(&crate::plugin::StreamInfo) -> bool,
+        what: &str,
+    ) -> Result<()> {
+        let plugin = self.plugin(&endpoint.plugin)?;
+        if plugin.world != world {
+            return Err(Error::Invalid(format!(
+                "`{}` is a {}, not a {world}",
+                plugin.id, plugin.world
+            )));
+        }
+        let stream = plugin.descriptor.stream(&endpoint.stream).ok_or_else(|| {
+            let names: Vec<&str> = plugin
+                .descriptor
+                .streams
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            Error::Invalid(format!(
+                "`{}` has no stream `{}`; it has: {}",
+                plugin.id,
+                endpoint.stream,
+                names.join(", ")
+            ))
+        })?;
+        if !allowed(stream) {
+            return Err(Error::Invalid(format!("stream `{endpoint}` is not {what}")));
+        }
+        Ok(())
+    }
+
+    pub fn flows(&self, tenant: Option<&str>) -> Result<Vec<Flow>> {
+        Ok(self.state.flows(tenant)?)
+    }
+
+    pub fn flow(&self, tenant: &str, name: &str) -> Result<Flow> {
+        self.tenant(tenant)?;
+        self.state
+            .flow(tenant, name)?
+            .ok_or_else(|| Error::not_found("flow", format!("{tenant}/{name}")))
+    }
+
+    /// The stored cursor of a flow's source stream.
+    pub fn cursor(&self, tenant: &str, flow: &str) -> Result<Option<String>> {
+        let flow = self.flow(tenant, flow)?;
+        Ok(self.state.cursor(tenant, &flow.name, &flow.source.stream)?)
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, tenant: Option<&str>, flow: Option<&str>, limit: usize) -> Result<Vec<Run>> {
+        Ok(self.state.runs(tenant, flow, limit)?)
+    }
+}
+
+/// A flow with the default batch size.
+pub fn flow(
+    tenant: &str,
+    name: &str,
+    source: Endpoint,
+    transforms: Vec<String>,
+    destination: Endpoint,
+) -> Flow {
+    Flow {
+        tenant: tenant.into(),
+        name: name.into(),
+        source,
+        transforms,
+        destination,
+        batch_size: DEFAULT_BATCH_SIZE,
+    }
+}

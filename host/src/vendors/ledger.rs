@@ -1,0 +1,508 @@
+//! The ledger sandbox: an ERP that takes sales orders.
+//!
+//! # API
+//! Every request needs `Authorization: Bearer <token>`; without it the answer is
+//! `401 {"error": "..."}`. Errors always have that shape.
+//!
+//! - `GET /api/health` answers `200 {"ok": true}`.
+//! - `POST /api/sales-orders` with an optional `Idempotency-Key` header and a JSON
+//!   body (see [`NewSalesOrder`]; unknown fields are refused):
+//!
+//!   ```json
+//!   {"external_ref": "shop:1001", "customer_email": "ada@example.com",
+//!    "customer_name": "Ada Lovelace", "currency": "EUR",
+//!    "lines": [{"sku": "TEE-BLK-M", "quantity": 2, "unit_price_cents": 1990}],
+//!    "total_cents": 3980, "status": "open"}
+//!   ```
+//!
+//!   answers, in this order of precedence:
+//!   - `200 {"id": "SO-000001"}` if the `Idempotency-Key` was accepted before:
+//!     the first answer's id, and nothing changes (the body is not looked at);
+//!   - `422 {"error": "..."}` if the body is malformed JSON, has an unknown field
+//!     or status, no lines, a line with quantity 0, or a `total_cents` that is not
+//!     the sum of `quantity * unit_price_cents`;
+//!   - `200 {"id": ...}` if a sales order with this `external_ref` exists: it is
+//!     updated in place and keeps its id;
+//!   - `201 {"id": ...}` otherwise: a new sales order, ids `SO-000001`, `SO-000002`...
+//! - `GET /api/sales-orders` answers `200 {"sales_orders": [SalesOrder, ...]}`
+//!   sorted by id.
+//!
+//! Tests can make the next POSTs fail with `Ledger::fail_next`; such an answer
+//! (with `Retry-After: 1` when it is `429`) changes nothing and records no key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{InjectedFailures, Server, error, health, lock};
+
+/// The header that makes a POST safe to repeat.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The body of `POST /api/sales-orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSalesOrder {
+    /// The order's identity in the system it came from (`"shop:1001"`); a second
+    /// POST with the same value updates that sales order.
+    pub external_ref: String,
+    pub customer_email: String,
+    pub customer_name: String,
+    /// ISO 4217 code (`"EUR"`).
+    pub currency: String,
+    /// At least one line.
+    pub lines: Vec<SalesOrderLine>,
+    /// Must equal the sum of `quantity * unit_price_cents` over the lines.
+    pub total_cents: u64,
+    pub status: SalesOrderStatus,
+}
+
+/// One line of a sales order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesOrderLine {
+    pub sku: String,
+    /// At least 1.
+    pub quantity: u32,
+    pub unit_price_cents: u64,
+}
+
+/// Whether the ERP should fulfil a sales order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SalesOrderStatus {
+    Open,
+    Cancelled,
+}
+
+/// A sales order as the ledger stores and lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesOrder {
+    /// The ledger's id (`"SO-000001"`), fixed at creation.
+    pub id: String,
+    pub external_ref: String,
+    pub customer_email: String,
+    pub customer_name: String,
+    pub currency: String,
+    pub lines: Vec<SalesOrderLine>,
+    pub total_cents: u64,
+    pub status: SalesOrderStatus,
+    /// 1 at creation, plus one for every POST that changed it.
+    pub revision: u64,
+}
+
+/// A running ledger sandbox; dropping it stops the server too.
+#[derive(Debug)]
+pub struct Ledger {
+    server: Server,
+    books: Arc<Mutex<Books>>,
+}
+
+impl Ledger {
+    /// Starts an empty ledger on `127.0.0.1` (port picked by the system) that
+    /// accepts `token`.
+    pub async fn start(token: &str) -> anyhow::Result<Ledger> {
+        let books = Arc::new(Mutex::new(Books::default()));
+        let routes = Router::new()
+            .route("/api/health", get(health))
+            .route(
+                "/api/sales-orders",
+                get(list_sales_orders).post(create_sales_order),
+            )
+            .with_state(Arc::clone(&books));
+        let server = Server::start("ledger", token, routes).await?;
+        Ok(Ledger { server, books })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    /// Every sales order, sorted by id.
+    pub fn sales_orders(&self) -> Vec<SalesOrder> {
+        lock(&self.books).sales_orders.values().cloned().collect()
+    }
+
+    /// How many authenticated `POST /api/sales-orders` arrived, whatever their
+    /// answer: with [`Ledger::sales_orders`] it shows whether replays were absorbed.
+    pub fn requests(&self) -> u64 {
+        lock(&self.books).requests
+    }
+
+    /// Makes the next `count` POSTs answer `status` (with `Retry-After: 1` when it
+    /// is `429`) without applying anything. Reads are not affected.
+    ///
+    /// # Panics
+    /// If `status` is not an HTTP status code (100 to 999).
+    pub fn fail_next(&self, count: usize, status: u16) {
+        lock(&self.books).failures.arm(count, status);
+    }
+
+    /// Stops the server, letting open requests finish.
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// The ledger's state behind the server.
+#[derive(Debug, Default)]
+struct Books {
+    /// By id; ids are zero-padded, so this is also id order.
+    sales_orders: BTreeMap<String, SalesOrder>,
+    /// `external_ref` to id.
+    by_ref: HashMap<String, String>,
+    /// `Idempotency-Key` to the id it answered.
+    keys: HashMap<String, String>,
+    requests: u64,
+    failures: InjectedFailures,
+}
+
+/// `GET /api/sales-orders`.
+async fn list_sales_orders(State(books): State<Arc<Mutex<Books>>>) -> Response {
+    let books = lock(&books);
+    let sales_orders: Vec<&SalesOrder> = books.sales_orders.values().collect();
+    Json(json!({ "sales_orders": sales_orders })).into_response()
+}
+
+/// `POST /api/sales-orders`.
+async fn create_sales_order(
+    State(books): State<Arc<Mutex<Books>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut books = lock(&books);
+    books.requests += 1;
+    if let Some(failure) = books.failures.take() {
+        return failure;
+    }
+    let key = match headers.get(IDEMPOTENCY_KEY).map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(key)) if !key.trim().is_empty() => Some(key.to_owned()),
+        Some(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency-Key must be non-empty visible ASCII",
+            );
+        }
+    };
+    if let Some(id) = key.as_ref().and_then(|key| books.keys.get(key)) {
+        return created(StatusCode::OK, id);
+    }
+    let new = match serde_json::from_slice::<NewSalesOrder>(&body) {
+        Ok(new) => new,
+        Err(err) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("malformed sales order: {err}"),
+            );
+        }
+    };
+    if let Err(message) = validate(&new) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, message);
+    }
+
+    let (status, id) = match books.by_ref.get(&new.external_ref).cloned() {
+        Some(id) => {
+            let existing = books
+                .sales_orders
+                .get_mut(&id)
+                .expect("every external_ref points at a sales order");
+            let updated = sales_order(id.clone(), new, existing.revision);
+            if updated != *existing {
+                *existing = SalesOrder {
+                    revision: existing.revision + 1,
+                    ..updated
+                };
+            }
+            (StatusCode::OK, id)
+        }
+        None => {
+            let id = format!("SO-{:06}", books.sales_orders.len() + 1);
+            books.by_ref.insert(new.external_ref.clone(), id.clone());
+            books
+                .sales_orders
+                .insert(id.clone(), sales_order(id.clone(), new, 1));
+            (StatusCode::CREATED, id)
+        }
+    };
+    if let Some(key) = key {
+        books.keys.insert(key, id.clone());
+    }
+    created(status, &id)
+}
+
+fn sales_order(id: String, new: NewSalesOrder, revision: u64) -> SalesOrder {
+    SalesOrder {
+        id,
+        external_ref: new.external_ref,
+        customer_email: new.customer_email,
+        customer_name: new.customer_name,
+        currency: new.currency,
+        lines: new.lines,
+        total_cents: new.total_cents,
+        status: new.status,
+        revision,
+    }
+}
+
+fn created(status: StatusCode, id: &str) -> Response {
+    (status, Json(json!({ "id": id }))).into_response()
+}
+
+/// Checks what the types cannot; the error is the message of the `422`.
+fn validate(new: &NewSalesOrder) -> Result<(), String> {
+    if new.external_ref.trim().is_empty() {
+        return Err("external_ref must not be empty".to_owned());
+    }
+    if !new.customer_email.contains('@') {
+        return Err(format!(
+            "customer_email `{}` is not an email address",
+            new.customer_email
+        ));
+    }
+    if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "currency `{}` is not an ISO 4217 code",
+            new.currency
+        ));
+    }
+    if new.lines.is_empty() {
+        return Err("a sales order needs at least one line".to_owned());
+    }
+    let mut sum: u64 = 0;
+    for (index, line) in new.lines.iter().enumerate() {
+        if line.sku.trim().is_empty() {
+            return Err(format!("line {}: sku must not be empty", index + 1));
+        }
+        if line.quantity == 0 {
+            return Err(format!("line {}: quantity must be at least 1", index + 1));
+        }
+        sum = u64::from(line.quantity)
+            .checked_mul(line.unit_price_cents)
+            .and_then(|amount| sum.checked_add(amount))
+            .ok_or_else(|| format!("line {}: amount overflows", index + 1))?;
+    }
+    if sum != new.total_cents {
+        return Err(format!(
+            "total_cents is {} but the lines sum to {sum}",
+            new.total_cents
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "ledger-test-token";
+
+    fn order(external_ref: &str) -> serde_json::Value {
+        json!({
+            "external_ref": external_ref,
+            "customer_email": "ada.lovelace@example.com",
+            "customer_name": "Ada Lovelace",
+            "currency": "EUR",
+            "lines": [
+                {"sku": "TEE-BLK-M", "quantity": 2, "unit_price_cents": 1990},
+                {"sku": "MUG-WHT", "quantity": 1, "unit_price_cents": 950},
+            ],
+            "total_cents": 4930,
+            "status": "open",
+        })
+    }
+
+    async fn post(
+        ledger: &Ledger,
+        key: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/api/sales-orders", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("ledger answers");
+        let status = response.status().as_u16();
+        (status, json_body(response).await)
+    }
+
+    /// The host's reqwest has no `json` feature; parse by hand.
+    async fn json_body(response: reqwest::Response) -> serde_json::Value {
+        let bytes = response.bytes().await.expect("ledger answers a body");
+        serde_json::from_slice(&bytes).expect("ledger answers JSON")
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_token_are_refused() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("{}/api/sales-orders", ledger.base_url());
+
+        let missing = client
+            .post(&url)
+            .body(order("shop:1").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 401);
+        let body = json_body(missing).await;
+        assert!(body["error"].is_string(), "{body}");
+        let wrong = client
+            .get(&url)
+            .header("Authorization", "Basic bGVkZ2VyLXRlc3QtdG9rZW4=")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+
+        assert!(ledger.sales_orders().is_empty());
+        assert_eq!(ledger.requests(), 0);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_replayed_idempotency_key_changes_nothing() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        let (status, first) = post(&ledger, Some("k-1"), &order("shop:1001")).await;
+        assert_eq!((status, &first), (201, &json!({ "id": "SO-000001" })));
+
+        // Same key, even with another body: the first answer, nothing applied.
+        let mut other = order("shop:1001");
+        other["status"] = json!("cancelled");
+        let (status, replay) = post(&ledger, Some("k-1"), &other).await;
+        assert_eq!((status, replay), (200, first));
+
+        assert_eq!(ledger.requests(), 2);
+        let stored = ledger.sales_orders();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (stored[0].status, stored[0].revision),
+            (SalesOrderStatus::Open, 1)
+        );
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_existing_external_ref_is_updated_in_place() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        let (status, _) = post(&ledger, None, &order("shop:1001")).await;
+        assert_eq!(status, 201);
+        let (status, second) = post(&ledger, None, &order("shop:1002")).await;
+        assert_eq!((status, second), (201, json!({ "id": "SO-000002" })));
+
+        // The same content again: same id, no new revision.
+        let (status, same) = post(&ledger, None, &order("shop:1001")).await;
+        assert_eq!((status, same), (200, json!({ "id": "SO-000001" })));
+        assert_eq!(ledger.sales_orders()[0].revision, 1);
+
+        let mut cancelled = order("shop:1001");
+        cancelled["status"] = json!("cancelled");
+        let (status, updated) = post(&ledger, Some("k-2"), &cancelled).await;
+        assert_eq!((status, updated), (200, json!({ "id": "SO-000001" })));
+
+        let stored = ledger.sales_orders();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[0].id, "SO-000001");
+        assert_eq!(
+            (stored[0].status, stored[0].revision),
+            (SalesOrderStatus::Cancelled, 2)
+        );
+
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/sales-orders", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let listed = json_body(response).await;
+        let listed: Vec<SalesOrder> =
+            serde_json::from_value(listed["sales_orders"].clone()).unwrap();
+        assert_eq!(listed, stored);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn invalid_sales_orders_are_a_422() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        let mut bad_total = order("shop:1");
+        bad_total["total_cents"] = json!(4931);
+        let mut no_lines = order("shop:2");
+        no_lines["lines"] = json!([]);
+        no_lines["total_cents"] = json!(0);
+        let mut zero_quantity = order("shop:3");
+        zero_quantity["lines"][1]["quantity"] = json!(0);
+        zero_quantity["total_cents"] = json!(3980);
+        let mut unknown_status = order("shop:4");
+        unknown_status["status"] = json!("shipped");
+        let mut unknown_field = order("shop:5");
+        unknown_field["note"] = json!("rush");
+
+        for (case, body) in [
+            ("bad total", bad_total),
+            ("no lines", no_lines),
+            ("zero quantity", zero_quantity),
+            ("unknown status", unknown_status),
+            ("unknown field", unknown_field),
+        ] {
+            let (status, answer) = post(&ledger, Some(case), &body).await;
+            assert_eq!(status, 422, "{case}: {answer}");
+            assert!(answer["error"].is_string(), "{case}: {answer}");
+        }
+        let malformed = reqwest::Client::new()
+            .post(format!("{}/api/sales-orders", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .body("{\"external_ref\":")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(malformed.status(), 422);
+        assert!(ledger.sales_orders().is_empty());
+
+        // A refused request records no key: the corrected retry is applied.
+        let (status, _) = post(&ledger, Some("bad total"), &order("shop:1")).await;
+        assert_eq!(status, 201);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn injected_failures_apply_nothing() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        ledger.fail_next(2, 429);
+        for _ in 0..2 {
+            let response = reqwest::Client::new()
+                .post(format!("{}/api/sales-orders", ledger.base_url()))
+                .bearer_auth(TOKEN)
+                .header("Idempotency-Key", "k-1")
+                .body(order("shop:1").to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 429);
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+        assert!(ledger.sales_orders().is_empty());
+        let (status, _) = post(&ledger, Some("k-1"), &order("shop:1")).await;
+        assert_eq!(status, 201);
+        assert_eq!(ledger.requests(), 3);
+        ledger.stop().await;
+    }
+}

@@ -1,0 +1,189 @@
+//! Loopback sandboxes of two vendor systems, for `tenon demo` and the tests.
+//!
+//! [`Shop`] is a commerce platform that publishes an order feed; [`Ledger`] is an
+//! ERP that takes sales orders. Each follows a small documented HTTP API (see its
+//! module) closely enough that a plugin written against it behaves as it would
+//! against a real vendor of that shape: bearer authentication, cursor paging with
+//! ties, idempotency keys, validation errors and, on demand, rate limiting and
+//! outages.
+//!
+//! They are not production code: state lives in memory, they listen on
+//! `127.0.0.1` on a port the system picks, and they stop with their handle.
+//!
+//! # Layout
+//! - `shop.rs`: the shop's API, its [`Order`] records and the demo seed data.
+//! - `ledger.rs`: the ERP's API and its [`SalesOrder`] records.
+//! - this file: the plumbing both share: binding, the bearer check, JSON errors,
+//!   injected failures and shutdown.
+//!
+//! This module owns only these sandboxes: it must not touch the engine, the
+//! store or any plugin; everything it knows arrives over HTTP.
+
+pub mod ledger;
+pub mod shop;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use ledger::{Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
+pub use shop::{Customer, Order, OrderLine, OrderStatus, Shop, demo_orders};
+
+/// How long `stop` waits for open connections to finish before it drops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A sandbox's HTTP server, running on its own task until stopped or dropped.
+#[derive(Debug)]
+struct Server {
+    addr: SocketAddr,
+    /// Dropping the sender (with the handle) shuts the server down too.
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `127.0.0.1:0` and serves `routes` behind the bearer check.
+    async fn start(sandbox: &'static str, token: &str, routes: Router) -> anyhow::Result<Server> {
+        anyhow::ensure!(
+            !token.is_empty(),
+            "the {sandbox} sandbox needs a non-empty token"
+        );
+        let token: Arc<str> = Arc::from(token);
+        let router = routes
+            .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+            .layer(middleware::from_fn_with_state(token, require_bearer));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .with_context(|| format!("could not bind the {sandbox} sandbox to 127.0.0.1"))?;
+        let addr = listener
+            .local_addr()
+            .with_context(|| format!("could not read the address of the {sandbox} sandbox"))?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let signal = async {
+                // A send and a dropped handle both mean "stop".
+                let _ = stopped.await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(signal)
+                .await
+            {
+                tracing::warn!(sandbox, %error, "Sandbox server stopped with an error.");
+            }
+        });
+        tracing::debug!(sandbox, %addr, "Sandbox listening.");
+        Ok(Server {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits, at most [`SHUTDOWN_GRACE`], for the
+    /// open ones to finish.
+    async fn stop(self) {
+        let Server { shutdown, task, .. } = self;
+        let _ = shutdown.send(());
+        let abort = task.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+            abort.abort();
+        }
+    }
+}
+
+/// Answers `401` unless the request carries `Authorization: Bearer <token>`.
+async fn require_bearer(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, credentials)| credentials.trim());
+    if presented == Some(&*token) {
+        return next.run(request).await;
+    }
+    let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// `GET /api/health` on both sandboxes.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "ok": true }))
+}
+
+/// The error body both vendors use: `{"error": "<message>"}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Failures a test asked for: the next `remaining` requests of one kind answer
+/// `status` without doing anything.
+#[derive(Debug)]
+struct InjectedFailures {
+    remaining: usize,
+    status: StatusCode,
+}
+
+impl Default for InjectedFailures {
+    fn default() -> Self {
+        InjectedFailures {
+            remaining: 0,
+            status: StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl InjectedFailures {
+    /// Arms the next `count` requests to answer `status`.
+    ///
+    /// # Panics
+    /// If `status` is not an HTTP status code (100 to 999).
+    fn arm(&mut self, count: usize, status: u16) {
+        self.remaining = count;
+        self.status =
+            StatusCode::from_u16(status).expect("fail_next needs an HTTP status from 100 to 999");
+    }
+
+    /// The failure this request must answer, if one is armed; `429` carries
+    /// `Retry-After: 1` as real vendors do.
+    fn take(&mut self) -> Option<Response> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let mut response = error(self.status, "injected failure");
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        Some(response)
+    }
+}
+
+/// Locks sandbox state; a handler that panicked leaves it consistent, since every
+/// change is made in one step under the lock.
+fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
