@@ -69,6 +69,18 @@ pub enum Command {
     Disable { tenant: String, plugin: String },
     /// Ask a connector whether it reaches its vendor with the tenant's settings.
     Check { tenant: String, plugin: String },
+    /// Read one page of a connector's stream for a tenant, without running a flow
+    /// or moving any cursor.
+    Preview {
+        tenant: String,
+        plugin: String,
+        stream: String,
+        /// Start after this cursor (default: from the beginning).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
     /// Define, list and run flows.
     #[command(subcommand)]
     Flow(FlowCommand),
@@ -272,6 +284,30 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                     report.duration_ms
                 ),
             );
+        }
+        Command::Preview {
+            tenant,
+            plugin,
+            stream,
+            cursor,
+            limit,
+        } => {
+            let page = tenon
+                .preview(&tenant, &plugin, &stream, cursor.as_deref(), limit)
+                .await?;
+            if out.json {
+                out.json_only(&page);
+            } else {
+                for record in &page.records {
+                    println!("{} {:?} {}", record.key, record.op, record.payload);
+                }
+                println!(
+                    "{} record(s); next cursor {}; more: {}.",
+                    page.records.len(),
+                    page.next_cursor.as_deref().unwrap_or("none"),
+                    page.more
+                );
+            }
         }
         Command::Flow(cmd) => return flow(&tenon, &out, cmd).await,
         Command::Runs(RunsCommand::List {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, MAX_BATCH_SIZE, Run};
 use crate::limits::{self, LimitOverrides};
 use crate::plugin::{Installed, World, is_identifier};
-use crate::sandbox::{CallContext, CallReport, Sandbox};
+use crate::sandbox::{CallContext, CallReport, ReadPage, Sandbox};
 use crate::state::State;
 use crate::tenant::{Enablement, Tenant};
 use anyhow::Context as _;
@@ -223,6 +223,27 @@ impl Tenon {
         let ctx = self.call_context(tenant, &plugin)?;
         let prepared = self.prepared(&plugin)?;
         Ok(self.sandbox.check(&prepared, &ctx).await?)
+    }
+
+    /// Reads one page of a connector's stream for a tenant without running a flow
+    /// or touching any cursor: what an operator uses to see what a plugin returns.
+    pub async fn preview(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        stream: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ReadPage> {
+        self.tenant(tenant)?;
+        let plugin = self.plugin(plugin)?;
+        let ctx = self.call_context(tenant, &plugin)?;
+        let prepared = self.prepared(&plugin)?;
+        let (page, _) = self
+            .sandbox
+            .read(&prepared, &ctx, stream, cursor, limit)
+            .await?;
+        Ok(page)
     }
 
     // Flows.

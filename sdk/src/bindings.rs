@@ -7,7 +7,9 @@
 //!
 //! The `connector` world generates the shared interfaces (`types`, `http`, `log`,
 //! `config`); the `transform` world reuses them through `with`, so each WIT type
-//! has exactly one Rust type whichever world a plugin targets.
+//! has exactly one Rust type whichever world a plugin targets. Each world exports
+//! one interface (`connector-api`, `transform-api`), so its `Guest` trait is under
+//! `exports::tenon::connector::...` of the world's module.
 
 /// Bindings of the `connector` world, and of the interfaces both worlds share.
 pub mod connector {

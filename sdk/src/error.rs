@@ -3,16 +3,16 @@
 //! The host decides what happens next from the case alone, never from the text,
 //! so pick the case by what a retry would do:
 //!
-//! | Case | When | What the host does |
+//! | Case | When | What it tells the host |
 //! |---|---|---|
-//! | [`Error::retryable`] | timeout, connection reset, HTTP 408 or 5xx | retries the same call later, with backoff |
-//! | [`Error::rate_limited`] | HTTP 429, a vendor quota | waits `after_ms`, then retries |
-//! | [`Error::permanent`] | invalid record, HTTP 4xx, bad config, unknown stream | stops retrying; a record goes to the dead letters |
-//! | [`Error::denied`] | the host refused a capability (egress, secret) | stops; the operator must grant it |
+//! | [`Error::retryable`] | timeout, connection reset, HTTP 408 or 5xx | the same call may succeed later |
+//! | [`Error::rate_limited`] | HTTP 429, a vendor quota | try again, but not before `after_ms` |
+//! | [`Error::permanent`] | invalid record, other HTTP 4xx, bad config, unknown stream | repeating fails the same way until something changes |
+//! | [`Error::denied`] | the host refused a capability (egress, secret) | the operator must grant it first |
 //!
 //! Plugins rarely build `denied` themselves: the host returns it from imports, and
 //! `?` passes it on. The text is for the operator: say what failed and on which
-//! object (`record `1001`: ...`), never include secret values.
+//! object (``record `1001`: ...``), never include secret values.
 //!
 //! This module adds methods only; the type itself is generated from the WIT.
 
@@ -57,7 +57,7 @@ impl Error {
 
     /// The same error with `context` in front of its text, as `context: text`.
     ///
-    /// Use it to name the object that failed: `err.context(format!("record `{key}`"))`.
+    /// Use it to name the object that failed: ``err.context(format!("record `{key}`"))``.
     pub fn context(self, context: impl std::fmt::Display) -> Self {
         match self {
             Self::Retryable(message) => Self::Retryable(format!("{context}: {message}")),

@@ -30,12 +30,13 @@
 //!   module with `unsafe`. Its types are re-exported at the crate root:
 //!   [`Descriptor`], [`StreamInfo`], [`ConfigKey`], [`Kind`], [`Envelope`],
 //!   [`Op`], [`Delivery`], [`Page`], [`Outcome`], [`Error`], [`RateLimit`], and
-//!   the world traits [`Connector`] and [`Transform`].
+//!   the traits of the worlds' exports, [`Connector`] and [`Transform`].
 //! - [`export_connector!`] and [`export_transform!`]: make a type the
 //!   component's implementation of a world.
 //! - [`error`]: constructors for [`Error`], one per case, and when to use which.
 //! - [`describe`]: shorthands for building a [`Descriptor`].
-//! - [`record`]: building and decoding [`Envelope`]s.
+//! - [`record`]: building and decoding [`Envelope`]s, and applying a batch of
+//!   [`Delivery`]s one outcome per record.
 //! - [`cursor`]: [`Watermark`](cursor::Watermark), the "changed since" cursor
 //!   that survives timestamp ties.
 //! - [`http`]: requests through the host's `http.send`, credentials, and the
@@ -61,18 +62,20 @@ pub use bindings::connector::tenon::connector::types::{
     StreamInfo,
 };
 
-/// A plugin that talks to a vendor system: the exports of the `connector` world.
+/// A plugin that talks to a vendor system: the `connector` world's exported
+/// interface `connector-api`.
 ///
 /// Implement it on a unit struct and pass that struct to [`export_connector!`].
 /// `describe` must not call imports (no HTTP, config or log): the host calls it
 /// at install time, before any tenant exists.
-pub use bindings::connector::Guest as Connector;
+pub use bindings::connector::exports::tenon::connector::connector_api::Guest as Connector;
 
-/// A plugin that reshapes records: the exports of the `transform` world.
+/// A plugin that reshapes records: the `transform` world's exported interface
+/// `transform-api`.
 ///
 /// Implement it on a unit struct and pass that struct to [`export_transform!`].
 /// A transform has no network; it may read [`config`] and write to [`log`].
-pub use bindings::transform::Guest as Transform;
+pub use bindings::transform::exports::tenon::connector::transform_api::Guest as Transform;
 
 /// Makes a type that implements [`Connector`] this component's `connector` world.
 ///
@@ -137,5 +140,6 @@ pub mod prelude {
     pub use crate::{
         ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
         RateLimit, StreamInfo, Transform, config, export_connector, export_transform, http, log,
+        record,
     };
 }

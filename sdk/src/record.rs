@@ -2,12 +2,13 @@
 //!
 //! An envelope carries its payload as a JSON string; these helpers turn a
 //! `Serialize` value into an envelope and an envelope back into a typed value,
-//! with errors that name the record's key. They do not touch streams or cursors.
+//! with errors that name the record's key, and apply a batch of deliveries one
+//! outcome at a time. They do not touch streams or cursors.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Delivery, Envelope, Error, Op};
+use crate::{Delivery, Envelope, Error, Op, Outcome};
 
 impl Envelope {
     /// A record to create or replace at `key` in `stream`, with `payload` as JSON.
@@ -41,14 +42,13 @@ impl Envelope {
         }
     }
 
-    /// The payload decoded as `T`; a permanent error naming the key if it does not fit.
+    /// The payload decoded as `T`; a permanent error if it does not fit.
+    ///
+    /// The error names the stream, not the record: name the record with
+    /// [`Error::context`] or let [`apply_each`] do it.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_str(&self.payload).map_err(|e| {
-            Error::permanent(format!(
-                "record `{}` of stream `{}`: invalid payload: {e}",
-                self.key, self.stream
-            ))
-        })
+        serde_json::from_str(&self.payload)
+            .map_err(|e| Error::permanent(format!("invalid `{}` payload: {e}", self.stream)))
     }
 }
 
@@ -57,4 +57,18 @@ impl Delivery {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         self.envelope.json()
     }
+}
+
+/// Applies `apply` to each delivery of a batch and collects one outcome per
+/// delivery, in order: what `write` returns.
+///
+/// A failing record never stops the others, and its error is prefixed with its
+/// key (``record `1001`: ...``) so the operator sees which one failed.
+pub fn apply_each(batch: &[Delivery], mut apply: impl FnMut(&Delivery) -> Outcome) -> Vec<Outcome> {
+    batch
+        .iter()
+        .map(|delivery| {
+            apply(delivery).map_err(|e| e.context(format!("record `{}`", delivery.envelope.key)))
+        })
+        .collect()
 }

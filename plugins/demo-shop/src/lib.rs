@@ -1,1 +1,162 @@
-//! placeholder
+//! `demo-shop`: reads orders from the demo storefront's sandbox API.
+//!
+//! - **Reads** stream `orders` from `GET {base_url}/api/orders`: one record per
+//!   order, key = the order `id`, op = upsert (a cancelled order is an upsert
+//!   whose payload says `"status":"cancelled"`), payload = the order JSON as the
+//!   shop returns it, source time = `updated_at`.
+//! - **Writes** nothing: `write` fails with a permanent error.
+//! - **Config**: `base_url` (required), the shop's address (`http://127.0.0.1:8080`).
+//! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`.
+//! - **Egress**: none declared, because the address is the operator's config: the
+//!   operator grants the host of `base_url` (`tenon enable ... --grant 127.0.0.1:8080`).
+//! - **Cursor**: a [`Watermark`] over `(updated_at, id)`, as `updated_at|id`. The
+//!   shop filters and sorts by the same pair (`updated_after` + `after_id`), so a
+//!   page that ends between two orders updated in the same second resumes at the
+//!   second one.
+
+use serde::Deserialize;
+use serde_json::Value;
+use tenon_sdk::prelude::*;
+
+/// The only stream.
+const ORDERS: &str = "orders";
+
+/// The most orders the shop returns per request; larger limits are clamped.
+const MAX_PAGE: u32 = 200;
+
+/// JSON Schema of an `orders` payload (the shop's order, prices as decimal strings).
+const ORDER_SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["id", "number", "status", "currency", "customer", "lines", "total", "updated_at"],
+  "properties": {
+    "id": {"type": "string"},
+    "number": {"type": "string"},
+    "status": {"enum": ["placed", "paid", "cancelled"]},
+    "currency": {"type": "string"},
+    "customer": {
+      "type": "object",
+      "required": ["email"],
+      "properties": {
+        "email": {"type": "string"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"}
+      }
+    },
+    "lines": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["sku", "quantity", "unit_price"],
+        "properties": {
+          "sku": {"type": "string"},
+          "name": {"type": "string"},
+          "quantity": {"type": "integer"},
+          "unit_price": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$"}
+        }
+      }
+    },
+    "total": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$"},
+    "updated_at": {"type": "string", "format": "date-time"}
+  }
+}"#;
+
+/// One response of `GET /api/orders`.
+#[derive(Debug, Deserialize)]
+struct OrderPage {
+    orders: Vec<Value>,
+    has_more: bool,
+}
+
+/// The fields of an order the connector itself needs; the payload keeps them all.
+#[derive(Debug, Deserialize)]
+struct OrderPosition {
+    id: String,
+    updated_at: String,
+}
+
+/// The storefront connector.
+struct Shop;
+
+impl Connector for Shop {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "demo-shop".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            kind: Kind::Commerce,
+            description: "Orders from the demo storefront's sandbox API.".to_owned(),
+            streams: vec![StreamInfo::readable(
+                ORDERS,
+                Some("updated_at"),
+                ORDER_SCHEMA,
+            )],
+            egress: Vec::new(),
+            config: vec![ConfigKey::required(
+                "base_url",
+                "Address of the shop API, like http://127.0.0.1:8080; grant its host too.",
+            )],
+            secrets: vec!["api_token".to_owned()],
+        }
+    }
+
+    fn check() -> Result<(), Error> {
+        shop()?.get("/api/health").send()?.error_for_status()?;
+        Ok(())
+    }
+
+    fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        if stream != ORDERS {
+            return Err(Error::unknown_stream(&stream));
+        }
+        let mut mark = Watermark::from_cursor(cursor.as_deref());
+        let limit = limit.clamp(1, MAX_PAGE).to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if !mark.time.is_empty() {
+            query.push(("updated_after", &mark.time));
+        }
+        if !mark.key.is_empty() {
+            query.push(("after_id", &mark.key));
+        }
+        let page: OrderPage = shop()?.get_json("/api/orders", &query)?;
+
+        let mut records = Vec::with_capacity(page.orders.len());
+        for order in &page.orders {
+            let position = OrderPosition::deserialize(order).map_err(|e| {
+                Error::permanent(format!(
+                    "the shop returned an order without id or updated_at: {e}"
+                ))
+            })?;
+            records.push(Envelope::upsert(
+                ORDERS,
+                &position.id,
+                order,
+                Some(&position.updated_at),
+            )?);
+            // The shop sorts by (updated_at, id): the last order is the newest.
+            mark = Watermark::new(position.updated_at, position.id);
+        }
+        log::info(format!(
+            "count={} more={} cursor={mark} Read orders.",
+            records.len(),
+            page.has_more
+        ));
+        Ok(Page {
+            next_cursor: (!records.is_empty()).then(|| mark.encode()),
+            more: page.has_more && !records.is_empty(),
+            records,
+        })
+    }
+
+    fn write(stream: String, _batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
+        if stream != ORDERS {
+            return Err(Error::unknown_stream(&stream));
+        }
+        Err(Error::permanent(format!("stream `{stream}` is read-only")))
+    }
+}
+
+/// The shop API of this tenant, authenticated with its `api_token`.
+fn shop() -> Result<Client, Error> {
+    Ok(Client::new(config::require("base_url")?).credential(Credential::bearer("api_token")))
+}
+
+export_connector!(Shop);

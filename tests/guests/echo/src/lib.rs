@@ -14,9 +14,9 @@ mod bindings {
     export!(Echo);
 }
 
+use bindings::exports::tenon::connector::transform_api::Guest;
 use bindings::tenon::connector::log::{self, Level};
-use bindings::tenon::connector::types::Kind;
-use bindings::{Descriptor, Envelope, Error, Guest};
+use bindings::tenon::connector::types::{Descriptor, Envelope, Error, Kind};
 
 struct Echo;
 

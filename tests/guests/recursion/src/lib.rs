@@ -1,8 +1,10 @@
 //! `guest-recursion`: a connector whose `read` recurses without bound.
 //!
-//! The recursion is not a tail call and each frame keeps a buffer alive, so the
-//! optimizer can neither turn it into a loop nor drop it: the guest's stack must
-//! run out and trap, and the host must survive that.
+//! The recursion is not a tail call and goes through `black_box`, so the
+//! optimizer can neither turn it into a loop nor drop it. Its frames are small,
+//! so the WebAssembly call stack (the host's `max_wasm_stack`) runs out before
+//! the guest's own shadow stack in linear memory: the call traps with "call
+//! stack exhausted", and the host must survive that.
 
 #[allow(unsafe_code)]
 mod bindings {
@@ -12,8 +14,10 @@ mod bindings {
     export!(Recursion);
 }
 
-use bindings::tenon::connector::types::{Kind, StreamInfo};
-use bindings::{Delivery, Descriptor, Error, Guest, Outcome, Page};
+use bindings::exports::tenon::connector::connector_api::Guest;
+use bindings::tenon::connector::types::{
+    Delivery, Descriptor, Error, Kind, Outcome, Page, StreamInfo,
+};
 use std::hint::black_box;
 
 struct Recursion;
@@ -57,13 +61,13 @@ impl Guest for Recursion {
 }
 
 /// Recurses until the stack runs out; the exit is never taken, but it keeps the
-/// function from being unconditionally recursive.
+/// function from being unconditionally recursive. The result is used after the
+/// call, so it is not a tail call.
 #[inline(never)]
 fn descend(depth: u64) -> u64 {
     if black_box(depth) == u64::MAX {
         return depth;
     }
-    let frame = black_box([depth; 32]);
-    let below = black_box(descend(black_box(depth + 1)));
-    below.wrapping_add(frame[(depth % 32) as usize])
+    let below = descend(black_box(depth + 1));
+    black_box(below).wrapping_add(depth)
 }

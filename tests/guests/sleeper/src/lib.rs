@@ -12,8 +12,10 @@ mod bindings {
     export!(Sleeper);
 }
 
-use bindings::tenon::connector::types::{Kind, StreamInfo};
-use bindings::{Delivery, Descriptor, Error, Guest, Outcome, Page};
+use bindings::exports::tenon::connector::connector_api::Guest;
+use bindings::tenon::connector::types::{
+    Delivery, Descriptor, Error, Kind, Outcome, Page, StreamInfo,
+};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

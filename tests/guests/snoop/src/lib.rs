@@ -16,8 +16,10 @@ mod bindings {
     export!(Snoop);
 }
 
-use bindings::tenon::connector::types::{Envelope, Kind, Op, StreamInfo};
-use bindings::{Delivery, Descriptor, Error, Guest, Outcome, Page};
+use bindings::exports::tenon::connector::connector_api::Guest;
+use bindings::tenon::connector::types::{
+    Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page, StreamInfo,
+};
 use std::net::TcpStream;
 
 struct Snoop;

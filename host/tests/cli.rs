@@ -1,0 +1,198 @@
+//! The `tenon` binary as a script sees it: exit codes, messages, `--json` output,
+//! and a whole operator session against the loopback vendor sandboxes.
+
+use std::path::Path;
+use std::process::Output;
+use tenon::vendors::{Ledger, Shop, demo_orders};
+
+fn tenon(data: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tenon"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("TENON_DATA")
+        .env_remove("TENON_LOG")
+        .output()
+        .expect("tenon runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn exit_codes_and_messages_are_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm").unwrap();
+    let out = tenon(data, &["plugin", "install", garbage.to_str().unwrap()]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a WebAssembly file"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = tenon(data, &["plugin", "install", "/no/such/file.wasm"]);
+    assert_eq!(code(&out), 4);
+    assert!(
+        stderr(&out).contains("could not read `/no/such/file.wasm`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = tenon(data, &["tenant", "create", "acme"]);
+    assert_eq!(
+        (code(&out), stdout(&out).trim()),
+        (0, "Tenant `acme` created.")
+    );
+    let out = tenon(data, &["tenant", "create", "acme"]);
+    assert_eq!(code(&out), 4);
+    assert!(stderr(&out).contains("tenant `acme` already exists"));
+    let out = tenon(data, &["tenant", "create", "Bad Name"]);
+    assert_eq!(code(&out), 4);
+
+    let out = tenon(data, &["flow", "run", "acme", "nope"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(stderr(&out).trim(), "error: flow `acme/nope` not found");
+    let out = tenon(data, &["disable", "ghost", "demo-shop"]);
+    assert_eq!(code(&out), 3);
+
+    let out = tenon(data, &["flow", "frobnicate"]);
+    assert_eq!(code(&out), 2, "usage errors exit 2");
+
+    let out = tenon(data, &["--json", "plugin", "list"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_session_moves_records_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let shop = Shop::start("shop-token", demo_orders(12)).await.unwrap();
+    let ledger = Ledger::start("ledger-token").await.unwrap();
+    let secret_file = dir.path().join("ledger.secret");
+    std::fs::write(&secret_file, "ledger-token\n").unwrap();
+    let (shop_url, shop_addr) = (shop.base_url(), shop.addr().to_string());
+    let (ledger_url, ledger_addr) = (ledger.base_url(), ledger.addr().to_string());
+
+    let session = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            let out = tenon(&data, args);
+            assert_eq!(code(&out), 0, "tenon {args:?}: {}", stderr(&out));
+            stdout(&out)
+        };
+        let installed = run(&["plugin", "install", "--bundled"]);
+        assert_eq!(installed.lines().count(), 3, "{installed}");
+        let inspect = run(&["plugin", "inspect", "demo-shop"]);
+        assert!(
+            inspect.contains("orders (read, cursor on `updated_at`)"),
+            "{inspect}"
+        );
+        assert!(inspect.contains("secrets: api_token"), "{inspect}");
+        assert!(inspect.contains("base_url (required)"), "{inspect}");
+
+        run(&["tenant", "create", "acme"]);
+        let base = format!("base_url={shop_url}");
+        run(&[
+            "enable",
+            "acme",
+            "demo-shop",
+            "--config",
+            &base,
+            "--secret",
+            "api_token=shop-token",
+            "--grant",
+            &shop_addr,
+        ]);
+        run(&["enable", "acme", "order-to-sale"]);
+        let base = format!("base_url={ledger_url}");
+        let secret = format!("api_token={}", secret_file.display());
+        let enabled = run(&[
+            "--json",
+            "enable",
+            "acme",
+            "demo-ledger",
+            "--config",
+            &base,
+            "--secret-file",
+            &secret,
+            "--grant",
+            &ledger_addr,
+            "--timeout-ms",
+            "5000",
+        ]);
+        assert!(
+            !enabled.contains("ledger-token"),
+            "secrets are never printed: {enabled}"
+        );
+        let enabled: serde_json::Value = serde_json::from_str(&enabled).unwrap();
+        assert_eq!(enabled["secrets"], serde_json::json!(["api_token"]));
+        assert_eq!(enabled["limits"]["timeout_ms"], 5000);
+
+        let check = run(&["check", "acme", "demo-shop"]);
+        assert!(check.contains("reaches its vendor"), "{check}");
+        let preview = run(&["preview", "acme", "demo-shop", "orders", "--limit", "2"]);
+        assert!(preview.contains("2 record(s)"), "{preview}");
+
+        run(&[
+            "flow",
+            "add",
+            "acme",
+            "orders-to-erp",
+            "--from",
+            "demo-shop:orders",
+            "--via",
+            "order-to-sale",
+            "--to",
+            "demo-ledger:sale-orders",
+            "--batch-size",
+            "5",
+        ]);
+        let first = run(&["flow", "run", "acme", "orders-to-erp"]);
+        assert!(
+            first.contains("succeeded: 12 read, 12 written in 3 batch(es)"),
+            "{first}"
+        );
+        let second = run(&["flow", "run", "acme", "orders-to-erp"]);
+        assert!(second.contains("succeeded: 0 read, 0 written"), "{second}");
+        let flows = run(&["flow", "list"]);
+        assert!(
+            flows.contains("demo-shop:orders") && !flows.contains("  -\n"),
+            "cursor shown: {flows}"
+        );
+        let runs: serde_json::Value =
+            serde_json::from_str(&run(&["--json", "runs", "list", "--tenant", "acme"])).unwrap();
+        assert_eq!(runs.as_array().unwrap().len(), 2);
+        assert_eq!(runs[1]["records_written"], 12);
+
+        // A disabled plugin's next run fails with exit code 5 and says why.
+        run(&["disable", "acme", "demo-shop"]);
+        let out = tenon(&data, &["flow", "run", "acme", "orders-to-erp"]);
+        assert_eq!(code(&out), 5);
+        assert!(
+            stderr(&out).contains("plugin `demo-shop` is not enabled for tenant `acme`"),
+            "{}",
+            stderr(&out)
+        );
+        let out = tenon(&data, &["plugin", "remove", "demo-ledger"]);
+        assert_eq!(code(&out), 4, "an enabled plugin cannot be removed");
+        run(&["plugin", "remove", "demo-shop"]);
+    });
+    session.await.unwrap();
+    assert_eq!(ledger.sales_orders().len(), 12);
+}

@@ -1,0 +1,111 @@
+//! Shared set-up for the integration tests: a host on a fresh data folder, the
+//! loopback vendor sandboxes, and the bundled demo pipeline enabled for a tenant.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use tenon::flow::{Endpoint, Flow, Run, RunStatus};
+use tenon::limits::LimitOverrides;
+use tenon::plugin::Installed;
+use tenon::tenant::Enablement;
+use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon::Tenon;
+
+pub const SHOP_TOKEN: &str = "shop-test-token";
+pub const LEDGER_TOKEN: &str = "ledger-test-token";
+
+/// A host with the bundled plugins installed, on a temporary data folder.
+pub async fn host(dir: &Path) -> Tenon {
+    let tenon = Tenon::open(dir).expect("host opens");
+    for (name, wasm) in tenon::bundled::PLUGINS {
+        tenon
+            .install(wasm, LimitOverrides::default())
+            .await
+            .unwrap_or_else(|e| panic!("bundled plugin {name} installs: {e}"));
+    }
+    tenon
+}
+
+/// Installs a test guest component.
+pub async fn install(tenon: &Tenon, path: &str) -> Installed {
+    install_with(tenon, path, LimitOverrides::default()).await
+}
+
+/// Installs a test guest component with plugin-level limits.
+pub async fn install_with(tenon: &Tenon, path: &str, limits: LimitOverrides) -> Installed {
+    let wasm = tenon_tests::guest(path);
+    tenon.install(&wasm, limits).await.expect("guest installs")
+}
+
+/// A shop with `n` demo orders and an empty ledger.
+pub async fn vendors(n: usize) -> (Shop, Ledger) {
+    (
+        Shop::start(SHOP_TOKEN, demo_orders(n)).await.expect("shop starts"),
+        Ledger::start(LEDGER_TOKEN).await.expect("ledger starts"),
+    )
+}
+
+pub fn enablement(tenant: &str, plugin: &str) -> Enablement {
+    Enablement {
+        tenant: tenant.into(),
+        plugin: plugin.into(),
+        config: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        grants: Vec::new(),
+        limits: LimitOverrides::default(),
+        enabled_at: 0,
+    }
+}
+
+pub fn shop_enablement(tenant: &str, shop: &Shop) -> Enablement {
+    Enablement {
+        config: BTreeMap::from([("base_url".into(), shop.base_url())]),
+        secrets: BTreeMap::from([("api_token".into(), SHOP_TOKEN.into())]),
+        grants: vec![shop.addr().to_string().parse().unwrap()],
+        ..enablement(tenant, "demo-shop")
+    }
+}
+
+pub fn ledger_enablement(tenant: &str, ledger: &Ledger) -> Enablement {
+    Enablement {
+        config: BTreeMap::from([("base_url".into(), ledger.base_url())]),
+        secrets: BTreeMap::from([("api_token".into(), LEDGER_TOKEN.into())]),
+        grants: vec![ledger.addr().to_string().parse().unwrap()],
+        ..enablement(tenant, "demo-ledger")
+    }
+}
+
+/// Creates `tenant`, enables the demo pipeline against these vendors and adds the
+/// flow `orders-to-erp` (batches of 10).
+pub fn pipeline(tenon: &Tenon, tenant: &str, shop: &Shop, ledger: &Ledger) {
+    tenon.create_tenant(tenant).unwrap();
+    tenon.enable(shop_enablement(tenant, shop)).unwrap();
+    tenon.enable(enablement(tenant, "order-to-sale")).unwrap();
+    tenon.enable(ledger_enablement(tenant, ledger)).unwrap();
+    tenon.add_flow(orders_flow(tenant, "demo-shop", "orders")).unwrap();
+}
+
+/// `source -> order-to-sale -> demo-ledger:sale-orders`, batches of 10.
+pub fn orders_flow(tenant: &str, source: &str, stream: &str) -> Flow {
+    Flow {
+        batch_size: 10,
+        ..tenon::host::flow(
+            tenant,
+            "orders-to-erp",
+            Endpoint { plugin: source.into(), stream: stream.into() },
+            vec!["order-to-sale".into()],
+            Endpoint { plugin: "demo-ledger".into(), stream: "sale-orders".into() },
+        )
+    }
+}
+
+pub fn assert_succeeded(run: &Run) {
+    assert_eq!(run.status, RunStatus::Succeeded, "run failed: {:?}", run.error);
+}
+
+/// The run's error, asserting it failed.
+pub fn failure(run: &Run) -> String {
+    assert_eq!(run.status, RunStatus::Failed, "run should have failed: {run:?}");
+    run.error.clone().expect("a failed run says why")
+}
