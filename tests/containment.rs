@@ -27,10 +27,19 @@ async fn contained_with(guest: &str, plugin_limits: LimitOverrides, limits: Limi
     let hostile = install_with(&tenon, guest, plugin_limits).await;
     let evil_ledger = tenon::vendors::Ledger::start(LEDGER_TOKEN).await.unwrap();
     tenon.create_tenant("evil").unwrap();
-    tenon.enable(tenon::tenant::Enablement { limits, ..enablement("evil", &hostile.id) }).unwrap();
+    tenon
+        .enable(tenon::tenant::Enablement {
+            limits,
+            ..enablement("evil", &hostile.id)
+        })
+        .unwrap();
     tenon.enable(enablement("evil", "order-to-sale")).unwrap();
-    tenon.enable(ledger_enablement("evil", &evil_ledger)).unwrap();
-    tenon.add_flow(orders_flow("evil", &hostile.id, "records")).unwrap();
+    tenon
+        .enable(ledger_enablement("evil", &evil_ledger))
+        .unwrap();
+    tenon
+        .add_flow(orders_flow("evil", &hostile.id, "records"))
+        .unwrap();
 
     let evil = spawn_run(&tenon, "evil");
     let good = spawn_run(&tenon, "good");
@@ -60,27 +69,53 @@ fn spawn_run(tenon: &Tenon, tenant: &'static str) -> tokio::task::JoinHandle<Run
 #[tokio::test(flavor = "multi_thread")]
 async fn an_infinite_loop_runs_out_of_fuel() {
     // The plugin-level fuel limit applies, as the tenant sets none.
-    let plugin = LimitOverrides { fuel: Some(200_000_000), ..Default::default() };
+    let plugin = LimitOverrides {
+        fuel: Some(200_000_000),
+        ..Default::default()
+    };
     let run = contained_with(guests::LOOP, plugin, LimitOverrides::default()).await;
     let error = failure(&run);
-    assert!(error.contains("used up its fuel budget of 200000000 units"), "{error}");
+    assert!(
+        error.contains("used up its fuel budget of 200000000 units"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_guest_hits_the_wall_clock_limit() {
-    let limits = LimitOverrides { fuel: Some(u64::MAX / 2), timeout_ms: Some(300), ..Default::default() };
+    let limits = LimitOverrides {
+        fuel: Some(u64::MAX / 2),
+        timeout_ms: Some(300),
+        ..Default::default()
+    };
     let started = std::time::Instant::now();
     let run = contained(guests::SLEEPER, limits).await;
     let error = failure(&run);
-    assert!(error.contains("ran past its wall-clock limit of 300 ms"), "{error}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the 60 s guest was cut short");
+    assert!(
+        error.contains("ran past its wall-clock limit of 300 ms"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the 60 s guest was cut short"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_memory_bomb_hits_the_memory_cap() {
-    let run = contained(guests::MEMORY_BOMB, LimitOverrides { memory_mib: Some(32), ..Default::default() }).await;
+    let run = contained(
+        guests::MEMORY_BOMB,
+        LimitOverrides {
+            memory_mib: Some(32),
+            ..Default::default()
+        },
+    )
+    .await;
     let error = failure(&run);
-    assert!(error.contains("tried to grow its memory past the 32 MiB limit"), "{error}");
+    assert!(
+        error.contains("tried to grow its memory past the 32 MiB limit"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,7 +129,10 @@ async fn deep_recursion_overflows_the_stack() {
 async fn a_panic_is_reported_with_its_message() {
     let run = contained(guests::PANIC, LimitOverrides::default()).await;
     let error = failure(&run);
-    assert!(error.contains("panicked: guest-panic: deliberate"), "{error}");
+    assert!(
+        error.contains("panicked: guest-panic: deliberate"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,7 +148,10 @@ async fn egress_to_a_host_that_was_not_granted_is_refused() {
 
     let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
     let error = failure(&run);
-    let expected = format!("egress to {} is not granted to plugin `demo-shop` for tenant `acme`", shop.addr());
+    let expected = format!(
+        "egress to {} is not granted to plugin `demo-shop` for tenant `acme`",
+        shop.addr()
+    );
     assert!(error.contains(&expected), "{error}");
     assert!(error.contains("denied"), "{error}");
     assert!(ledger.sales_orders().is_empty());
@@ -125,17 +166,33 @@ async fn a_guest_cannot_read_host_files_env_or_open_sockets() {
     tenon.create_tenant("acme").unwrap();
     tenon.enable(enablement("acme", &snoop.id)).unwrap();
 
-    let page = tenon.preview("acme", &snoop.id, "probe", None, 10).await.unwrap();
+    let page = tenon
+        .preview("acme", &snoop.id, "probe", None, 10)
+        .await
+        .unwrap();
     assert_eq!(page.records.len(), 1);
     let probe: serde_json::Value = serde_json::from_str(&page.records[0].payload).unwrap();
     let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     for field in ["file", "dir", "tcp"] {
         let value = probe[field].as_str().unwrap_or_default();
-        assert!(value.starts_with("denied"), "{field} should be denied, got {value:?}");
+        assert!(
+            value.starts_with("denied"),
+            "{field} should be denied, got {value:?}"
+        );
     }
     if !hostname.trim().is_empty() {
-        assert!(!probe.to_string().contains(hostname.trim()), "the host's /etc/hostname leaked: {probe}");
+        assert!(
+            !probe.to_string().contains(hostname.trim()),
+            "the host's /etc/hostname leaked: {probe}"
+        );
     }
-    assert_eq!(probe["env"], serde_json::json!([]), "the guest saw environment variables: {probe}");
-    assert!(std::env::vars().next().is_some(), "the host itself has an environment");
+    assert_eq!(
+        probe["env"],
+        serde_json::json!([]),
+        "the guest saw environment variables: {probe}"
+    );
+    assert!(
+        std::env::vars().next().is_some(),
+        "the host itself has an environment"
+    );
 }

@@ -50,14 +50,31 @@ async fn guest_logs_and_stdio_reach_tracing_tagged_with_tenant_and_plugin() {
     assert_eq!(ledger.sales_orders().len(), 4);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for (source, text) in [("log", "echo: 4 records"), ("stdout", "echo-stdout: 4 records"), ("stderr", "echo-stderr: 4 records")] {
+    for (source, text) in [
+        ("log", "echo: 4 records"),
+        ("stdout", "echo-stdout: 4 records"),
+        ("stderr", "echo-stderr: 4 records"),
+    ] {
         let line = logs
             .lines()
             .find(|l| l.contains(text))
             .unwrap_or_else(|| panic!("no {source} line {text:?} in:\n{logs}"));
-        assert!(line.contains("tenant=\"acme\"") || line.contains("tenant=acme"), "{line}");
-        assert!(line.contains("plugin=\"guest-echo\"") || line.contains("plugin=guest-echo"), "{line}");
-        assert!(line.contains(&format!("source=\"{source}\"")) || line.contains(&format!("source={source}")), "{line}");
+        assert!(
+            line.contains("tenant=\"acme\"") || line.contains("tenant=acme"),
+            "{line}"
+        );
+        assert!(
+            line.contains("plugin=\"guest-echo\"") || line.contains("plugin=guest-echo"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("source=\"{source}\""))
+                || line.contains(&format!("source={source}")),
+            "{line}"
+        );
     }
-    assert!(!logs.contains(SHOP_TOKEN) && !logs.contains(LEDGER_TOKEN), "secrets never logged");
+    assert!(
+        !logs.contains(SHOP_TOKEN) && !logs.contains(LEDGER_TOKEN),
+        "secrets never logged"
+    );
 }

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use tenon::Tenon;
 use tenon::flow::{Endpoint, Flow, Run, RunStatus};
 use tenon::limits::LimitOverrides;
 use tenon::plugin::Installed;
 use tenon::tenant::Enablement;
 use tenon::vendors::{Ledger, Shop, demo_orders};
-use tenon::Tenon;
 
 pub const SHOP_TOKEN: &str = "shop-test-token";
 pub const LEDGER_TOKEN: &str = "ledger-test-token";
@@ -41,7 +41,9 @@ pub async fn install_with(tenon: &Tenon, path: &str, limits: LimitOverrides) -> 
 /// A shop with `n` demo orders and an empty ledger.
 pub async fn vendors(n: usize) -> (Shop, Ledger) {
     (
-        Shop::start(SHOP_TOKEN, demo_orders(n)).await.expect("shop starts"),
+        Shop::start(SHOP_TOKEN, demo_orders(n))
+            .await
+            .expect("shop starts"),
         Ledger::start(LEDGER_TOKEN).await.expect("ledger starts"),
     )
 }
@@ -83,7 +85,9 @@ pub fn pipeline(tenon: &Tenon, tenant: &str, shop: &Shop, ledger: &Ledger) {
     tenon.enable(shop_enablement(tenant, shop)).unwrap();
     tenon.enable(enablement(tenant, "order-to-sale")).unwrap();
     tenon.enable(ledger_enablement(tenant, ledger)).unwrap();
-    tenon.add_flow(orders_flow(tenant, "demo-shop", "orders")).unwrap();
+    tenon
+        .add_flow(orders_flow(tenant, "demo-shop", "orders"))
+        .unwrap();
 }
 
 /// `source -> order-to-sale -> demo-ledger:sale-orders`, batches of 10.
@@ -93,19 +97,34 @@ pub fn orders_flow(tenant: &str, source: &str, stream: &str) -> Flow {
         ..tenon::host::flow(
             tenant,
             "orders-to-erp",
-            Endpoint { plugin: source.into(), stream: stream.into() },
+            Endpoint {
+                plugin: source.into(),
+                stream: stream.into(),
+            },
             vec!["order-to-sale".into()],
-            Endpoint { plugin: "demo-ledger".into(), stream: "sale-orders".into() },
+            Endpoint {
+                plugin: "demo-ledger".into(),
+                stream: "sale-orders".into(),
+            },
         )
     }
 }
 
 pub fn assert_succeeded(run: &Run) {
-    assert_eq!(run.status, RunStatus::Succeeded, "run failed: {:?}", run.error);
+    assert_eq!(
+        run.status,
+        RunStatus::Succeeded,
+        "run failed: {:?}",
+        run.error
+    );
 }
 
 /// The run's error, asserting it failed.
 pub fn failure(run: &Run) -> String {
-    assert_eq!(run.status, RunStatus::Failed, "run should have failed: {run:?}");
+    assert_eq!(
+        run.status,
+        RunStatus::Failed,
+        "run should have failed: {run:?}"
+    );
     run.error.clone().expect("a failed run says why")
 }

@@ -15,20 +15,36 @@ async fn first_run_moves_the_backlog_and_the_next_only_what_changed() {
 
     let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
     assert_succeeded(&run);
-    assert_eq!((run.records_read, run.records_written, run.batches), (25, 25, 3));
+    assert_eq!(
+        (run.records_read, run.records_written, run.batches),
+        (25, 25, 3)
+    );
     assert!(run.fuel_used > 0 && run.http_requests > 0, "{run:?}");
-    let cursor = tenon.cursor("acme", "orders-to-erp").unwrap().expect("cursor stored");
+    let cursor = tenon
+        .cursor("acme", "orders-to-erp")
+        .unwrap()
+        .expect("cursor stored");
     assert_eq!(run.cursor_after.as_deref(), Some(cursor.as_str()));
 
     // Every order arrived once, mapped: cents, names, status.
     let books = ledger.sales_orders();
     assert_eq!(books.len(), 25);
     let order = &shop.orders()[0];
-    let sale = books.iter().find(|s| s.external_ref == format!("shop:{}", order.id)).unwrap();
-    let total: u64 = sale.lines.iter().map(|l| l.unit_price_cents * u64::from(l.quantity)).sum();
+    let sale = books
+        .iter()
+        .find(|s| s.external_ref == format!("shop:{}", order.id))
+        .unwrap();
+    let total: u64 = sale
+        .lines
+        .iter()
+        .map(|l| l.unit_price_cents * u64::from(l.quantity))
+        .sum();
     assert_eq!(sale.total_cents, total);
     assert_eq!(format!("{}.{:02}", total / 100, total % 100), order.total);
-    assert_eq!(sale.customer_name, format!("{} {}", order.customer.first_name, order.customer.last_name));
+    assert_eq!(
+        sale.customer_name,
+        format!("{} {}", order.customer.first_name, order.customer.last_name)
+    );
 
     // One order changes, one is new: the next run moves exactly those two.
     let mut changed = shop.orders()[3].clone();
@@ -43,7 +59,10 @@ async fn first_run_moves_the_backlog_and_the_next_only_what_changed() {
     assert_eq!(run.cursor_before.as_deref(), Some(cursor.as_str()));
     let books = ledger.sales_orders();
     assert_eq!(books.len(), 26);
-    let cancelled = books.iter().find(|s| s.external_ref == format!("shop:{}", changed.id)).unwrap();
+    let cancelled = books
+        .iter()
+        .find(|s| s.external_ref == format!("shop:{}", changed.id))
+        .unwrap();
     assert_eq!(cancelled.status, SalesOrderStatus::Cancelled);
 
     // Nothing changed: nothing moves.
@@ -66,7 +85,10 @@ async fn a_plugin_disabled_for_one_tenant_still_runs_for_another() {
     let a = tenon.run_flow("tenant-a", "orders-to-erp").await.unwrap();
     let b = tenon.run_flow("tenant-b", "orders-to-erp").await.unwrap();
 
-    assert!(failure(&a).contains("`demo-shop` is not enabled for tenant `tenant-a`"), "{a:?}");
+    assert!(
+        failure(&a).contains("`demo-shop` is not enabled for tenant `tenant-a`"),
+        "{a:?}"
+    );
     assert_eq!(a.records_read, 0);
     assert!(ledger_a.sales_orders().is_empty());
     assert_eq!(tenon.cursor("tenant-a", "orders-to-erp").unwrap(), None);
@@ -86,7 +108,14 @@ async fn state_and_compiled_components_survive_a_restart() {
     let (shop, ledger) = vendors(8).await;
     {
         let tenon = host(dir.path()).await;
-        assert!(tenon.engine().stats.compiled.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+        assert!(
+            tenon
+                .engine()
+                .stats
+                .compiled
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= 3
+        );
         pipeline(&tenon, "acme", &shop, &ledger);
         assert_succeeded(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());
     }
@@ -104,13 +133,22 @@ async fn state_and_compiled_components_survive_a_restart() {
     shop.upsert_order(order);
     let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
     assert_succeeded(&run);
-    assert_eq!(run.records_read, 1, "only the change is read after the restart");
-    assert!(run.id > tenon.runs(None, None, 10).unwrap()[1].id, "run ids keep increasing");
+    assert_eq!(
+        run.records_read, 1,
+        "only the change is read after the restart"
+    );
+    assert!(
+        run.id > tenon.runs(None, None, 10).unwrap()[1].id,
+        "run ids keep increasing"
+    );
 
     // The restarted host loaded every component from the compile cache.
     let stats = &tenon.engine().stats;
     assert_eq!(stats.compiled.load(std::sync::atomic::Ordering::Relaxed), 0);
-    assert_eq!(stats.cache_hits.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        stats.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,7 +163,11 @@ async fn a_rejected_record_keeps_the_cursor_and_the_retry_duplicates_nothing() {
     let error = failure(&run);
     assert!(error.contains("rejected 1 of 10 records"), "{error}");
     assert_eq!(run.records_written, 9);
-    assert_eq!(tenon.cursor("acme", "orders-to-erp").unwrap(), None, "cursor must not move");
+    assert_eq!(
+        tenon.cursor("acme", "orders-to-erp").unwrap(),
+        None,
+        "cursor must not move"
+    );
     assert_eq!(ledger.sales_orders().len(), 9);
 
     // The next run delivers the batch again with the same idempotency keys: the
@@ -134,6 +176,9 @@ async fn a_rejected_record_keeps_the_cursor_and_the_retry_duplicates_nothing() {
     assert_succeeded(&run);
     let books = ledger.sales_orders();
     assert_eq!(books.len(), 10);
-    assert!(books.iter().all(|s| s.revision == 1), "no sales order was applied twice: {books:?}");
+    assert!(
+        books.iter().all(|s| s.revision == 1),
+        "no sales order was applied twice: {books:?}"
+    );
     assert!(tenon.cursor("acme", "orders-to-erp").unwrap().is_some());
 }

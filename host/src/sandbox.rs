@@ -274,7 +274,11 @@ impl Sandbox {
     /// Instantiates the component in a fresh store under the context's limits and
     /// drops it: the fixed cost every call pays before the guest runs. Measured by
     /// the benchmarks.
-    pub async fn instantiate(&self, prepared: &Prepared, ctx: &CallContext) -> Result<(), CallError> {
+    pub async fn instantiate(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+    ) -> Result<(), CallError> {
         let mut store = self.start(ctx);
         let outcome = timed(ctx, async {
             match prepared {

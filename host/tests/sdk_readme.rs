@@ -10,7 +10,10 @@ use tenon::vendors::{Ledger, Shop, demo_orders};
 /// The fenced block whose info string is `{lang} file={file}`.
 fn block(readme: &str, lang: &str, file: &str) -> String {
     let fence = format!("```{lang} file={file}\n");
-    let start = readme.find(&fence).unwrap_or_else(|| panic!("sdk/README.md has no {fence:?} block")) + fence.len();
+    let start = readme
+        .find(&fence)
+        .unwrap_or_else(|| panic!("sdk/README.md has no {fence:?} block"))
+        + fence.len();
     let end = start + readme[start..].find("\n```").expect("block closes");
     readme[start..=end].to_owned()
 }
@@ -29,7 +32,10 @@ fn commands(readme: &str, heading: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sdk_guide_builds_installs_and_runs_a_connector() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
     let readme = std::fs::read_to_string(root.join("sdk/README.md")).unwrap();
     let work = tempfile::tempdir().unwrap();
 
@@ -38,10 +44,17 @@ async fn the_sdk_guide_builds_installs_and_runs_a_connector() {
     let krate = work.path().join("my-shop");
     std::fs::create_dir_all(krate.join("src")).unwrap();
     let manifest = block(&readme, "toml", "Cargo.toml");
-    assert!(manifest.contains(r#"tenon-sdk = { path = "../tenon/sdk" }"#), "{manifest}");
+    assert!(
+        manifest.contains(r#"tenon-sdk = { path = "../tenon/sdk" }"#),
+        "{manifest}"
+    );
     let manifest = manifest.replace("../tenon/sdk", &root.join("sdk").display().to_string());
     std::fs::write(krate.join("Cargo.toml"), manifest).unwrap();
-    std::fs::write(krate.join("src/lib.rs"), block(&readme, "rust", "src/lib.rs")).unwrap();
+    std::fs::write(
+        krate.join("src/lib.rs"),
+        block(&readme, "rust", "src/lib.rs"),
+    )
+    .unwrap();
     // Same dependency versions as the workspace, so the build needs no index lookup.
     std::fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
 
@@ -58,7 +71,11 @@ async fn the_sdk_guide_builds_installs_and_runs_a_connector() {
         .unwrap();
     assert!(status.success(), "the guide's connector does not build");
     let wasm: PathBuf = target.join("wasm32-wasip2/release/my_shop.wasm");
-    assert_eq!(&std::fs::read(&wasm).unwrap()[..8], b"\0asm\x0d\0\x01\0", "a component");
+    assert_eq!(
+        &std::fs::read(&wasm).unwrap()[..8],
+        b"\0asm\x0d\0\x01\0",
+        "a component"
+    );
 
     // 4. The operator commands, verbatim but for the sandboxes' real addresses.
     let shop = Shop::start("shop-token", demo_orders(7)).await.unwrap();
@@ -69,11 +86,17 @@ async fn the_sdk_guide_builds_installs_and_runs_a_connector() {
     let (shop_addr, ledger_addr) = (shop.addr().to_string(), ledger.addr().to_string());
     tokio::task::spawn_blocking(move || {
         for line in lines {
-            assert!(!line.contains(['"', '\'', '\\', '|', '>']), "a plain command: {line}");
+            assert!(
+                !line.contains(['"', '\'', '\\', '|', '>']),
+                "a plain command: {line}"
+            );
             let line = line
                 .replace("127.0.0.1:8080", &shop_addr)
                 .replace("127.0.0.1:8081", &ledger_addr)
-                .replace("target/wasm32-wasip2/release/my_shop.wasm", &wasm.display().to_string());
+                .replace(
+                    "target/wasm32-wasip2/release/my_shop.wasm",
+                    &wasm.display().to_string(),
+                );
             let mut words = line.split_whitespace();
             assert_eq!(words.next(), Some("tenon"), "{line}");
             let out = Command::new(env!("CARGO_BIN_EXE_tenon"))

@@ -26,16 +26,25 @@ fn main() {
 async fn bench() {
     let dir = tempfile::tempdir().unwrap();
     let metered = Sandbox::new(Arc::new(Engine::new(dir.path().join("metered")).unwrap()));
-    let unmetered = Sandbox::new(Arc::new(Engine::with_fuel(dir.path().join("plain"), false).unwrap()));
+    let unmetered = Sandbox::new(Arc::new(
+        Engine::with_fuel(dir.path().join("plain"), false).unwrap(),
+    ));
     let wasm = tenon::bundled::get("order-to-sale").expect("bundled transform");
     let started = Instant::now();
     let (_, component) = metered.engine().load(wasm).unwrap();
     let compile = started.elapsed();
     let (_, plain_component) = unmetered.engine().load(wasm).unwrap();
     let mut ctx = CallContext::bare("order-to-sale");
-    ctx.limits = Limits { fuel: u64::MAX / 2, ..Limits::default() };
+    ctx.limits = Limits {
+        fuel: u64::MAX / 2,
+        ..Limits::default()
+    };
 
-    println!("tenon runtime benchmark ({} KiB component, compiled in {} ms)", wasm.len() / 1024, compile.as_millis());
+    println!(
+        "tenon runtime benchmark ({} KiB component, compiled in {} ms)",
+        wasm.len() / 1024,
+        compile.as_millis()
+    );
 
     // Instantiation: a fresh store and instance, as every call gets.
     for _ in 0..100 {
@@ -58,12 +67,18 @@ async fn bench() {
     // Transform throughput: Wasm (metered and not) against native.
     let batch = orders(BATCH);
     let wasm_rate = rate(async || {
-        let (out, _) = metered.transform(&component, &ctx, batch.clone()).await.unwrap();
+        let (out, _) = metered
+            .transform(&component, &ctx, batch.clone())
+            .await
+            .unwrap();
         assert_eq!(out.len(), BATCH);
     })
     .await;
     let plain_rate = rate(async || {
-        let (out, _) = unmetered.transform(&plain_component, &ctx, batch.clone()).await.unwrap();
+        let (out, _) = unmetered
+            .transform(&plain_component, &ctx, batch.clone())
+            .await
+            .unwrap();
         assert_eq!(out.len(), BATCH);
     })
     .await;
@@ -73,10 +88,20 @@ async fn bench() {
         assert_eq!(out.len(), BATCH);
     })
     .await;
-    println!("transform order-to-sale, batches of {BATCH} (each Wasm call includes a fresh instance):");
+    println!(
+        "transform order-to-sale, batches of {BATCH} (each Wasm call includes a fresh instance):"
+    );
     println!("  native             {:>10.0} records/s", native_rate);
-    println!("  wasm, fuel metered {:>10.0} records/s  ({:.2}x native)", wasm_rate, wasm_rate / native_rate);
-    println!("  wasm, no fuel      {:>10.0} records/s  ({:.2}x native)", plain_rate, plain_rate / native_rate);
+    println!(
+        "  wasm, fuel metered {:>10.0} records/s  ({:.2}x native)",
+        wasm_rate,
+        wasm_rate / native_rate
+    );
+    println!(
+        "  wasm, no fuel      {:>10.0} records/s  ({:.2}x native)",
+        plain_rate,
+        plain_rate / native_rate
+    );
     println!(
         "fuel metering cost: metered runs at {:.2}x the speed of unmetered ({:+.1}% time)",
         wasm_rate / plain_rate,
