@@ -87,6 +87,25 @@ pub enum Command {
     /// Show run history.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Serve the loopback vendor sandboxes (a shop with demo orders, an ERP ledger)
+    /// until Ctrl-C, to try plugins against: see sdk/README.md.
+    Sandbox {
+        /// Address of the shop API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        shop: std::net::SocketAddr,
+        /// Address of the ledger API.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        ledger: std::net::SocketAddr,
+        /// Bearer token the shop accepts.
+        #[arg(long, default_value = "shop-token")]
+        shop_token: String,
+        /// Bearer token the ledger accepts.
+        #[arg(long, default_value = "ledger-token")]
+        ledger_token: String,
+        /// How many demo orders the shop starts with.
+        #[arg(long, default_value_t = 25)]
+        orders: usize,
+    },
     /// Run the demo: two loopback vendor sandboxes, the bundled plugins, one flow,
     /// records moved and cursors stored. Uses (and first empties) `<data>/demo`.
     Demo,
@@ -199,9 +218,22 @@ fn init_tracing(filter: &str) {
 /// Runs one command; `Ok` carries the exit code (a failed run is not an error of
 /// the command, but scripts must see it).
 pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
-    if let Command::Demo = cli.command {
-        crate::demo::run(&cli.data.join("demo")).await?;
-        return Ok(ExitCode::SUCCESS);
+    match cli.command {
+        Command::Demo => {
+            crate::demo::run(&cli.data.join("demo")).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Sandbox {
+            shop,
+            ledger,
+            shop_token,
+            ledger_token,
+            orders,
+        } => {
+            crate::demo::serve_sandboxes(shop, ledger, &shop_token, &ledger_token, orders).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let tenon = Tenon::open(&cli.data)?;
     let out = Output { json: cli.json };
@@ -336,7 +368,7 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                 },
             );
         }
-        Command::Demo => unreachable!("handled above"),
+        Command::Demo | Command::Sandbox { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -110,16 +110,35 @@ pub async fn run(data: &Path) -> crate::Result<()> {
     report(&tenon, &ledger).await?;
 
     let mut orders = shop.orders();
-    let mut paid = orders.remove(0);
-    paid.status = OrderStatus::Paid;
-    shop.upsert_order(paid.clone());
+    let first = orders[0].clone();
+    let sale = ledger
+        .sales_orders()
+        .into_iter()
+        .find(|s| s.external_ref == format!("shop:{}", first.id));
+    if let Some(sale) = sale {
+        println!(
+            "   Shop order {} ({} {}, {} line(s), {:?}) is now ledger sales order {} ({} cents, {:?}).",
+            first.id,
+            first.currency,
+            first.total,
+            first.lines.len(),
+            first.status,
+            sale.id,
+            sale.total_cents,
+            sale.status
+        );
+    }
+
+    let mut cancelled = orders.remove(0);
+    cancelled.status = OrderStatus::Cancelled;
+    shop.upsert_order(cancelled.clone());
     let mut new_order = orders.pop().expect("the demo shop has orders");
     new_order.id = "9001".into();
     new_order.number = "SO-9001".into();
     shop.upsert_order(new_order);
     println!(
-        "\n2. In the shop, order {} is now paid and order 9001 is new. Second run: only what changed.",
-        paid.id
+        "\n2. In the shop, order {} is cancelled and order 9001 is new. Second run: only what changed.",
+        cancelled.id
     );
     report(&tenon, &ledger).await?;
 
@@ -134,6 +153,33 @@ pub async fn run(data: &Path) -> crate::Result<()> {
         "Look around: tenon --data {} runs list   (or: flow list, plugin inspect demo-shop)",
         data.display()
     );
+    shop.stop().await;
+    ledger.stop().await;
+    Ok(())
+}
+
+/// Serves the two sandboxes on fixed addresses until Ctrl-C.
+pub async fn serve_sandboxes(
+    shop_addr: std::net::SocketAddr,
+    ledger_addr: std::net::SocketAddr,
+    shop_token: &str,
+    ledger_token: &str,
+    orders: usize,
+) -> crate::Result<()> {
+    let shop = Shop::start_on(shop_addr, shop_token, demo_orders(orders)).await?;
+    let ledger = Ledger::start_on(ledger_addr, ledger_token).await?;
+    println!(
+        "Shop sandbox:   {} (bearer token `{shop_token}`, {orders} orders)",
+        shop.base_url()
+    );
+    println!(
+        "Ledger sandbox: {} (bearer token `{ledger_token}`)",
+        ledger.base_url()
+    );
+    println!("Serving until Ctrl-C.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("could not wait for Ctrl-C")?;
     shop.stop().await;
     ledger.stop().await;
     Ok(())

@@ -188,9 +188,13 @@ impl State {
 
     // Runs.
 
-    /// A new run id, increasing across restarts.
+    /// A new run id, from 1, increasing across restarts.
     pub fn next_run_id(&self) -> anyhow::Result<u64> {
-        self.db.generate_id().context("could not allocate a run id")
+        Ok(self
+            .db
+            .generate_id()
+            .context("could not allocate a run id")?
+            + 1)
     }
     pub fn run(&self, id: u64) -> anyhow::Result<Option<Run>> {
         Self::get(&self.runs, "runs", &id.to_be_bytes())

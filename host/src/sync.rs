@@ -105,6 +105,7 @@ impl Tenon {
                 )));
             }
 
+            let read = page.records.len();
             let mut batch = page.records;
             for stage in &transforms {
                 if batch.is_empty() {
@@ -124,7 +125,9 @@ impl Tenon {
             if page.next_cursor.is_some() {
                 run.cursor_after = page.next_cursor.clone();
             }
-            run.batches += 1;
+            if read > 0 {
+                run.batches += 1;
+            }
             self.state
                 .commit_batch(run, &flow.source.stream, page.next_cursor.as_deref())?;
             if !page.more {

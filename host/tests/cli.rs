@@ -196,3 +196,45 @@ async fn an_operator_session_moves_records_end_to_end() {
     session.await.unwrap();
     assert_eq!(ledger.sales_orders().len(), 12);
 }
+
+#[test]
+fn the_sandbox_command_serves_the_vendor_apis_until_stopped() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenon"))
+        .args([
+            "--data",
+            dir.path().to_str().unwrap(),
+            "sandbox",
+            "--shop",
+            "127.0.0.1:0",
+            "--ledger",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let shop_line = lines.next().unwrap().unwrap();
+    let url = shop_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("shop URL printed")
+        .to_owned();
+    let health = |token: &str| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{url}/api/orders?limit=1"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let ok = health("shop-token");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(health("wrong").status(), 401);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

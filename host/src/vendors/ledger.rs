@@ -112,6 +112,11 @@ impl Ledger {
     /// Starts an empty ledger on `127.0.0.1` (port picked by the system) that
     /// accepts `token`.
     pub async fn start(token: &str) -> anyhow::Result<Ledger> {
+        Self::start_on(super::ANY_LOOPBACK_PORT, token).await
+    }
+
+    /// As [`Ledger::start`], on the address `addr`.
+    pub async fn start_on(addr: SocketAddr, token: &str) -> anyhow::Result<Ledger> {
         let books = Arc::new(Mutex::new(Books::default()));
         let routes = Router::new()
             .route("/api/health", get(health))
@@ -120,7 +125,7 @@ impl Ledger {
                 get(list_sales_orders).post(create_sales_order),
             )
             .with_state(Arc::clone(&books));
-        let server = Server::start("ledger", token, routes).await?;
+        let server = Server::start("ledger", addr, token, routes).await?;
         Ok(Ledger { server, books })
     }
 

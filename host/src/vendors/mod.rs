@@ -54,9 +54,18 @@ struct Server {
     task: JoinHandle<()>,
 }
 
+/// `127.0.0.1` with a port the system picks.
+pub const ANY_LOOPBACK_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
 impl Server {
-    /// Binds `127.0.0.1:0` and serves `routes` behind the bearer check.
-    async fn start(sandbox: &'static str, token: &str, routes: Router) -> anyhow::Result<Server> {
+    /// Binds `addr` and serves `routes` behind the bearer check.
+    async fn start(
+        sandbox: &'static str,
+        addr: SocketAddr,
+        token: &str,
+        routes: Router,
+    ) -> anyhow::Result<Server> {
         anyhow::ensure!(
             !token.is_empty(),
             "the {sandbox} sandbox needs a non-empty token"
@@ -65,9 +74,9 @@ impl Server {
         let router = routes
             .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
             .layer(middleware::from_fn_with_state(token, require_bearer));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        let listener = TcpListener::bind(addr)
             .await
-            .with_context(|| format!("could not bind the {sandbox} sandbox to 127.0.0.1"))?;
+            .with_context(|| format!("could not bind the {sandbox} sandbox to {addr}"))?;
         let addr = listener
             .local_addr()
             .with_context(|| format!("could not read the address of the {sandbox} sandbox"))?;

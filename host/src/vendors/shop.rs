@@ -125,6 +125,15 @@ impl Shop {
     /// Starts a shop on `127.0.0.1` (port picked by the system) that accepts
     /// `token` and publishes `orders`, whose `updated_at` are kept as given.
     pub async fn start(token: &str, orders: Vec<Order>) -> anyhow::Result<Shop> {
+        Self::start_on(super::ANY_LOOPBACK_PORT, token, orders).await
+    }
+
+    /// As [`Shop::start`], on the address `addr`.
+    pub async fn start_on(
+        addr: SocketAddr,
+        token: &str,
+        orders: Vec<Order>,
+    ) -> anyhow::Result<Shop> {
         let mut catalog = Catalog::default();
         for order in orders {
             let updated_at = Timestamp::parse(&order.updated_at).with_context(|| {
@@ -151,7 +160,7 @@ impl Shop {
             .route("/api/health", get(health))
             .route("/api/orders", get(list_orders))
             .with_state(Arc::clone(&catalog));
-        let server = Server::start("shop", token, routes).await?;
+        let server = Server::start("shop", addr, token, routes).await?;
         Ok(Shop { server, catalog })
     }
 
