@@ -196,3 +196,58 @@ async fn a_guest_cannot_read_host_files_env_or_open_sockets() {
         "the host itself has an environment"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_larger_than_the_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(30).await;
+    pipeline(&tenon, "acme", &shop, &ledger);
+    let mut small = shop_enablement("acme", &shop);
+    small.limits.max_response_bytes = Some(2_000);
+    tenon.enable(small).unwrap();
+
+    let error = failure(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());
+    assert!(
+        error.contains("is larger than the 2000-byte limit"),
+        "{error}"
+    );
+    assert!(ledger.sales_orders().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vendor_that_never_answers_times_out_as_retryable() {
+    // A listener that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(1).await;
+    pipeline(&tenon, "acme", &shop, &ledger);
+    let mut stuck = shop_enablement("acme", &shop);
+    stuck
+        .config
+        .insert("base_url".into(), format!("http://{addr}"));
+    stuck.grants = vec![addr.to_string().parse().unwrap()];
+    stuck.limits.http_timeout_ms = Some(300);
+    tenon.enable(stuck).unwrap();
+
+    let started = std::time::Instant::now();
+    let error = failure(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());
+    assert!(
+        error.contains("returned an error: retryable: GET"),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("request to {addr} timed out after 300 ms")),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    hold.abort();
+}

@@ -165,6 +165,15 @@ impl Engine {
         &self.engine
     }
 
+    /// The pre-linked component with this sha256, if this engine loaded it before.
+    pub fn loaded(&self, sha256: &str) -> Option<Prepared> {
+        self.prepared
+            .lock()
+            .expect("cache lock")
+            .get(sha256)
+            .cloned()
+    }
+
     /// Compiles (or loads from cache) and pre-links a component, finding which
     /// world it targets. Returns its sha256 too.
     pub fn load(&self, wasm: &[u8]) -> Result<(String, Prepared), LoadError> {

@@ -133,6 +133,9 @@ impl Tenon {
 
     /// The compiled, pre-linked component of an installed plugin.
     pub(crate) fn prepared(&self, plugin: &Installed) -> Result<Prepared> {
+        if let Some(prepared) = self.sandbox.engine().loaded(&plugin.sha256) {
+            return Ok(prepared);
+        }
         let path = self.component_path(&plugin.sha256);
         let wasm = std::fs::read(&path)
             .with_context(|| format!("could not read component {}", path.display()))?;
