@@ -150,35 +150,3 @@ async fn state_and_compiled_components_survive_a_restart() {
         3
     );
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_record_keeps_the_cursor_and_the_retry_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let tenon = host(dir.path()).await;
-    let (shop, ledger) = vendors(10).await;
-    pipeline(&tenon, "acme", &shop, &ledger);
-
-    ledger.fail_next(1, 503);
-    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
-    let error = failure(&run);
-    assert!(error.contains("rejected 1 of 10 records"), "{error}");
-    assert_eq!(run.records_written, 9);
-    assert_eq!(
-        tenon.cursor("acme", "orders-to-erp").unwrap(),
-        None,
-        "cursor must not move"
-    );
-    assert_eq!(ledger.sales_orders().len(), 9);
-
-    // The next run delivers the batch again with the same idempotency keys: the
-    // nine already applied are recognised, the tenth is created.
-    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
-    assert_succeeded(&run);
-    let books = ledger.sales_orders();
-    assert_eq!(books.len(), 10);
-    assert!(
-        books.iter().all(|s| s.revision == 1),
-        "no sales order was applied twice: {books:?}"
-    );
-    assert!(tenon.cursor("acme", "orders-to-erp").unwrap().is_some());
-}

@@ -29,12 +29,30 @@ pub mod transform {
             "tenon:connector/types": super::connector::tenon::connector::types,
             "tenon:connector/log": super::connector::tenon::connector::log,
             "tenon:connector/config": super::connector::tenon::connector::config,
+            "tenon:connector/idmap": super::connector::tenon::connector::idmap,
+        },
+    });
+}
+
+/// The `reconciling-connector` world: a connector that also exports
+/// `reconcile-api`. Only that export is used from here; the rest is [`connector`].
+pub mod reconciling {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "reconciling-connector",
+        exports: { default: async },
+        with: {
+            "tenon:connector/types": super::connector::tenon::connector::types,
+            "tenon:connector/http": super::connector::tenon::connector::http,
+            "tenon:connector/log": super::connector::tenon::connector::log,
+            "tenon:connector/config": super::connector::tenon::connector::config,
+            "tenon:connector/idmap": super::connector::tenon::connector::idmap,
         },
     });
 }
 
 pub use connector::tenon::connector::{
-    config as wit_config, http as wit_http, log as wit_log, types,
+    config as wit_config, http as wit_http, idmap as wit_idmap, log as wit_log, types,
 };
 
 /// An error a guest returned, or that the host returns to a guest, by case.

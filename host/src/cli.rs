@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 success; 1 internal error; 2 usage error; 3 something named was
 //! not found; 4 input refused (nothing changed); 5 a plugin call or a flow run
-//! failed.
+//! failed; 6 `reconcile` found differences.
 
 use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, Run, RunStatus};
 use crate::host::DEFAULT_DATA_DIR;
@@ -87,6 +87,19 @@ pub enum Command {
     /// Show run history.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Dead letters: records that will not be delivered without an operator.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Show a flow's retry queue: records waiting for their next attempt.
+    Retries { tenant: String, flow: String },
+    /// Compare a flow's source (after its transforms) with its destination; exits
+    /// 6 when they differ.
+    Reconcile { tenant: String, flow: String },
+    /// Inspect and edit a tenant's id map.
+    #[command(subcommand)]
+    Idmap(IdmapCommand),
+    /// Show the audit log of operator decisions.
+    Audit,
     /// Serve the loopback vendor sandboxes (a shop with demo orders, an ERP ledger)
     /// until Ctrl-C, to try plugins against: see sdk/README.md.
     Sandbox {
@@ -157,6 +170,12 @@ pub enum FlowCommand {
         /// Records per batch.
         #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
         batch_size: u32,
+        /// Delivery attempts per record before it is dead-lettered.
+        #[arg(long, default_value_t = crate::delivery::DEFAULT_MAX_ATTEMPTS)]
+        max_attempts: u32,
+        /// First retry delay in milliseconds; doubles with each attempt, with jitter.
+        #[arg(long, default_value_t = crate::delivery::DEFAULT_RETRY_BASE_MS)]
+        retry_base_ms: u64,
     },
     /// List flows with their cursors.
     List {
@@ -165,6 +184,58 @@ pub enum FlowCommand {
     },
     /// Run a flow once, now.
     Run { tenant: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        flow: Option<String>,
+    },
+    /// Show one dead letter: the record and every failed attempt.
+    Show { id: u64 },
+    /// Deliver a dead letter again; it leaves the store only if that succeeds.
+    Replay {
+        id: u64,
+        /// Run it through this installed version of the plugin that refused it.
+        #[arg(long)]
+        plugin_version: Option<String>,
+        /// Replay even though a newer version of the record was delivered since.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Drop a dead letter for good (recorded in the audit log).
+    Discard {
+        id: u64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdmapCommand {
+    /// List a tenant's links, optionally of one namespace.
+    List {
+        tenant: String,
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Show what an id is linked to, both ways.
+    Resolve {
+        tenant: String,
+        namespace: String,
+        id: String,
+    },
+    /// Link two ids by hand (replacing earlier links of either).
+    Link {
+        tenant: String,
+        namespace: String,
+        source: String,
+        target: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,6 +413,114 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             }
         }
         Command::Flow(cmd) => return flow(&tenon, &out, cmd).await,
+        Command::Dlq(cmd) => dlq(&tenon, &out, cmd).await?,
+        Command::Retries { tenant, flow } => {
+            let retries = tenon.retries(&tenant, &flow)?;
+            out.table(
+                &retries,
+                &["RECORD", "ATTEMPTS", "NEXT ATTEMPT IN", "LAST ERROR"],
+                |r| {
+                    vec![
+                        r.envelope.key.clone(),
+                        r.attempts.len().to_string(),
+                        format!("{} ms", r.next_at.saturating_sub(crate::host::now_ms())),
+                        r.attempts
+                            .last()
+                            .map(|a| a.error.clone())
+                            .unwrap_or_default(),
+                    ]
+                },
+            );
+        }
+        Command::Reconcile { tenant, flow } => {
+            let report = tenon.reconcile(&tenant, &flow).await?;
+            if out.json {
+                out.json_only(&report);
+            } else {
+                println!(
+                    "Source: {} record(s); destination: {}; matching: {}.",
+                    report.source_records, report.destination_records, report.matching
+                );
+                for key in &report.missing {
+                    println!("missing    {key} (in the source, not in the destination)");
+                }
+                for id in &report.extra {
+                    println!("extra      {id} (in the destination, not in the source)");
+                }
+                for d in &report.different {
+                    println!("different  {} (destination {})", d.key, d.destination_id);
+                }
+                if report.is_clean() {
+                    println!("The systems agree.");
+                }
+            }
+            if !report.is_clean() {
+                return Ok(ExitCode::from(6));
+            }
+        }
+        Command::Idmap(IdmapCommand::List { tenant, namespace }) => {
+            tenon.tenant(&tenant)?;
+            let links = tenon.links(&tenant, namespace.as_deref())?;
+            let rows: Vec<Link> = links
+                .into_iter()
+                .map(|(namespace, source, target)| Link {
+                    namespace,
+                    source,
+                    target,
+                })
+                .collect();
+            out.table(&rows, &["NAMESPACE", "SOURCE ID", "TARGET ID"], |l| {
+                vec![l.namespace.clone(), l.source.clone(), l.target.clone()]
+            });
+        }
+        Command::Idmap(IdmapCommand::Resolve {
+            tenant,
+            namespace,
+            id,
+        }) => {
+            tenon.tenant(&tenant)?;
+            let (target, source) = tenon.resolve_id(&tenant, &namespace, &id)?;
+            if target.is_none() && source.is_none() {
+                return Err(Error::not_found("id", format!("{namespace}/{id}")));
+            }
+            let view = serde_json::json!({ "id": id, "target": target, "source": source });
+            let mut text = Vec::new();
+            if let Some(t) = &target {
+                text.push(format!("{id} -> {t}"));
+            }
+            if let Some(s) = &source {
+                text.push(format!("{s} -> {id}"));
+            }
+            out.done(&view, &text.join("\n"));
+        }
+        Command::Idmap(IdmapCommand::Link {
+            tenant,
+            namespace,
+            source,
+            target,
+        }) => {
+            tenon.link(&tenant, &namespace, &source, &target, &actor())?;
+            out.done(
+                &serde_json::json!({"namespace": namespace, "source": source, "target": target}),
+                &format!("Linked {source} -> {target} in `{namespace}`."),
+            );
+        }
+        Command::Audit => {
+            let log = tenon.audit_log()?;
+            out.table(
+                &log,
+                &["ID", "AT (ms)", "ACTOR", "ACTION", "SUBJECT"],
+                |e| {
+                    vec![
+                        e.id.to_string(),
+                        e.at.to_string(),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.subject.clone(),
+                    ]
+                },
+            );
+        }
         Command::Runs(RunsCommand::List {
             tenant,
             flow,
@@ -507,6 +686,93 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
     Ok(())
 }
 
+/// Who is acting, for the audit log: the OS user running the CLI.
+fn actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+async fn dlq(tenon: &Tenon, out: &Output, cmd: DlqCommand) -> crate::Result<()> {
+    match cmd {
+        DlqCommand::List { tenant, flow } => {
+            let letters = tenon.dead_letters(tenant.as_deref(), flow.as_deref())?;
+            out.table(
+                &letters,
+                &[
+                    "ID",
+                    "TENANT",
+                    "FLOW",
+                    "RECORD",
+                    "STAGE",
+                    "PLUGIN",
+                    "ATTEMPTS",
+                    "LAST ERROR",
+                ],
+                |d| {
+                    vec![
+                        d.id.to_string(),
+                        d.tenant.clone(),
+                        d.flow.clone(),
+                        d.envelope.key.clone(),
+                        format!("{:?}", d.stage).to_lowercase(),
+                        format!("{}@{}", d.plugin, d.plugin_version),
+                        d.attempts.len().to_string(),
+                        d.attempts
+                            .last()
+                            .map(|a| a.error.clone())
+                            .unwrap_or_default(),
+                    ]
+                },
+            );
+        }
+        DlqCommand::Show { id } => {
+            let d = tenon.dead_letter(id)?;
+            if out.json {
+                out.json_only(&d);
+                return Ok(());
+            }
+            println!(
+                "Dead letter {} of {}/{}: record `{}` ({:?} stage)",
+                d.id, d.tenant, d.flow, d.envelope.key, d.stage
+            );
+            println!(
+                "  refused by {}@{}; idempotency key {}",
+                d.plugin, d.plugin_version, d.idempotency_key
+            );
+            println!("  payload: {}", d.envelope.payload);
+            for (i, a) in d.attempts.iter().enumerate() {
+                println!("  attempt {} at {} ms: {}", i + 1, a.at, a.error);
+            }
+        }
+        DlqCommand::Replay {
+            id,
+            plugin_version,
+            force,
+        } => {
+            let replayed = tenon
+                .replay(id, plugin_version.as_deref(), force, &actor())
+                .await?;
+            out.done(
+                &replayed,
+                &format!(
+                    "Dead letter {id} replayed through {}@{} and delivered.",
+                    replayed.plugin, replayed.plugin_version
+                ),
+            );
+        }
+        DlqCommand::Discard { id, reason } => {
+            let entry = tenon.discard(id, &actor(), reason.as_deref())?;
+            out.done(
+                &entry,
+                &format!("Dead letter {id} discarded (audit entry {}).", entry.id),
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<ExitCode> {
     match cmd {
         FlowCommand::Add {
@@ -516,6 +782,8 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
             via,
             to,
             batch_size,
+            max_attempts,
+            retry_base_ms,
         } => {
             let flow = tenon.add_flow(Flow {
                 tenant,
@@ -524,6 +792,8 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
                 transforms: via,
                 destination: to,
                 batch_size,
+                max_attempts,
+                retry_base_ms,
             })?;
             out.done(
                 &flow,
@@ -583,6 +853,13 @@ pub fn run_summary(run: &Run) -> String {
         run.http_requests,
         run.cursor_after.as_deref().unwrap_or("none"),
     )
+}
+
+#[derive(Serialize)]
+struct Link {
+    namespace: String,
+    source: String,
+    target: String,
 }
 
 #[derive(Serialize)]

@@ -5,7 +5,9 @@
 //! It knows which worlds exist but no capability by name: [`crate::sandbox`] builds
 //! the linkers and runs calls.
 
-use crate::bindings::{connector::ConnectorPre, transform::TransformPre};
+use crate::bindings::{
+    connector::ConnectorPre, reconciling::ReconcilingConnectorPre, transform::TransformPre,
+};
 use crate::plugin::World;
 use crate::record::hex;
 use crate::sandbox::{self, CallState};
@@ -34,14 +36,18 @@ const CORE_INSTANCES_PER_CALL: u32 = 16;
 /// A compiled component, pre-linked for the world it targets.
 #[derive(Clone)]
 pub enum Prepared {
-    Connector(ConnectorPre<CallState>),
+    /// A connector; `reconcile` is there when it also exports `reconcile-api`.
+    Connector {
+        pre: ConnectorPre<CallState>,
+        reconcile: Option<ReconcilingConnectorPre<CallState>>,
+    },
     Transform(TransformPre<CallState>),
 }
 
 impl Prepared {
     pub fn world(&self) -> World {
         match self {
-            Prepared::Connector(_) => World::Connector,
+            Prepared::Connector { .. } => World::Connector,
             Prepared::Transform(_) => World::Transform,
         }
     }
@@ -228,11 +234,13 @@ impl Engine {
     }
 
     fn prelink(&self, component: &Component) -> Result<Prepared, LoadError> {
-        let connector = self
-            .connector
-            .instantiate_pre(component)
-            .and_then(ConnectorPre::new)
-            .map(Prepared::Connector);
+        let connector = self.connector.instantiate_pre(component).and_then(|pre| {
+            let reconcile = ReconcilingConnectorPre::new(pre.clone()).ok();
+            Ok(Prepared::Connector {
+                pre: ConnectorPre::new(pre)?,
+                reconcile,
+            })
+        });
         let connector_err = match connector {
             Ok(prepared) => return Ok(prepared),
             Err(e) => e,

@@ -50,6 +50,36 @@ pub struct Flow {
     pub transforms: Vec<String>,
     pub destination: Endpoint,
     pub batch_size: u32,
+    /// Delivery attempts per record before it is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles with each attempt (with jitter).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+}
+
+const fn default_max_attempts() -> u32 {
+    crate::delivery::DEFAULT_MAX_ATTEMPTS
+}
+
+const fn default_retry_base_ms() -> u64 {
+    crate::delivery::DEFAULT_RETRY_BASE_MS
+}
+
+impl Flow {
+    /// The flow's retry policy.
+    pub fn backoff(&self) -> crate::delivery::Backoff {
+        crate::delivery::Backoff {
+            max_attempts: self.max_attempts,
+            base_ms: self.retry_base_ms,
+        }
+    }
+
+    /// The id-map namespace where the host links source keys to the destination's
+    /// ids from successful writes.
+    pub fn idmap_namespace(&self) -> String {
+        format!("flow:{}", self.name)
+    }
 }
 
 /// How a run ended.
@@ -59,6 +89,9 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
+    /// The host stopped (crashed, was killed) during the run; what it committed
+    /// stays committed.
+    Interrupted,
 }
 
 impl std::fmt::Display for RunStatus {
@@ -67,6 +100,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         })
     }
 }
@@ -85,6 +119,15 @@ pub struct Run {
     pub batches: u32,
     pub records_read: u64,
     pub records_written: u64,
+    /// Delivery attempts of records from the retry queue.
+    #[serde(default)]
+    pub records_retried: u64,
+    /// Records that failed and wait in the retry queue.
+    #[serde(default)]
+    pub records_queued: u64,
+    /// Records moved to the dead-letter store.
+    #[serde(default)]
+    pub dead_lettered: u64,
     /// Fuel used by all the run's plugin calls.
     pub fuel_used: u64,
     pub http_requests: u64,
@@ -93,4 +136,7 @@ pub struct Run {
     pub cursor_after: Option<String>,
     /// What stopped the run, when it failed.
     pub error: Option<String>,
+    /// Wall-clock time of the run, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
 }

@@ -26,7 +26,7 @@ pub struct Tenon {
     data_dir: PathBuf,
 }
 
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -41,6 +41,13 @@ impl Tenon {
         std::fs::create_dir_all(data_dir.join("components"))
             .with_context(|| format!("could not create data folder {}", data_dir.display()))?;
         let state = State::open(&data_dir.join("state"))?;
+        let interrupted = state.interrupt_stale_runs()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                runs = interrupted,
+                "Runs left running by a stopped host marked interrupted"
+            );
+        }
         let engine = Engine::new(data_dir.join("cache"))?;
         Ok(Tenon {
             state,
@@ -216,6 +223,7 @@ impl Tenon {
             secrets: Arc::new(enablement.secrets),
             grants: Arc::new(enablement.grants),
             limits: limits::resolve(&plugin.limits, &enablement.limits),
+            idmap: Some(self.state.clone()),
         })
     }
 
@@ -338,6 +346,61 @@ impl Tenon {
         Ok(self.state.cursor(tenant, &flow.name, &flow.source.stream)?)
     }
 
+    /// A tenant's id-map links, as (namespace, source id, target id).
+    pub fn links(
+        &self,
+        tenant: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<(String, String, String)>> {
+        Ok(self.state.links(tenant, namespace)?)
+    }
+
+    /// What `id` is linked to in `namespace`: (its target, its source).
+    pub fn resolve_id(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        id: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        Ok((
+            self.state.resolve(tenant, namespace, id)?,
+            self.state.reverse(tenant, namespace, id)?,
+        ))
+    }
+
+    /// Links two ids by hand, recorded in the audit log.
+    pub fn link(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        source: &str,
+        target: &str,
+        actor: &str,
+    ) -> Result<()> {
+        self.tenant(tenant)?;
+        for (what, value) in [
+            ("namespace", namespace),
+            ("source id", source),
+            ("target id", target),
+        ] {
+            if value.is_empty() || value.contains('\0') {
+                return Err(Error::Invalid(format!(
+                    "{what} must be non-empty, without NUL"
+                )));
+            }
+        }
+        self.state.link(tenant, namespace, source, target)?;
+        self.state.audit(crate::delivery::AuditEntry {
+            id: 0,
+            at: now_ms(),
+            actor: actor.to_owned(),
+            action: "idmap.link".into(),
+            subject: format!("{tenant}/idmap/{namespace}"),
+            detail: serde_json::json!({ "source": source, "target": target }),
+        })?;
+        Ok(())
+    }
+
     /// Runs, newest first.
     pub fn runs(&self, tenant: Option<&str>, flow: Option<&str>, limit: usize) -> Result<Vec<Run>> {
         Ok(self.state.runs(tenant, flow, limit)?)
@@ -359,5 +422,7 @@ pub fn flow(
         transforms,
         destination,
         batch_size: DEFAULT_BATCH_SIZE,
+        max_attempts: crate::delivery::DEFAULT_MAX_ATTEMPTS,
+        retry_base_ms: crate::delivery::DEFAULT_RETRY_BASE_MS,
     }
 }

@@ -11,13 +11,15 @@
 //! | module | owns |
 //! |---|---|
 //! | [`host`] | [`Tenon`], the host: the operator's operations |
-//! | [`sync`] | running a flow: read, transform, write, commit the cursor |
+//! | [`sync`] | running a flow: retries due, read, transform, write, commit |
+//! | [`dlq`] | the retry queue and dead letters: list, replay, discard (audited) |
+//! | [`reconcile`] | comparing a flow's source and destination |
 //! | [`engine`] | the wasmtime engine, compile cache, pre-linking, epoch ticker |
 //! | [`sandbox`] | one plugin call: store, limits, traps turned into errors |
 //! | [`capability`] | one module per host import (`http`, `log`, `config`) |
 //! | [`bindings`] | the generated WIT bindings and their conversions |
 //! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs |
-//! | [`plugin`], [`tenant`], [`flow`], [`record`], [`limits`] | the domain types |
+//! | [`plugin`], [`tenant`], [`flow`], [`record`], [`limits`], [`delivery`] | the domain types |
 //! | [`cli`] | the `tenon` command line |
 //! | [`bundled`] | the first-party plugins compiled into the binary |
 //! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
@@ -26,13 +28,16 @@ pub mod bindings;
 pub mod bundled;
 pub mod capability;
 pub mod cli;
+pub mod delivery;
 pub mod demo;
+pub mod dlq;
 pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod host;
 pub mod limits;
 pub mod plugin;
+pub mod reconcile;
 pub mod record;
 pub mod sandbox;
 pub mod state;

@@ -5,7 +5,9 @@
 
 use crate::bindings::types::{Delivery, Page};
 use crate::bindings::{GuestError, types};
-use crate::capability::{config::GuestConfig, http::Egress, http::Grant, log::GuestLog};
+use crate::capability::{
+    config::GuestConfig, http::Egress, http::Grant, idmap::GuestIdMap, log::GuestLog,
+};
 use crate::engine::{Engine, Prepared};
 use crate::limits::Limits;
 use crate::plugin::{Descriptor, World};
@@ -31,6 +33,8 @@ pub struct CallContext {
     pub secrets: Arc<BTreeMap<String, String>>,
     pub grants: Arc<Vec<Grant>>,
     pub limits: Limits,
+    /// The state behind the tenant's id map; none while installing.
+    pub idmap: Option<crate::state::State>,
 }
 
 impl CallContext {
@@ -43,6 +47,7 @@ impl CallContext {
             secrets: Arc::default(),
             grants: Arc::default(),
             limits: Limits::default(),
+            idmap: None,
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct CallState {
     log: GuestLog,
     config: GuestConfig,
     egress: Egress,
+    idmap: GuestIdMap,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     started: Instant,
@@ -122,6 +128,7 @@ pub fn linker(engine: &wasmtime::Engine, world: World) -> anyhow::Result<Linker<
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     crate::capability::log::add_to_linker(&mut linker, |s| &mut s.log)?;
     crate::capability::config::add_to_linker(&mut linker, |s| &mut s.config)?;
+    crate::capability::idmap::add_to_linker(&mut linker, |s| &mut s.idmap)?;
     if world == World::Connector {
         crate::capability::http::add_to_linker(&mut linker, |s| &mut s.egress)?;
     }
@@ -190,6 +197,7 @@ fn new_store(engine: &Engine, ctx: &CallContext, client: &reqwest::Client) -> St
             client.clone(),
             ctx.limits,
         ),
+        idmap: GuestIdMap::new(&ctx.tenant, ctx.idmap.clone()),
         stdout,
         stderr,
         started: Instant::now(),
@@ -243,7 +251,7 @@ impl Sandbox {
     ) -> Result<Descriptor, CallError> {
         let ctx = CallContext::bare(plugin_hint);
         let (descriptor, _) = match prepared {
-            Prepared::Connector(pre) => {
+            Prepared::Connector { pre, .. } => {
                 let mut store = self.start(&ctx);
                 let outcome = timed(&ctx, async {
                     pre.instantiate_async(&mut store)
@@ -282,7 +290,9 @@ impl Sandbox {
         let mut store = self.start(ctx);
         let outcome = timed(ctx, async {
             match prepared {
-                Prepared::Connector(pre) => pre.instantiate_async(&mut store).await.map(drop),
+                Prepared::Connector { pre, .. } => {
+                    pre.instantiate_async(&mut store).await.map(drop)
+                }
                 Prepared::Transform(pre) => pre.instantiate_async(&mut store).await.map(drop),
             }
         })
@@ -341,6 +351,45 @@ impl Sandbox {
                 ),
             ));
         }
+        let page = ReadPage {
+            records: page.records.into_iter().map(Envelope::from).collect(),
+            next_cursor: page.next_cursor,
+            more: page.more,
+        };
+        Ok((page, report))
+    }
+
+    /// `reconcile`: a page of the records the connector's system holds now, keyed
+    /// by that system's ids.
+    pub async fn reconcile(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        stream: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(ReadPage, CallReport), CallError> {
+        let Prepared::Connector {
+            reconcile: Some(pre),
+            ..
+        } = prepared
+        else {
+            return Err(contract(
+                ctx,
+                "exports no `reconcile-api`, so it cannot be reconciled".into(),
+            ));
+        };
+        let mut store = self.start(ctx);
+        let outcome = timed(ctx, async {
+            pre.instantiate_async(&mut store)
+                .await?
+                .tenon_connector_reconcile_api()
+                .call_reconcile(&mut store, stream, cursor, limit)
+                .await
+        })
+        .await;
+        let (result, report) = finish(ctx, store, outcome)?;
+        let page: Page = result.map_err(|e| guest(ctx, e))?;
         let page = ReadPage {
             records: page.records.into_iter().map(Envelope::from).collect(),
             next_cursor: page.next_cursor,
@@ -477,7 +526,7 @@ fn connector<'a>(
     ctx: &CallContext,
 ) -> Result<&'a crate::bindings::connector::ConnectorPre<CallState>, CallError> {
     match prepared {
-        Prepared::Connector(pre) => Ok(pre),
+        Prepared::Connector { pre, .. } => Ok(pre),
         Prepared::Transform(_) => Err(contract(ctx, "is a transform, not a connector".into())),
     }
 }

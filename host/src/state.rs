@@ -2,9 +2,11 @@
 //! and runs, one tree each, values as JSON. Owns keys, encoding and transactions;
 //! knows nothing of wasmtime.
 //!
-//! A batch's cursor advance and its run counters commit in one transaction and are
-//! flushed before the batch counts as done.
+//! A batch's cursor advance, its retry entries, dead letters, id-map links and run
+//! counters commit in one transaction ([`State::commit`]) and are flushed before
+//! the batch counts as done.
 
+use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::flow::{Flow, Run};
 use crate::plugin::Installed;
 use crate::tenant::{Enablement, Tenant};
@@ -23,6 +25,32 @@ pub struct State {
     flows: sled::Tree,
     cursors: sled::Tree,
     runs: sled::Tree,
+    plugin_versions: sled::Tree,
+    retries: sled::Tree,
+    dead_letters: sled::Tree,
+    delivered: sled::Tree,
+    idmap: sled::Tree,
+    audit: sled::Tree,
+    /// Counters for ids (runs, dead letters, audit entries): dense and increasing
+    /// across restarts, unlike sled's `generate_id`, which skips ahead at each open.
+    counters: sled::Tree,
+}
+
+/// Everything one delivered batch changes, committed at once by [`State::commit`].
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// The source cursor after the batch, if it moves.
+    pub cursor: Option<(String, String)>,
+    /// Retry entries to write (keyed by record key), and record keys whose entry
+    /// is done (delivered or dead-lettered).
+    pub retries: Vec<Retry>,
+    pub retries_done: Vec<String>,
+    /// New dead letters; their ids are assigned in the transaction.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Record key -> version (source time) last delivered.
+    pub delivered: Vec<(String, String)>,
+    /// Id-map links (namespace, source id, target id).
+    pub links: Vec<(String, String, String)>,
 }
 
 /// Joins key parts with a NUL byte, which no identifier contains.
@@ -56,6 +84,13 @@ impl State {
             flows: tree("flows")?,
             cursors: tree("cursors")?,
             runs: tree("runs")?,
+            plugin_versions: tree("plugin_versions")?,
+            retries: tree("retries")?,
+            dead_letters: tree("dead_letters")?,
+            delivered: tree("delivered")?,
+            idmap: tree("idmap")?,
+            audit: tree("audit")?,
+            counters: tree("counters")?,
             db,
         })
     }
@@ -120,8 +155,21 @@ impl State {
     pub fn plugins(&self) -> anyhow::Result<Vec<Installed>> {
         Self::scan(&self.plugins, "plugins", b"")
     }
+    /// Stores a plugin as the current version of its id, keeping every version.
     pub fn put_plugin(&self, plugin: &Installed) -> anyhow::Result<()> {
+        let version_key = key(&[&plugin.id, &plugin.version]);
+        self.plugin_versions
+            .insert(version_key, encode(plugin))
+            .context("could not write tree `plugin_versions`")?;
         self.put(&self.plugins, "plugins", plugin.id.as_bytes(), plugin)
+    }
+    /// A version of a plugin installed at some time.
+    pub fn plugin_version(&self, id: &str, version: &str) -> anyhow::Result<Option<Installed>> {
+        Self::get(
+            &self.plugin_versions,
+            "plugin_versions",
+            &key(&[id, version]),
+        )
     }
     pub fn remove_plugin(&self, id: &str) -> anyhow::Result<bool> {
         self.remove(&self.plugins, "plugins", id.as_bytes())
@@ -190,11 +238,36 @@ impl State {
 
     /// A new run id, from 1, increasing across restarts.
     pub fn next_run_id(&self) -> anyhow::Result<u64> {
-        Ok(self
-            .db
-            .generate_id()
-            .context("could not allocate a run id")?
-            + 1)
+        let next = self
+            .counters
+            .update_and_fetch(b"run", |old| Some(increment(old).to_vec()))
+            .context("could not allocate a run id")?;
+        Ok(counter(next.as_deref()))
+    }
+
+    /// Marks runs left `running` by a host that stopped mid-run as interrupted;
+    /// called when the host opens, as only one process can hold the database.
+    pub fn interrupt_stale_runs(&self) -> anyhow::Result<usize> {
+        let mut stale = Vec::new();
+        for entry in self.runs.iter() {
+            let (_, v) = entry.context("could not read tree `runs`")?;
+            let run: Run = decode("runs", &v)?;
+            if run.status == crate::flow::RunStatus::Running {
+                stale.push(run);
+            }
+        }
+        for mut run in stale.iter().cloned() {
+            run.status = crate::flow::RunStatus::Interrupted;
+            run.error =
+                Some("the host stopped during this run; what it committed stays committed".into());
+            self.runs
+                .insert(run.id.to_be_bytes(), encode(&run))
+                .context("could not write tree `runs`")?;
+        }
+        if !stale.is_empty() {
+            self.flush()?;
+        }
+        Ok(stale.len())
     }
     pub fn run(&self, id: u64) -> anyhow::Result<Option<Run>> {
         Self::get(&self.runs, "runs", &id.to_be_bytes())
@@ -224,27 +297,262 @@ impl State {
         self.put(&self.runs, "runs", &run.id.to_be_bytes(), run)
     }
 
-    /// Commits a delivered batch: the new cursor (if any) and the run's counters in
-    /// one transaction, then flushes. Until this returns, the batch is not done and
-    /// the next run reads it again.
-    pub fn commit_batch(
+    // Retries, dead letters, delivered versions.
+
+    /// A flow's retry queue, by record key.
+    pub fn retries(&self, tenant: &str, flow: &str) -> anyhow::Result<Vec<Retry>> {
+        Self::scan(&self.retries, "retries", &key(&[tenant, flow, ""]))
+    }
+    pub fn retry(&self, tenant: &str, flow: &str, record: &str) -> anyhow::Result<Option<Retry>> {
+        Self::get(&self.retries, "retries", &key(&[tenant, flow, record]))
+    }
+    pub fn dead_letter(&self, id: u64) -> anyhow::Result<Option<DeadLetter>> {
+        Self::get(&self.dead_letters, "dead_letters", &id.to_be_bytes())
+    }
+    /// Dead letters, oldest first, optionally of one tenant (and flow).
+    pub fn dead_letters(
         &self,
-        run: &Run,
-        stream: &str,
-        cursor: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let cursor_key = key(&[&run.tenant, &run.flow, stream]);
-        let cursor_value = cursor.map(|c| encode(&c));
-        let run_value = encode(run);
-        (&self.cursors, &self.runs)
-            .transaction(|(cursors, runs)| {
-                if let Some(value) = &cursor_value {
-                    cursors.insert(cursor_key.as_slice(), value.as_slice())?;
+        tenant: Option<&str>,
+        flow: Option<&str>,
+    ) -> anyhow::Result<Vec<DeadLetter>> {
+        let all: Vec<DeadLetter> = Self::scan(&self.dead_letters, "dead_letters", b"")?;
+        Ok(all
+            .into_iter()
+            .filter(|d| tenant.is_none_or(|t| t == d.tenant) && flow.is_none_or(|f| f == d.flow))
+            .collect())
+    }
+    pub fn put_dead_letter(&self, letter: &DeadLetter) -> anyhow::Result<()> {
+        self.put(
+            &self.dead_letters,
+            "dead_letters",
+            &letter.id.to_be_bytes(),
+            letter,
+        )
+    }
+    /// Removes a dead letter and writes its audit entry, with what a successful
+    /// replay delivered (versions, id-map links), in one transaction.
+    pub fn remove_dead_letter(
+        &self,
+        letter: &DeadLetter,
+        mut audit: AuditEntry,
+        delivered: Commit,
+    ) -> anyhow::Result<AuditEntry> {
+        let (tenant, flow) = (letter.tenant.as_str(), letter.flow.as_str());
+        let entry = (
+            &self.dead_letters,
+            &self.audit,
+            &self.delivered,
+            &self.idmap,
+            &self.counters,
+        )
+            .transaction(|(letters, log, versions, idmap, counters)| {
+                letters.remove(&letter.id.to_be_bytes())?;
+                for (record, version) in &delivered.delivered {
+                    versions.insert(key(&[tenant, flow, record]), encode(version))?;
                 }
-                runs.insert(&run.id.to_be_bytes(), run_value.as_slice())?;
+                for (ns, source, target) in &delivered.links {
+                    link_in(idmap, tenant, ns, source, target)?;
+                }
+                let mut audit = audit.clone();
+                audit.id = next_in(counters, b"audit")?;
+                log.insert(&audit.id.to_be_bytes(), encode(&audit))?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(audit)
+            })
+            .map_err(|e| anyhow::anyhow!("could not remove dead letter {}: {e:?}", letter.id))?;
+        audit = entry;
+        self.flush()?;
+        Ok(audit)
+    }
+
+    /// The version (source time) of `record` last delivered by the flow.
+    pub fn delivered(
+        &self,
+        tenant: &str,
+        flow: &str,
+        record: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Self::get(&self.delivered, "delivered", &key(&[tenant, flow, record]))
+    }
+
+    // Audit.
+
+    pub fn audit(&self, mut entry: AuditEntry) -> anyhow::Result<AuditEntry> {
+        let next = self
+            .counters
+            .update_and_fetch(b"audit", |old| Some(increment(old).to_vec()))
+            .context("could not allocate an audit id")?;
+        entry.id = counter(next.as_deref());
+        self.put(&self.audit, "audit", &entry.id.to_be_bytes(), &entry)?;
+        Ok(entry)
+    }
+    pub fn audit_log(&self) -> anyhow::Result<Vec<AuditEntry>> {
+        Self::scan(&self.audit, "audit", b"")
+    }
+
+    // Id map.
+
+    /// Links `source` to `target` in a tenant's namespace, replacing earlier
+    /// links of either id, both directions at once.
+    pub fn link(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        source: &str,
+        target: &str,
+    ) -> anyhow::Result<()> {
+        let links = [(namespace.to_owned(), source.to_owned(), target.to_owned())];
+        self.idmap
+            .transaction(|map| {
+                for (ns, s, t) in &links {
+                    link_in(map, tenant, ns, s, t)?;
+                }
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| anyhow::anyhow!("could not commit the batch of run {}: {e:?}", run.id))?;
+            .map_err(|e| anyhow::anyhow!("could not write the id map: {e:?}"))?;
         self.flush()
     }
+    pub fn resolve(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        source: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Self::get(
+            &self.idmap,
+            "idmap",
+            &key(&[tenant, namespace, "s", source]),
+        )
+    }
+    pub fn reverse(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        target: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Self::get(
+            &self.idmap,
+            "idmap",
+            &key(&[tenant, namespace, "t", target]),
+        )
+    }
+    /// A tenant's links, as (namespace, source id, target id), optionally of one namespace.
+    pub fn links(
+        &self,
+        tenant: &str,
+        namespace: Option<&str>,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        let prefix = match namespace {
+            Some(ns) => key(&[tenant, ns, "s", ""]),
+            None => key(&[tenant, ""]),
+        };
+        let mut links = Vec::new();
+        for entry in self.idmap.scan_prefix(prefix) {
+            let (k, v) = entry.context("could not read tree `idmap`")?;
+            let parts: Vec<&[u8]> = k.split(|b| *b == 0).collect();
+            if let [_, ns, b"s", source] = parts.as_slice() {
+                let target: String = decode("idmap", &v)?;
+                links.push((
+                    String::from_utf8_lossy(ns).into_owned(),
+                    String::from_utf8_lossy(source).into_owned(),
+                    target,
+                ));
+            }
+        }
+        Ok(links)
+    }
+
+    /// Commits what one batch of run `run` changed (see [`Commit`]) with the run's
+    /// counters, in one transaction, then flushes. Until this returns the batch is
+    /// not done: after a crash the next run reads it again, and the idempotency
+    /// keys make the repeat harmless.
+    pub fn commit(&self, run: &Run, commit: Commit) -> anyhow::Result<Vec<u64>> {
+        let run_value = encode(run);
+        let tenant = run.tenant.as_str();
+        let flow = run.flow.as_str();
+        let result = (
+            &self.cursors,
+            &self.runs,
+            &self.retries,
+            &self.dead_letters,
+            &self.delivered,
+            &self.idmap,
+            &self.counters,
+        )
+            .transaction(
+                |(cursors, runs, retries, letters, delivered, idmap, counters)| {
+                    if let Some((stream, cursor)) = &commit.cursor {
+                        cursors.insert(key(&[tenant, flow, stream]), encode(cursor))?;
+                    }
+                    for record in &commit.retries_done {
+                        retries.remove(key(&[tenant, flow, record]))?;
+                    }
+                    for retry in &commit.retries {
+                        retries.insert(key(&[tenant, flow, &retry.envelope.key]), encode(retry))?;
+                    }
+                    let mut ids = Vec::new();
+                    for letter in &commit.dead_letters {
+                        let mut letter = letter.clone();
+                        letter.id = next_in(counters, b"dead_letter")?;
+                        letters.insert(&letter.id.to_be_bytes(), encode(&letter))?;
+                        ids.push(letter.id);
+                    }
+                    for (record, version) in &commit.delivered {
+                        delivered.insert(key(&[tenant, flow, record]), encode(version))?;
+                    }
+                    for (ns, source, target) in &commit.links {
+                        link_in(idmap, tenant, ns, source, target)?;
+                    }
+                    runs.insert(&run.id.to_be_bytes(), run_value.as_slice())?;
+                    Ok::<_, sled::transaction::ConflictableTransactionError<()>>(ids)
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("could not commit the batch of run {}: {e:?}", run.id))?;
+        self.flush()?;
+        Ok(result)
+    }
+}
+
+/// The counter value stored in `bytes` (0 if none).
+fn counter(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+fn increment(old: Option<&[u8]>) -> [u8; 8] {
+    (counter(old) + 1).to_be_bytes()
+}
+
+/// The next value of counter `name`, inside a transaction.
+fn next_in(
+    counters: &sled::transaction::TransactionalTree,
+    name: &[u8],
+) -> Result<u64, sled::transaction::UnabortableTransactionError> {
+    let next = counter(counters.get(name)?.as_deref()) + 1;
+    counters.insert(name, &next.to_be_bytes())?;
+    Ok(next)
+}
+
+/// Writes one id-map link inside a transaction, dropping the links it replaces.
+fn link_in(
+    map: &sled::transaction::TransactionalTree,
+    tenant: &str,
+    namespace: &str,
+    source: &str,
+    target: &str,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    let forward = key(&[tenant, namespace, "s", source]);
+    let backward = key(&[tenant, namespace, "t", target]);
+    if let Some(old_target) = map.get(&forward)? {
+        let old_target: String = serde_json::from_slice(&old_target).unwrap_or_default();
+        map.remove(key(&[tenant, namespace, "t", &old_target]))?;
+    }
+    if let Some(old_source) = map.get(&backward)? {
+        let old_source: String = serde_json::from_slice(&old_source).unwrap_or_default();
+        map.remove(key(&[tenant, namespace, "s", &old_source]))?;
+    }
+    map.insert(forward, encode(&target))?;
+    map.insert(backward, encode(&source))?;
+    Ok(())
 }

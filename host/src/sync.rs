@@ -1,31 +1,56 @@
-//! The sync engine: runs a flow once. Reads pages from the source after the stored
-//! cursor, passes each through the transforms, delivers it to the destination, and
-//! only when the destination accepted every record commits the cursor and the
-//! run's counters in one flushed transaction. A failed batch leaves the cursor
-//! where it was, so the next run reads those records again (at-least-once; the
-//! idempotency key makes the repeat harmless).
+//! The sync engine: runs a flow once.
+//!
+//! First it retries the records of the flow's retry queue that are due. Then it
+//! reads pages from the source after the stored cursor, passes each through the
+//! transforms and delivers it to the destination. Every record gets its own
+//! outcome: accepted records are done (and their destination id linked in the id
+//! map); records that failed transiently wait in the retry queue with exponential
+//! backoff (or the delay a rate-limited answer asked for); records that failed
+//! permanently, or on their last attempt, go to the dead-letter store. One bad
+//! record never holds back the rest of its batch or the cursor.
+//!
+//! Each batch's cursor, queue and dead-letter changes and the run's counters
+//! commit in one flushed transaction. A failure of a whole call (a plugin that
+//! traps or hits a limit) ends the run and leaves the cursor where it was, so the
+//! next run reads that page again; the idempotency keys make the repeat harmless.
 
+use crate::bindings::GuestError;
+use crate::delivery::{Attempt, DeadLetter, Next, Retry, Stage};
+use crate::engine::Prepared;
 use crate::error::{Error, Result};
 use crate::flow::{Flow, MAX_PAGES_PER_RUN, Run, RunStatus};
 use crate::host::{Tenon, now_ms};
 use crate::record::Envelope;
-use crate::sandbox::{CallContext, CallReport};
+use crate::sandbox::{CallContext, CallError, CallReport};
+use crate::state::Commit;
 
-/// The plugins of a flow, resolved for its tenant.
-struct Stage {
-    prepared: crate::engine::Prepared,
-    ctx: CallContext,
+/// A plugin of a flow, resolved for its tenant.
+pub(crate) struct Step {
+    pub(crate) plugin: String,
+    pub(crate) version: String,
+    pub(crate) prepared: Prepared,
+    pub(crate) ctx: CallContext,
+}
+
+/// A record on its way to the destination, with what it went through before.
+struct Pending {
+    envelope: Envelope,
+    idempotency_key: String,
+    attempts: Vec<Attempt>,
+    /// Whether it came from the retry queue.
+    queued: bool,
 }
 
 impl Tenon {
     /// Runs a flow once and returns its run record. Unknown tenant or flow is an
     /// error; anything that goes wrong once the run started (a plugin not enabled,
-    /// a call that fails, a rejected record) ends the run as failed, recorded with
-    /// the reason, and everything committed before it stays committed.
+    /// a call that fails) ends the run as failed, recorded with the reason, and
+    /// everything committed before it stays committed.
     #[tracing::instrument(skip(self), fields(run))]
     pub async fn run_flow(&self, tenant: &str, flow: &str) -> Result<Run> {
         let flow = self.flow(tenant, flow)?;
         let cursor = self.state.cursor(tenant, &flow.name, &flow.source.stream)?;
+        let started = std::time::Instant::now();
         let mut run = Run {
             id: self.state.next_run_id()?,
             tenant: tenant.to_owned(),
@@ -36,24 +61,30 @@ impl Tenon {
             batches: 0,
             records_read: 0,
             records_written: 0,
+            records_retried: 0,
+            records_queued: 0,
+            dead_lettered: 0,
             fuel_used: 0,
             http_requests: 0,
             cursor_before: cursor.clone(),
             cursor_after: cursor,
             error: None,
+            duration_ms: 0,
         };
         tracing::Span::current().record("run", run.id);
         self.state.put_run(&run)?;
 
         let result = self.deliver(&flow, &mut run).await;
         run.finished_at = Some(now_ms());
+        run.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(()) => {
                 run.status = RunStatus::Succeeded;
                 tracing::info!(
                     read = run.records_read,
                     written = run.records_written,
-                    batches = run.batches,
+                    queued = run.records_queued,
+                    dead_lettered = run.dead_lettered,
                     "Flow run succeeded"
                 );
             }
@@ -67,22 +98,30 @@ impl Tenon {
         Ok(run)
     }
 
-    fn stage(&self, tenant: &str, plugin: &str) -> Result<Stage> {
+    pub(crate) fn step(&self, tenant: &str, plugin: &str) -> Result<Step> {
         let plugin = self.plugin(plugin)?;
-        Ok(Stage {
-            ctx: self.call_context(tenant, &plugin)?,
-            prepared: self.prepared(&plugin)?,
+        self.step_of(tenant, &plugin)
+    }
+
+    pub(crate) fn step_of(&self, tenant: &str, plugin: &crate::plugin::Installed) -> Result<Step> {
+        Ok(Step {
+            plugin: plugin.id.clone(),
+            version: plugin.version.clone(),
+            ctx: self.call_context(tenant, plugin)?,
+            prepared: self.prepared(plugin)?,
         })
     }
 
     async fn deliver(&self, flow: &Flow, run: &mut Run) -> Result<()> {
-        let source = self.stage(&flow.tenant, &flow.source.plugin)?;
+        let source = self.step(&flow.tenant, &flow.source.plugin)?;
         let transforms = flow
             .transforms
             .iter()
-            .map(|t| self.stage(&flow.tenant, t))
+            .map(|t| self.step(&flow.tenant, t))
             .collect::<Result<Vec<_>>>()?;
-        let destination = self.stage(&flow.tenant, &flow.destination.plugin)?;
+        let destination = self.step(&flow.tenant, &flow.destination.plugin)?;
+
+        self.retry_due(flow, &destination, run).await?;
 
         for _ in 0..MAX_PAGES_PER_RUN {
             let cursor = run.cursor_after.clone();
@@ -104,32 +143,42 @@ impl Tenon {
                     flow.source.plugin
                 )));
             }
-
             let read = page.records.len();
-            let mut batch = page.records;
-            for stage in &transforms {
-                if batch.is_empty() {
-                    break;
-                }
-                let (out, report) = self
-                    .sandbox
-                    .transform(&stage.prepared, &stage.ctx, batch)
-                    .await?;
-                account(run, report);
-                batch = out;
-            }
-            if !batch.is_empty() {
-                self.write(flow, &destination, run, batch).await?;
-            }
 
-            if page.next_cursor.is_some() {
-                run.cursor_after = page.next_cursor.clone();
+            let mut commit = Commit::default();
+            let batch = self
+                .transform_all(flow, &transforms, page.records, run, &mut commit)
+                .await?;
+            // A record whose key waits in the retry queue must not overtake the
+            // older version there: the newer version takes its place in the queue.
+            let mut pending = Vec::new();
+            for envelope in batch {
+                let idempotency_key = envelope.idempotency_key(&flow.tenant, &flow.name);
+                match self.state.retry(&flow.tenant, &flow.name, &envelope.key)? {
+                    Some(mut queued) => {
+                        queued.envelope = envelope;
+                        queued.idempotency_key = idempotency_key;
+                        commit.retries.push(queued);
+                    }
+                    None => pending.push(Pending {
+                        envelope,
+                        idempotency_key,
+                        attempts: Vec::new(),
+                        queued: false,
+                    }),
+                }
+            }
+            self.write(flow, &destination, run, pending, &mut commit)
+                .await?;
+
+            if let Some(next) = &page.next_cursor {
+                run.cursor_after = Some(next.clone());
+                commit.cursor = Some((flow.source.stream.clone(), next.clone()));
             }
             if read > 0 {
                 run.batches += 1;
             }
-            self.state
-                .commit_batch(run, &flow.source.stream, page.next_cursor.as_deref())?;
+            self.state.commit(run, commit)?;
             if !page.more {
                 return Ok(());
             }
@@ -141,23 +190,152 @@ impl Tenon {
         Ok(())
     }
 
-    /// Delivers a batch; every record must be accepted for the batch to count.
+    /// Delivers the flow's queued records whose time has come, oldest first.
+    async fn retry_due(&self, flow: &Flow, destination: &Step, run: &mut Run) -> Result<()> {
+        let now = now_ms();
+        let mut due: Vec<Retry> = self
+            .state
+            .retries(&flow.tenant, &flow.name)?
+            .into_iter()
+            .filter(|r| r.next_at <= now)
+            .collect();
+        due.sort_by_key(|r| r.next_at);
+        for chunk in due.chunks(flow.batch_size as usize) {
+            run.records_retried += chunk.len() as u64;
+            let pending = chunk
+                .iter()
+                .map(|r| Pending {
+                    envelope: r.envelope.clone(),
+                    idempotency_key: r.idempotency_key.clone(),
+                    attempts: r.attempts.clone(),
+                    queued: true,
+                })
+                .collect();
+            let mut commit = Commit::default();
+            self.write(flow, destination, run, pending, &mut commit)
+                .await?;
+            self.state.commit(run, commit)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a batch through the transforms. When a transform refuses the batch,
+    /// each record goes through alone, so that only the records it refuses are
+    /// dead-lettered (as the source produced them) and the rest carry on.
+    async fn transform_all(
+        &self,
+        flow: &Flow,
+        transforms: &[Step],
+        records: Vec<Envelope>,
+        run: &mut Run,
+        commit: &mut Commit,
+    ) -> Result<Vec<Envelope>> {
+        match self.chain(transforms, records.clone()).await {
+            Ok((out, cost)) => {
+                account(run, cost);
+                return Ok(out);
+            }
+            Err((_, CallError::Guest { .. })) if records.len() > 1 => {}
+            Err((stage, CallError::Guest { error, .. })) => {
+                let record = records.into_iter().next().expect("one record");
+                self.dead_letter_transform(flow, &transforms[stage], record, &error, run, commit);
+                return Ok(Vec::new());
+            }
+            Err((_, other)) => return Err(other.into()),
+        }
+        let mut out = Vec::new();
+        for record in records {
+            match self.chain(transforms, vec![record.clone()]).await {
+                Ok((mapped, cost)) => {
+                    account(run, cost);
+                    out.extend(mapped);
+                }
+                Err((stage, CallError::Guest { error, .. })) => {
+                    self.dead_letter_transform(
+                        flow,
+                        &transforms[stage],
+                        record,
+                        &error,
+                        run,
+                        commit,
+                    );
+                }
+                Err((_, other)) => return Err(other.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The transforms in order, with what they cost; an error says which stage
+    /// failed.
+    pub(crate) async fn chain(
+        &self,
+        transforms: &[Step],
+        mut batch: Vec<Envelope>,
+    ) -> std::result::Result<(Vec<Envelope>, CallReport), (usize, CallError)> {
+        let mut cost = CallReport::default();
+        for (i, stage) in transforms.iter().enumerate() {
+            if batch.is_empty() {
+                break;
+            }
+            let (out, report) = self
+                .sandbox
+                .transform(&stage.prepared, &stage.ctx, batch)
+                .await
+                .map_err(|e| (i, e))?;
+            cost += report;
+            batch = out;
+        }
+        Ok((batch, cost))
+    }
+
+    fn dead_letter_transform(
+        &self,
+        flow: &Flow,
+        stage: &Step,
+        record: Envelope,
+        error: &GuestError,
+        run: &mut Run,
+        commit: &mut Commit,
+    ) {
+        tracing::warn!(record = %record.key, plugin = %stage.plugin, %error, "Transform refused a record; dead-lettered");
+        run.dead_lettered += 1;
+        commit.dead_letters.push(DeadLetter {
+            id: 0,
+            tenant: flow.tenant.clone(),
+            flow: flow.name.clone(),
+            stage: Stage::Transform,
+            idempotency_key: record.idempotency_key(&flow.tenant, &flow.name),
+            envelope: record,
+            plugin: stage.plugin.clone(),
+            plugin_version: stage.version.clone(),
+            attempts: vec![Attempt {
+                at: now_ms(),
+                error: error.to_string(),
+            }],
+            dead_at: now_ms(),
+        });
+    }
+
+    /// Delivers records and sorts each outcome into `commit`: done, queued for a
+    /// retry, or dead-lettered. A whole-call error variant counts as that error
+    /// for every record; a trap or limit fails the run.
     async fn write(
         &self,
         flow: &Flow,
-        destination: &Stage,
+        destination: &Step,
         run: &mut Run,
-        batch: Vec<Envelope>,
+        pending: Vec<Pending>,
+        commit: &mut Commit,
     ) -> Result<()> {
-        let deliveries: Vec<(Envelope, String)> = batch
-            .into_iter()
-            .map(|e| {
-                let key = e.idempotency_key(&flow.tenant, &flow.name);
-                (e, key)
-            })
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let deliveries = pending
+            .iter()
+            .map(|p| (p.envelope.clone(), p.idempotency_key.clone()))
             .collect();
-        let keys: Vec<String> = deliveries.iter().map(|(e, _)| e.key.clone()).collect();
-        let (outcomes, report) = self
+        let outcomes = match self
             .sandbox
             .write(
                 &destination.prepared,
@@ -165,29 +343,81 @@ impl Tenon {
                 &flow.destination.stream,
                 deliveries,
             )
-            .await?;
-        account(run, report);
-        let accepted = outcomes.iter().filter(|o| o.is_ok()).count();
-        run.records_written += accepted as u64;
-        let rejected: Vec<String> = outcomes
-            .iter()
-            .zip(&keys)
-            .filter_map(|(o, key)| o.as_ref().err().map(|e| format!("`{key}`: {e}")))
-            .collect();
-        if !rejected.is_empty() {
-            return Err(Error::Invalid(format!(
-                "`{}` rejected {} of {} records, so the cursor stays; first: {}",
-                flow.destination.plugin,
-                rejected.len(),
-                keys.len(),
-                rejected[0]
-            )));
+            .await
+        {
+            Ok((outcomes, report)) => {
+                account(run, report);
+                outcomes
+            }
+            Err(CallError::Guest { error, .. }) => vec![Err(error); pending.len()],
+            Err(other) => return Err(other.into()),
+        };
+        let now = now_ms();
+        let backoff = flow.backoff();
+        for (record, outcome) in pending.into_iter().zip(outcomes) {
+            let key = record.envelope.key.clone();
+            match outcome {
+                Ok(id) => {
+                    run.records_written += 1;
+                    if record.queued {
+                        commit.retries_done.push(key.clone());
+                    }
+                    if let Some(version) = &record.envelope.source_time {
+                        commit.delivered.push((key.clone(), version.clone()));
+                    }
+                    if let Some(id) = id {
+                        commit.links.push((flow.idmap_namespace(), key, id));
+                    }
+                }
+                Err(error) => {
+                    let mut attempts = record.attempts;
+                    attempts.push(Attempt {
+                        at: now,
+                        error: error.to_string(),
+                    });
+                    match backoff.next(attempts.len() as u32, &error, now) {
+                        Next::RetryAt(next_at) => {
+                            if !record.queued {
+                                run.records_queued += 1;
+                            }
+                            tracing::info!(record = %key, %error, retry_in_ms = next_at - now, "Record queued for retry");
+                            commit.retries.push(Retry {
+                                tenant: flow.tenant.clone(),
+                                flow: flow.name.clone(),
+                                envelope: record.envelope,
+                                idempotency_key: record.idempotency_key,
+                                attempts,
+                                next_at,
+                            });
+                        }
+                        Next::DeadLetter => {
+                            run.dead_lettered += 1;
+                            if record.queued {
+                                commit.retries_done.push(key.clone());
+                            }
+                            tracing::warn!(record = %key, %error, attempts = attempts.len(), "Record dead-lettered");
+                            commit.dead_letters.push(DeadLetter {
+                                id: 0,
+                                tenant: flow.tenant.clone(),
+                                flow: flow.name.clone(),
+                                stage: Stage::Write,
+                                envelope: record.envelope,
+                                idempotency_key: record.idempotency_key,
+                                plugin: destination.plugin.clone(),
+                                plugin_version: destination.version.clone(),
+                                attempts,
+                                dead_at: now,
+                            });
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
 }
 
-fn account(run: &mut Run, report: CallReport) {
+pub(crate) fn account(run: &mut Run, report: CallReport) {
     run.fuel_used += report.fuel_used;
     run.http_requests += u64::from(report.http_requests);
 }

@@ -6,12 +6,13 @@
 //! those live in the modules beside it.
 //!
 //! The `connector` world generates the shared interfaces (`types`, `http`, `log`,
-//! `config`); the `transform` world reuses them through `with`, so each WIT type
-//! has exactly one Rust type whichever world a plugin targets. Each world exports
-//! one interface (`connector-api`, `transform-api`), so its `Guest` trait is under
-//! `exports::tenon::connector::...` of the world's module.
+//! `config`, `idmap`); the other worlds reuse them through `with`, so each WIT
+//! type has exactly one Rust type whichever world a plugin targets. Each world's
+//! exports get a `Guest` trait under `exports::tenon::connector::...` of the
+//! world's module. A `reconciling-connector` plugin is the `connector` world's
+//! exports plus those of [`reconcile`], which exports `reconcile-api` alone.
 
-/// Bindings of the `connector` world, and of the interfaces both worlds share.
+/// Bindings of the `connector` world, and of the interfaces all worlds share.
 pub mod connector {
     wit_bindgen::generate!({
         world: "connector",
@@ -33,9 +34,40 @@ pub mod transform {
             "tenon:connector/types@0.1.0": crate::bindings::connector::tenon::connector::types,
             "tenon:connector/log@0.1.0": crate::bindings::connector::tenon::connector::log,
             "tenon:connector/config@0.1.0": crate::bindings::connector::tenon::connector::config,
+            "tenon:connector/idmap@0.1.0": crate::bindings::connector::tenon::connector::idmap,
         },
         pub_export_macro: true,
         export_macro_name: "export_transform",
         default_bindings_module: "tenon_sdk::bindings::transform",
+    });
+}
+
+/// Bindings of `reconcile-api` alone, exported beside the [`connector`] world's
+/// `connector-api` to make a `reconciling-connector` component.
+///
+/// Not the `reconciling-connector` world itself: generating a second world that
+/// exports `connector-api` in this crate would define that interface's exported
+/// (`#[macro_export]`) macros twice, a compile error. The world below exports
+/// only `reconcile-api`; a plugin that invokes both worlds' export macros gets
+/// both exports and the connector's imports, which is exactly the
+/// `reconciling-connector` world, and its one `connector-api` trait is
+/// `Connector` itself.
+pub mod reconcile {
+    wit_bindgen::generate!({
+        world: "reconcile-export",
+        path: "wit",
+        inline: "
+            package tenon:sdk;
+
+            world reconcile-export {
+                export tenon:connector/reconcile-api@0.1.0;
+            }
+        ",
+        with: {
+            "tenon:connector/types@0.1.0": crate::bindings::connector::tenon::connector::types,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_reconcile_api",
+        default_bindings_module: "tenon_sdk::bindings::reconcile",
     });
 }

@@ -21,6 +21,10 @@
 //! export_connector!(Shop);
 //! ```
 //!
+//! A connector that can also list what it holds, for `tenon reconcile`,
+//! implements [`Reconcile`] too and is exported with
+//! [`export_reconciling_connector!`] instead.
+//!
 //! The `README.md` beside this crate walks through a complete connector, from
 //! `cargo new` to `tenon flow run`.
 //!
@@ -30,9 +34,10 @@
 //!   module with `unsafe`. Its types are re-exported at the crate root:
 //!   [`Descriptor`], [`StreamInfo`], [`ConfigKey`], [`Kind`], [`Envelope`],
 //!   [`Op`], [`Delivery`], [`Page`], [`Outcome`], [`Error`], [`RateLimit`], and
-//!   the traits of the worlds' exports, [`Connector`] and [`Transform`].
-//! - [`export_connector!`] and [`export_transform!`]: make a type the
-//!   component's implementation of a world.
+//!   the traits of the worlds' exports, [`Connector`], [`Reconcile`] and
+//!   [`Transform`].
+//! - [`export_connector!`], [`export_reconciling_connector!`] and
+//!   [`export_transform!`]: make a type the component's implementation of a world.
 //! - [`error`]: constructors for [`Error`], one per case, and when to use which.
 //! - [`describe`]: shorthands for building a [`Descriptor`].
 //! - [`record`]: building and decoding [`Envelope`]s, and applying a batch of
@@ -42,6 +47,7 @@
 //! - [`http`]: requests through the host's `http.send`, credentials, and the
 //!   mapping of HTTP statuses to [`Error`].
 //! - [`config`]: the operator's configuration for this tenant.
+//! - [`idmap`]: links between the ids two systems give the same thing.
 //! - [`log`]: log lines into the host's log, tagged with tenant and plugin.
 //! - [`prelude`]: everything above in one `use`.
 
@@ -54,6 +60,7 @@ pub mod cursor;
 pub mod describe;
 pub mod error;
 pub mod http;
+pub mod idmap;
 pub mod log;
 pub mod record;
 
@@ -76,6 +83,17 @@ pub use bindings::connector::exports::tenon::connector::connector_api::Guest as 
 /// Implement it on a unit struct and pass that struct to [`export_transform!`].
 /// A transform has no network; it may read [`config`] and write to [`log`].
 pub use bindings::transform::exports::tenon::connector::transform_api::Guest as Transform;
+
+/// What a connector may also provide: its records as it holds them now, the
+/// `reconciling-connector` world's exported interface `reconcile-api`.
+///
+/// Implement it beside [`Connector`] on the same type and pass that type to
+/// [`export_reconciling_connector!`]. `reconcile` pages through a stream's
+/// records keyed by this system's own ids (those a successful `write` returned
+/// as `Ok(Some(id))`), payloads in the stream's schema, deleted records left out;
+/// `cursor` and `more` page as in `read`. The host compares each payload, as a
+/// JSON value, with what the flow's source and transforms produce now.
+pub use bindings::reconcile::exports::tenon::connector::reconcile_api::Guest as Reconcile;
 
 /// Makes a type that implements [`Connector`] this component's `connector` world.
 ///
@@ -101,6 +119,45 @@ macro_rules! export_connector {
         const _: () = {
             #[used]
             static DESCRIBE: fn() -> $crate::Descriptor = <$ty as $crate::Connector>::describe;
+        };
+    };
+}
+
+/// Makes a type that implements both [`Connector`] and [`Reconcile`] this
+/// component's `reconciling-connector` world: it exports `connector-api` and
+/// `reconcile-api`. Use it instead of [`export_connector!`], not beside it.
+///
+/// Call it once, at the crate root, with a type name (not a path):
+///
+/// ```ignore
+/// struct Ledger;
+/// impl tenon_sdk::Connector for Ledger { /* ... */ }
+/// impl tenon_sdk::Reconcile for Ledger { /* ... */ }
+/// tenon_sdk::export_reconciling_connector!(Ledger);
+/// ```
+///
+/// The exports exist only when compiling for `wasm32`; a native build (for
+/// `cargo test` of pure logic) type-checks the implementation and exports nothing.
+#[macro_export]
+macro_rules! export_reconciling_connector {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::bindings::reconcile::export_reconcile_api!($ty with_types_in $crate::bindings::reconcile);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[used]
+            static DESCRIBE: fn() -> $crate::Descriptor = <$ty as $crate::Connector>::describe;
+            #[used]
+            static RECONCILE: fn(
+                ::std::string::String,
+                ::std::option::Option<::std::string::String>,
+                u32,
+            ) -> ::std::result::Result<$crate::Page, $crate::Error> =
+                <$ty as $crate::Reconcile>::reconcile;
         };
     };
 }
@@ -139,7 +196,7 @@ pub mod prelude {
     pub use crate::http::{Client, Credential};
     pub use crate::{
         ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
-        RateLimit, StreamInfo, Transform, config, export_connector, export_transform, http, log,
-        record,
+        RateLimit, Reconcile, StreamInfo, Transform, config, export_connector,
+        export_reconciling_connector, export_transform, http, idmap, log, record,
     };
 }

@@ -5,4 +5,5 @@
 
 pub mod config;
 pub mod http;
+pub mod idmap;
 pub mod log;

@@ -27,24 +27,35 @@
 //! - `GET /api/sales-orders` answers `200 {"sales_orders": [SalesOrder, ...]}`
 //!   sorted by id.
 //!
-//! Tests can make the next POSTs fail with `Ledger::fail_next`; such an answer
-//! (with `Retry-After: 1` when it is `429`) changes nothing and records no key.
+//! # For tests
+//! - [`Ledger::script`] queues [`Fault`]s: each POST takes the next one, if any.
+//!   A fault answers instead of the API above, changes nothing and records no
+//!   key; only [`Fault::Slow`] delays the answer and then applies the POST as usual.
+//!   [`Ledger::fail_next`] queues the same status several times.
+//! - [`SalesOrder::applied`] counts the POSTs that created or updated a sales
+//!   order, so a test can prove that nothing was applied twice.
+//! - [`Ledger::remove_sales_order`] and [`Ledger::edit_sales_order`] change the
+//!   books behind Tenon's back, as an ERP user would.
+//! - [`Ledger::attempts`] lists every POST with its arrival time and answer, to
+//!   measure retry delays.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{InjectedFailures, Server, error, health, lock};
+use super::{Server, error, health, lock};
 
 /// The header that makes a POST safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -97,8 +108,45 @@ pub struct SalesOrder {
     pub lines: Vec<SalesOrderLine>,
     pub total_cents: u64,
     pub status: SalesOrderStatus,
-    /// 1 at creation, plus one for every POST that changed it.
+    /// 1 at creation, plus one for every POST (or [`Ledger::edit_sales_order`])
+    /// that changed it.
     pub revision: u64,
+    /// How many POSTs created or updated it, counting a POST with its
+    /// `external_ref` that changed nothing, but not a replayed `Idempotency-Key`.
+    /// A record delivered once and replayed any number of times stays at 1.
+    pub applied: u64,
+}
+
+/// What a scripted POST answers instead of applying the sales order.
+///
+/// None of them changes the books or records the `Idempotency-Key`, except
+/// [`Fault::Slow`], which only delays a POST that is then applied as usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers this status with `{"error": "injected failure"}` (and
+    /// `Retry-After: 1` when it is `429`, as real vendors do).
+    Status(u16),
+    /// Answers `429` with `Retry-After: <retry_after_secs>`.
+    RateLimited { retry_after_secs: u64 },
+    /// Answers `200` with a JSON content type and a truncated body that does not
+    /// parse, like a response cut by a proxy: the client cannot know the id.
+    Malformed,
+    /// Waits `ms` milliseconds, then processes the POST normally, even if the
+    /// client gave up waiting meanwhile (a client timeout shorter than `ms`).
+    Slow { ms: u64 },
+    /// Answers `422 {"error": "rejected by script"}`.
+    Reject,
+}
+
+/// The body [`Fault::Malformed`] answers.
+const MALFORMED_BODY: &str = r#"{"id": "SO-0"#;
+
+/// One POST as the ledger saw it; see [`Ledger::attempts`].
+#[derive(Debug, Clone)]
+struct Attempt {
+    arrived: Instant,
+    external_ref: String,
+    status: u16,
 }
 
 /// A running ledger sandbox; dropping it stops the server too.
@@ -149,13 +197,95 @@ impl Ledger {
         lock(&self.books).requests
     }
 
-    /// Makes the next `count` POSTs answer `status` (with `Retry-After: 1` when it
-    /// is `429`) without applying anything. Reads are not affected.
+    /// Queues `count` times [`Fault::Status`]`(status)`: the next POSTs answer
+    /// `status` (with `Retry-After: 1` when it is `429`) without applying anything.
+    /// Reads are not affected.
     ///
     /// # Panics
     /// If `status` is not an HTTP status code (100 to 999).
     pub fn fail_next(&self, count: usize, status: u16) {
-        lock(&self.books).failures.arm(count, status);
+        self.script(std::iter::repeat_n(Fault::Status(status), count));
+    }
+
+    /// Appends `faults` to the script: each following POST takes the next fault,
+    /// in order, and POSTs after the last one are answered normally. Reads are not
+    /// affected.
+    ///
+    /// # Panics
+    /// If a [`Fault::Status`] is not an HTTP status code (100 to 999).
+    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        let faults: Vec<Fault> = faults.into_iter().collect();
+        for fault in &faults {
+            if let Fault::Status(status) = fault {
+                assert!(
+                    StatusCode::from_u16(*status).is_ok(),
+                    "Fault::Status needs an HTTP status from 100 to 999, not {status}"
+                );
+            }
+        }
+        lock(&self.books).script.extend(faults);
+    }
+
+    /// Every POST so far, in order of arrival: when it arrived, the
+    /// `external_ref` of its body (`"?"` if the body has none) and the status
+    /// it was answered. Unauthenticated requests never reach the ledger.
+    pub fn attempts(&self) -> Vec<(Instant, String, u16)> {
+        let mut attempts = lock(&self.books).attempts.clone();
+        // Pushed when answered; a slow POST is answered after later arrivals.
+        attempts.sort_by_key(|attempt| attempt.arrived);
+        attempts
+            .into_iter()
+            .map(|attempt| (attempt.arrived, attempt.external_ref, attempt.status))
+            .collect()
+    }
+
+    /// Deletes sales order `id` as an ERP user would, behind Tenon's back; false
+    /// if there is none. Its `external_ref` and the idempotency keys that answered
+    /// it are forgotten, so delivering the same record again creates a new sales
+    /// order with a new id.
+    pub fn remove_sales_order(&self, id: &str) -> bool {
+        let mut books = lock(&self.books);
+        let Some(removed) = books.sales_orders.remove(id) else {
+            return false;
+        };
+        books.by_ref.remove(&removed.external_ref);
+        books.keys.retain(|_, answered| answered != id);
+        true
+    }
+
+    /// Changes sales order `id` with `f`, as an ERP user would, behind Tenon's
+    /// back. Its id stays (a change of `f` to it is undone); a change of
+    /// `external_ref` moves the reference; `revision` grows by one if anything
+    /// changed, and `applied` is left as it is.
+    ///
+    /// # Panics
+    /// If there is no sales order `id`, or if `f` gives it the `external_ref` of
+    /// another sales order.
+    pub fn edit_sales_order(&self, id: &str, f: impl FnOnce(&mut SalesOrder)) {
+        let mut books = lock(&self.books);
+        let books = &mut *books;
+        let order = books
+            .sales_orders
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("the ledger has no sales order `{id}`"));
+        let before = order.clone();
+        f(order);
+        order.id = before.id.clone();
+        if *order == before {
+            return;
+        }
+        order.revision = before.revision + 1;
+        if order.external_ref != before.external_ref {
+            assert!(
+                !books.by_ref.contains_key(&order.external_ref),
+                "external_ref `{}` belongs to another sales order",
+                order.external_ref
+            );
+            books.by_ref.remove(&before.external_ref);
+            books
+                .by_ref
+                .insert(order.external_ref.clone(), before.id.clone());
+        }
     }
 
     /// Stops the server, letting open requests finish.
@@ -173,8 +303,13 @@ struct Books {
     by_ref: HashMap<String, String>,
     /// `Idempotency-Key` to the id it answered.
     keys: HashMap<String, String>,
+    /// Sales orders ever created: the number of the next id, less one. Not the
+    /// length of `sales_orders`, which shrinks when a test removes one.
+    created: u64,
     requests: u64,
-    failures: InjectedFailures,
+    /// Faults the next POSTs answer, first first.
+    script: VecDeque<Fault>,
+    attempts: Vec<Attempt>,
 }
 
 /// `GET /api/sales-orders`.
@@ -184,17 +319,80 @@ async fn list_sales_orders(State(books): State<Arc<Mutex<Books>>>) -> Response {
     Json(json!({ "sales_orders": sales_orders })).into_response()
 }
 
-/// `POST /api/sales-orders`.
+/// `POST /api/sales-orders`, on a task of its own: a POST whose client gave up
+/// (timed out during a [`Fault::Slow`]) is still applied, as by a real server.
 async fn create_sales_order(
     State(books): State<Arc<Mutex<Books>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut books = lock(&books);
-    books.requests += 1;
-    if let Some(failure) = books.failures.take() {
-        return failure;
+    tokio::spawn(answer_post(books, headers, body))
+        .await
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the ledger failed"))
+}
+
+/// One POST: the scripted fault, if any, then [`apply`]; recorded in `attempts`.
+async fn answer_post(books: Arc<Mutex<Books>>, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = Instant::now();
+    let fault = {
+        let mut books = lock(&books);
+        books.requests += 1;
+        books.script.pop_front()
+    };
+    if let Some(Fault::Slow { ms }) = fault {
+        // Not under the lock: other POSTs go on meanwhile.
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    let response = match fault {
+        None | Some(Fault::Slow { .. }) => apply(&mut lock(&books), &headers, &body),
+        Some(fault) => fault_response(fault),
+    };
+    let external_ref = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|body| body.get("external_ref")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned());
+    lock(&books).attempts.push(Attempt {
+        arrived,
+        external_ref,
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+/// The answer of a fault other than [`Fault::Slow`].
+fn fault_response(fault: Fault) -> Response {
+    let retry_after = |response: &mut Response, secs: u64| {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    };
+    match fault {
+        Fault::Status(status) => {
+            let status = StatusCode::from_u16(status).expect("checked by Ledger::script");
+            let mut response = error(status, "injected failure");
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                retry_after(&mut response, 1);
+            }
+            response
+        }
+        Fault::RateLimited { retry_after_secs } => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate limited by script");
+            retry_after(&mut response, retry_after_secs);
+            response
+        }
+        Fault::Malformed => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "application/json")],
+            MALFORMED_BODY,
+        )
+            .into_response(),
+        Fault::Reject => error(StatusCode::UNPROCESSABLE_ENTITY, "rejected by script"),
+        Fault::Slow { .. } => unreachable!("a slow POST is applied, not answered by its fault"),
+    }
+}
+
+/// Applies one POST to the books: the API of the module documentation.
+fn apply(books: &mut Books, headers: &HeaderMap, body: &[u8]) -> Response {
     let key = match headers.get(IDEMPOTENCY_KEY).map(|value| value.to_str()) {
         None => None,
         Some(Ok(key)) if !key.trim().is_empty() => Some(key.to_owned()),
@@ -208,7 +406,7 @@ async fn create_sales_order(
     if let Some(id) = key.as_ref().and_then(|key| books.keys.get(key)) {
         return created(StatusCode::OK, id);
     }
-    let new = match serde_json::from_slice::<NewSalesOrder>(&body) {
+    let new = match serde_json::from_slice::<NewSalesOrder>(body) {
         Ok(new) => new,
         Err(err) => {
             return error(
@@ -227,21 +425,22 @@ async fn create_sales_order(
                 .sales_orders
                 .get_mut(&id)
                 .expect("every external_ref points at a sales order");
-            let updated = sales_order(id.clone(), new, existing.revision);
-            if updated != *existing {
-                *existing = SalesOrder {
-                    revision: existing.revision + 1,
-                    ..updated
-                };
-            }
+            let updated = sales_order(id.clone(), new, existing.revision, existing.applied);
+            let changed = updated != *existing;
+            *existing = SalesOrder {
+                revision: existing.revision + u64::from(changed),
+                applied: existing.applied + 1,
+                ..updated
+            };
             (StatusCode::OK, id)
         }
         None => {
-            let id = format!("SO-{:06}", books.sales_orders.len() + 1);
+            books.created += 1;
+            let id = format!("SO-{:06}", books.created);
             books.by_ref.insert(new.external_ref.clone(), id.clone());
             books
                 .sales_orders
-                .insert(id.clone(), sales_order(id.clone(), new, 1));
+                .insert(id.clone(), sales_order(id.clone(), new, 1, 1));
             (StatusCode::CREATED, id)
         }
     };
@@ -251,7 +450,7 @@ async fn create_sales_order(
     created(status, &id)
 }
 
-fn sales_order(id: String, new: NewSalesOrder, revision: u64) -> SalesOrder {
+fn sales_order(id: String, new: NewSalesOrder, revision: u64, applied: u64) -> SalesOrder {
     SalesOrder {
         id,
         external_ref: new.external_ref,
@@ -262,6 +461,7 @@ fn sales_order(id: String, new: NewSalesOrder, revision: u64) -> SalesOrder {
         total_cents: new.total_cents,
         status: new.status,
         revision,
+        applied,
     }
 }
 
@@ -400,8 +600,8 @@ mod tests {
         let stored = ledger.sales_orders();
         assert_eq!(stored.len(), 1);
         assert_eq!(
-            (stored[0].status, stored[0].revision),
-            (SalesOrderStatus::Open, 1)
+            (stored[0].status, stored[0].revision, stored[0].applied),
+            (SalesOrderStatus::Open, 1, 1)
         );
         ledger.stop().await;
     }
@@ -508,6 +708,223 @@ mod tests {
         let (status, _) = post(&ledger, Some("k-1"), &order("shop:1")).await;
         assert_eq!(status, 201);
         assert_eq!(ledger.requests(), 3);
+        ledger.stop().await;
+    }
+
+    /// A POST whose answer may not be JSON: status, `Retry-After` and raw body.
+    async fn post_raw(
+        ledger: &Ledger,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, Option<String>, String) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/sales-orders", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .header("Idempotency-Key", key)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("ledger answers");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().to_owned());
+        (status, retry_after, response.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn scripted_faults_answer_in_order_and_apply_nothing() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        ledger.script([
+            Fault::Status(503),
+            Fault::RateLimited {
+                retry_after_secs: 7,
+            },
+            Fault::Malformed,
+            Fault::Reject,
+        ]);
+        ledger.fail_next(1, 429);
+
+        let (status, retry_after, body) = post_raw(&ledger, "k-1", &order("shop:1")).await;
+        assert_eq!((status, retry_after), (503, None));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"],
+            "injected failure"
+        );
+
+        let (status, retry_after, _) = post_raw(&ledger, "k-1", &order("shop:1")).await;
+        assert_eq!((status, retry_after.as_deref()), (429, Some("7")));
+
+        let (status, _, body) = post_raw(&ledger, "k-1", &order("shop:1")).await;
+        assert_eq!(status, 200);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&body).is_err(),
+            "{body}"
+        );
+
+        let (status, _, body) = post_raw(&ledger, "k-1", &order("shop:1")).await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            json!({ "error": "rejected by script" })
+        );
+
+        let (status, retry_after, _) = post_raw(&ledger, "k-1", &order("shop:1")).await;
+        assert_eq!((status, retry_after.as_deref()), (429, Some("1")));
+
+        // Nothing applied and no key recorded: the script is spent, the same
+        // delivery now creates the sales order.
+        assert!(ledger.sales_orders().is_empty());
+        let (status, _) = post(&ledger, Some("k-1"), &order("shop:1")).await;
+        assert_eq!(status, 201);
+        assert_eq!(ledger.sales_orders()[0].applied, 1);
+        assert_eq!(ledger.requests(), 6);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_slow_fault_delays_then_applies() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        ledger.script([Fault::Slow { ms: 300 }]);
+        let started = Instant::now();
+        let (status, answer) = post(&ledger, Some("k-1"), &order("shop:1")).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!((status, answer), (201, json!({ "id": "SO-000001" })));
+        assert_eq!(ledger.sales_orders()[0].applied, 1);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_slow_post_is_applied_even_if_the_client_gave_up() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        ledger.script([Fault::Slow { ms: 300 }]);
+        let gave_up = reqwest::Client::new()
+            .post(format!("{}/api/sales-orders", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .timeout(Duration::from_millis(100))
+            .body(order("shop:1").to_string())
+            .send()
+            .await;
+        assert!(gave_up.unwrap_err().is_timeout());
+        assert!(ledger.sales_orders().is_empty());
+
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(ledger.sales_orders().len(), 1);
+        assert_eq!(ledger.attempts()[0].2, 201);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "HTTP status")]
+    async fn a_scripted_status_must_be_an_http_status() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        ledger.script([Fault::Status(42)]);
+    }
+
+    #[tokio::test]
+    async fn applied_counts_posts_but_not_replays() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        let applied = || {
+            let stored = &ledger.sales_orders()[0];
+            (stored.applied, stored.revision)
+        };
+        post(&ledger, Some("k-1"), &order("shop:1")).await;
+        assert_eq!(applied(), (1, 1));
+        post(&ledger, Some("k-1"), &order("shop:1")).await;
+        assert_eq!(applied(), (1, 1), "a replayed key is not applied");
+        post(&ledger, Some("k-2"), &order("shop:1")).await;
+        assert_eq!(
+            applied(),
+            (2, 1),
+            "a new key with the same content is applied"
+        );
+        let mut cancelled = order("shop:1");
+        cancelled["status"] = json!("cancelled");
+        post(&ledger, None, &cancelled).await;
+        assert_eq!(applied(), (3, 2));
+
+        let mut invalid = order("shop:1");
+        invalid["total_cents"] = json!(1);
+        post(&ledger, Some("k-3"), &invalid).await;
+        assert_eq!(applied(), (3, 2), "a refused POST is not applied");
+
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/sales-orders", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let listed = json_body(response).await;
+        assert_eq!(listed["sales_orders"][0]["applied"], 3);
+        assert_eq!(listed["sales_orders"][0]["revision"], 2);
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn attempts_record_arrival_reference_and_answer() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        ledger.fail_next(1, 503);
+        post(&ledger, Some("k-1"), &order("shop:1")).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        post(&ledger, Some("k-1"), &order("shop:1")).await;
+        post(&ledger, Some("k-1"), &order("shop:1")).await;
+        post(&ledger, Some("k-2"), &json!({ "lines": [] })).await;
+
+        let attempts = ledger.attempts();
+        let answers: Vec<(&str, u16)> = attempts
+            .iter()
+            .map(|(_, external_ref, status)| (external_ref.as_str(), *status))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                ("shop:1", 503),
+                ("shop:1", 201),
+                ("shop:1", 200),
+                ("?", 422)
+            ]
+        );
+        assert!(attempts[1].0 - attempts[0].0 >= Duration::from_millis(50));
+        assert!(attempts.windows(2).all(|pair| pair[0].0 <= pair[1].0));
+        ledger.stop().await;
+    }
+
+    #[tokio::test]
+    async fn sales_orders_change_behind_tenons_back() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        post(&ledger, Some("k-1"), &order("shop:1")).await;
+        post(&ledger, Some("k-2"), &order("shop:2")).await;
+
+        assert!(ledger.remove_sales_order("SO-000001"));
+        assert!(!ledger.remove_sales_order("SO-000001"));
+        assert_eq!(ledger.sales_orders().len(), 1);
+        // The same delivery again creates it anew, under a new id.
+        let (status, answer) = post(&ledger, Some("k-1"), &order("shop:1")).await;
+        assert_eq!((status, answer), (201, json!({ "id": "SO-000003" })));
+
+        ledger.edit_sales_order("SO-000002", |order| {
+            order.status = SalesOrderStatus::Cancelled;
+            order.id = "SO-999999".to_owned();
+        });
+        ledger.edit_sales_order("SO-000003", |_| {});
+        let stored = ledger.sales_orders();
+        let ids: Vec<&str> = stored.iter().map(|order| order.id.as_str()).collect();
+        assert_eq!(ids, ["SO-000002", "SO-000003"]);
+        assert_eq!(
+            (stored[0].status, stored[0].revision, stored[0].applied),
+            (SalesOrderStatus::Cancelled, 2, 1)
+        );
+        assert_eq!(stored[1].revision, 1, "an edit that changes nothing");
+
+        // The shop's version wins again at the next POST.
+        let (status, _) = post(&ledger, Some("k-3"), &order("shop:2")).await;
+        assert_eq!(status, 200);
+        let stored = &ledger.sales_orders()[0];
+        assert_eq!(
+            (stored.status, stored.revision, stored.applied),
+            (SalesOrderStatus::Open, 3, 2)
+        );
         ledger.stop().await;
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! # Layout
 //! - `shop.rs`: the shop's API, its [`Order`] records and the demo seed data.
-//! - `ledger.rs`: the ERP's API and its [`SalesOrder`] records.
+//! - `ledger.rs`: the ERP's API, its [`SalesOrder`] records and the scripted
+//!   [`Fault`]s tests use to exercise retries.
 //! - this file: the plumbing both share: binding, the bearer check, JSON errors,
 //!   injected failures and shutdown.
 //!
@@ -39,7 +40,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use ledger::{Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
+pub use ledger::{Fault, Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
 pub use shop::{Customer, Order, OrderLine, OrderStatus, Shop, demo_orders};
 
 /// How long `stop` waits for open connections to finish before it drops them.

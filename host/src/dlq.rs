@@ -1,0 +1,217 @@
+//! The operator's side of failed records: the retry queue and the dead-letter
+//! store, listed, shown, replayed (optionally through a pinned plugin version) or
+//! discarded. A dead letter leaves the store only by a replay that succeeded or an
+//! explicit discard, and both are written to the audit log.
+
+use crate::delivery::{Attempt, AuditEntry, DeadLetter, Retry, Stage};
+use crate::error::{Error, Result};
+use crate::host::{Tenon, now_ms};
+use crate::sandbox::CallError;
+use crate::state::Commit;
+
+/// What a successful replay did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Replayed {
+    pub dead_letter: u64,
+    /// The destination's ids for the delivered records.
+    pub destination_ids: Vec<Option<String>>,
+    /// The plugin (and version) that processed the replay.
+    pub plugin: String,
+    pub plugin_version: String,
+    pub audit_id: u64,
+}
+
+impl Tenon {
+    pub fn dead_letters(
+        &self,
+        tenant: Option<&str>,
+        flow: Option<&str>,
+    ) -> Result<Vec<DeadLetter>> {
+        Ok(self.state.dead_letters(tenant, flow)?)
+    }
+
+    pub fn dead_letter(&self, id: u64) -> Result<DeadLetter> {
+        self.state
+            .dead_letter(id)?
+            .ok_or_else(|| Error::not_found("dead letter", id.to_string()))
+    }
+
+    /// A flow's retry queue.
+    pub fn retries(&self, tenant: &str, flow: &str) -> Result<Vec<Retry>> {
+        let flow = self.flow(tenant, flow)?;
+        Ok(self.state.retries(tenant, &flow.name)?)
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        Ok(self.state.audit_log()?)
+    }
+
+    /// Discards a dead letter for good, recording who and why.
+    pub fn discard(&self, id: u64, actor: &str, reason: Option<&str>) -> Result<AuditEntry> {
+        let letter = self.dead_letter(id)?;
+        let audit = audit(
+            &letter,
+            actor,
+            "dlq.discard",
+            serde_json::json!({ "reason": reason, "record": letter.envelope }),
+        );
+        Ok(self
+            .state
+            .remove_dead_letter(&letter, audit, Commit::default())?)
+    }
+
+    /// Delivers a dead letter again: through the flow's transforms first if a
+    /// transform refused it, then to the destination, with its original
+    /// idempotency key. `pin` runs it through that version of the plugin that
+    /// refused it instead of the current one. A record whose newer version was
+    /// delivered since is not replayed unless `force`: it would overwrite newer
+    /// data. On failure the attempt is added to the dead letter, which stays.
+    pub async fn replay(
+        &self,
+        id: u64,
+        pin: Option<&str>,
+        force: bool,
+        actor: &str,
+    ) -> Result<Replayed> {
+        let mut letter = self.dead_letter(id)?;
+        let flow = self.flow(&letter.tenant, &letter.flow)?;
+        if let (Some(newer), Some(mine)) = (
+            self.state
+                .delivered(&flow.tenant, &flow.name, &letter.envelope.key)?,
+            &letter.envelope.source_time,
+        ) && newer > *mine
+            && !force
+        {
+            return Err(Error::Invalid(format!(
+                "record `{}` has been delivered in a newer version ({newer}) since this one ({mine}); \
+                 replaying would overwrite it: discard it, or replay with --force",
+                letter.envelope.key
+            )));
+        }
+        let pinned = |plugin: &str| -> Result<crate::sync::Step> {
+            match pin {
+                Some(version) if plugin == letter.plugin => {
+                    let installed =
+                        self.state.plugin_version(plugin, version)?.ok_or_else(|| {
+                            Error::not_found("plugin version", format!("{plugin}@{version}"))
+                        })?;
+                    self.step_of(&flow.tenant, &installed)
+                }
+                _ => self.step(&flow.tenant, plugin),
+            }
+        };
+
+        let mut used = (letter.plugin.clone(), letter.plugin_version.clone());
+        let deliveries: Vec<(crate::record::Envelope, String)> = match letter.stage {
+            Stage::Write => vec![(letter.envelope.clone(), letter.idempotency_key.clone())],
+            Stage::Transform => {
+                let steps = flow
+                    .transforms
+                    .iter()
+                    .map(|t| pinned(t))
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some(step) = steps.iter().find(|s| s.plugin == letter.plugin) {
+                    used = (step.plugin.clone(), step.version.clone());
+                }
+                match self.chain(&steps, vec![letter.envelope.clone()]).await {
+                    Ok((out, _)) => out
+                        .into_iter()
+                        .map(|e| {
+                            let key = e.idempotency_key(&flow.tenant, &flow.name);
+                            (e, key)
+                        })
+                        .collect(),
+                    Err((_, error)) => return Err(self.replay_failed(&mut letter, error)),
+                }
+            }
+        };
+
+        let destination = pinned(&flow.destination.plugin)?;
+        if letter.stage == Stage::Write {
+            used = (destination.plugin.clone(), destination.version.clone());
+        }
+        let keys: Vec<(String, Option<String>)> = deliveries
+            .iter()
+            .map(|(e, _)| (e.key.clone(), e.source_time.clone()))
+            .collect();
+        let outcomes = if deliveries.is_empty() {
+            Vec::new()
+        } else {
+            match self
+                .sandbox
+                .write(
+                    &destination.prepared,
+                    &destination.ctx,
+                    &flow.destination.stream,
+                    deliveries,
+                )
+                .await
+            {
+                Ok((outcomes, _)) => outcomes,
+                Err(error) => return Err(self.replay_failed(&mut letter, error)),
+            }
+        };
+        if let Some(error) = outcomes.iter().find_map(|o| o.as_ref().err()) {
+            let error = CallError::Guest {
+                plugin: destination.plugin.clone(),
+                error: error.clone(),
+            };
+            return Err(self.replay_failed(&mut letter, error));
+        }
+
+        let mut done = Commit::default();
+        let ids: Vec<Option<String>> = outcomes.into_iter().map(|o| o.ok().flatten()).collect();
+        for ((key, version), id) in keys.iter().zip(&ids) {
+            if let Some(version) = version {
+                done.delivered.push((key.clone(), version.clone()));
+            }
+            if let Some(id) = id {
+                done.links
+                    .push((flow.idmap_namespace(), key.clone(), id.clone()));
+            }
+        }
+        let detail = serde_json::json!({
+            "plugin": used.0, "plugin_version": used.1, "forced": force, "destination_ids": ids,
+        });
+        let entry = self.state.remove_dead_letter(
+            &letter,
+            audit(&letter, actor, "dlq.replay", detail),
+            done,
+        )?;
+        tracing::info!(dead_letter = id, tenant = %letter.tenant, flow = %letter.flow, "Dead letter replayed");
+        Ok(Replayed {
+            dead_letter: id,
+            destination_ids: ids,
+            plugin: used.0,
+            plugin_version: used.1,
+            audit_id: entry.id,
+        })
+    }
+
+    /// Records a failed replay on the dead letter and returns the error to report.
+    fn replay_failed(&self, letter: &mut DeadLetter, error: CallError) -> Error {
+        letter.attempts.push(Attempt {
+            at: now_ms(),
+            error: error.to_string(),
+        });
+        if let Err(e) = self.state.put_dead_letter(letter) {
+            return e.into();
+        }
+        error.into()
+    }
+}
+
+fn audit(letter: &DeadLetter, actor: &str, action: &str, detail: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at: now_ms(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: format!(
+            "{}/{}/dead-letter/{}",
+            letter.tenant, letter.flow, letter.id
+        ),
+        detail,
+    }
+}

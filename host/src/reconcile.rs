@@ -1,0 +1,148 @@
+//! Reconciliation: proving that a flow's destination holds what its source says.
+//!
+//! The host reads the whole source stream, runs it through the flow's
+//! transforms, and pages through what the destination holds now (its
+//! `reconcile` export), keyed by the destination's ids. The id map the host filled
+//! from successful writes (`flow:<name>`) ties the two together; payloads are
+//! compared as JSON values. The report lists what is missing at the destination,
+//! what is there but has no source record, and what differs.
+
+use crate::error::{Error, Result};
+use crate::flow::MAX_PAGES_PER_RUN;
+use crate::host::Tenon;
+use crate::record::Op;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A record whose two sides disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub key: String,
+    pub destination_id: String,
+}
+
+/// The outcome of `tenon reconcile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    pub tenant: String,
+    pub flow: String,
+    pub source_records: usize,
+    pub destination_records: usize,
+    pub matching: usize,
+    /// Source keys with no record at the destination.
+    pub missing: Vec<String>,
+    /// Destination ids with no source record.
+    pub extra: Vec<String>,
+    pub different: Vec<Difference>,
+}
+
+impl Reconciliation {
+    /// Whether the two systems agree.
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty() && self.different.is_empty()
+    }
+}
+
+impl Tenon {
+    /// Compares a flow's source (after its transforms) with its destination.
+    pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
+        let flow = self.flow(tenant, flow)?;
+        let source = self.step(tenant, &flow.source.plugin)?;
+        let transforms = flow
+            .transforms
+            .iter()
+            .map(|t| self.step(tenant, t))
+            .collect::<Result<Vec<_>>>()?;
+        let destination = self.step(tenant, &flow.destination.plugin)?;
+
+        let mut expected: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        for page_no in 0.. {
+            if page_no == MAX_PAGES_PER_RUN {
+                return Err(Error::Invalid(format!(
+                    "the source has more than {MAX_PAGES_PER_RUN} pages"
+                )));
+            }
+            let (page, _) = self
+                .sandbox
+                .read(
+                    &source.prepared,
+                    &source.ctx,
+                    &flow.source.stream,
+                    cursor.as_deref(),
+                    flow.batch_size,
+                )
+                .await?;
+            let (records, _) = self
+                .chain(&transforms, page.records)
+                .await
+                .map_err(|(_, e)| Error::from(e))?;
+            for record in records {
+                match record.op {
+                    Op::Upsert => expected.insert(record.key, json(&record.payload)),
+                    Op::Delete => expected.remove(&record.key),
+                };
+            }
+            if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
+                break;
+            }
+            cursor = page.next_cursor;
+        }
+
+        let mut held: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        for page_no in 0.. {
+            if page_no == MAX_PAGES_PER_RUN {
+                return Err(Error::Invalid(format!(
+                    "the destination has more than {MAX_PAGES_PER_RUN} pages"
+                )));
+            }
+            let (page, _) = self
+                .sandbox
+                .reconcile(
+                    &destination.prepared,
+                    &destination.ctx,
+                    &flow.destination.stream,
+                    cursor.as_deref(),
+                    flow.batch_size,
+                )
+                .await?;
+            for record in page.records {
+                held.insert(record.key, json(&record.payload));
+            }
+            if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
+                break;
+            }
+            cursor = page.next_cursor;
+        }
+
+        let namespace = flow.idmap_namespace();
+        let mut report = Reconciliation {
+            tenant: tenant.to_owned(),
+            flow: flow.name.clone(),
+            source_records: expected.len(),
+            destination_records: held.len(),
+            matching: 0,
+            missing: Vec::new(),
+            extra: Vec::new(),
+            different: Vec::new(),
+        };
+        for (id, value) in held {
+            let key = self.state.reverse(tenant, &namespace, &id)?;
+            match key.and_then(|k| expected.remove(&k).map(|v| (k, v))) {
+                None => report.extra.push(id),
+                Some((_, source)) if source == value => report.matching += 1,
+                Some((key, _)) => report.different.push(Difference {
+                    key,
+                    destination_id: id,
+                }),
+            }
+        }
+        report.missing = expected.into_keys().collect();
+        Ok(report)
+    }
+}
+
+fn json(payload: &str) -> serde_json::Value {
+    serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
+}
