@@ -238,3 +238,139 @@ fn the_sandbox_command_serves_the_vendor_apis_until_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Runs `tenon` off the async runtime (the vendor sandboxes live on it).
+async fn tenon_async(data: &Path, args: &[&str]) -> Output {
+    let data = data.to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tenon(&data, &args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let shop = Shop::start("shop-token", demo_orders(6)).await.unwrap();
+    let ledger = Ledger::start("ledger-token").await.unwrap();
+    let ok = async |args: &[&str]| {
+        let out = tenon_async(data, args).await;
+        assert_eq!(
+            code(&out),
+            0,
+            "tenon {args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+    ok(&["plugin", "install", "--bundled"]).await;
+    ok(&["tenant", "create", "acme"]).await;
+    let (shop_url, ledger_url) = (
+        format!("base_url={}", shop.base_url()),
+        format!("base_url={}", ledger.base_url()),
+    );
+    let (shop_addr, ledger_addr) = (shop.addr().to_string(), ledger.addr().to_string());
+    ok(&[
+        "enable",
+        "acme",
+        "demo-shop",
+        "--config",
+        &shop_url,
+        "--secret",
+        "api_token=shop-token",
+        "--grant",
+        &shop_addr,
+    ])
+    .await;
+    ok(&["enable", "acme", "order-to-sale"]).await;
+    ok(&[
+        "enable",
+        "acme",
+        "demo-ledger",
+        "--config",
+        &ledger_url,
+        "--secret",
+        "api_token=ledger-token",
+        "--grant",
+        &ledger_addr,
+    ])
+    .await;
+    ok(&[
+        "flow",
+        "add",
+        "acme",
+        "orders-to-erp",
+        "--from",
+        "demo-shop:orders",
+        "--via",
+        "order-to-sale",
+        "--to",
+        "demo-ledger:sale-orders",
+    ])
+    .await;
+
+    // The ledger refuses the first order: the run succeeds, one dead letter.
+    ledger.script([tenon::vendors::Fault::Reject]);
+    let run = ok(&["flow", "run", "acme", "orders-to-erp"]).await;
+    assert!(run.contains("6 read, 5 written"), "{run}");
+    let letters: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "dlq", "list"]).await).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 1);
+    let id = letters[0]["id"].to_string();
+    let key = letters[0]["envelope"]["key"].as_str().unwrap().to_owned();
+    let shown = ok(&["dlq", "show", &id]).await;
+    assert!(
+        shown.contains("refused by demo-ledger@0.1.0") && shown.contains("permanent"),
+        "{shown}"
+    );
+
+    // Reconcile sees the missing order and exits 6.
+    let out = tenon_async(data, &["reconcile", "acme", "orders-to-erp"]).await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("missing    {key}")),
+        "{}",
+        stdout(&out)
+    );
+
+    // Replay (pinned to the installed version) delivers it; the systems agree.
+    let out = tenon_async(data, &["dlq", "replay", &id, "--plugin-version", "9.9.9"]).await;
+    assert_eq!(code(&out), 3, "an unknown pinned version: {}", stderr(&out));
+    let replayed = ok(&["dlq", "replay", &id, "--plugin-version", "0.1.0"]).await;
+    assert!(
+        replayed.contains("replayed through demo-ledger@0.1.0"),
+        "{replayed}"
+    );
+    let clean = ok(&["reconcile", "acme", "orders-to-erp"]).await;
+    assert!(
+        clean.contains("matching: 6") && clean.contains("The systems agree."),
+        "{clean}"
+    );
+    let audit = ok(&["audit"]).await;
+    assert!(audit.contains("dlq.replay"), "{audit}");
+    let out = tenon_async(data, &["dlq", "discard", &id]).await;
+    assert_eq!(code(&out), 3, "replayed letters are gone");
+
+    // The id map links each order to its sales order.
+    let links = ok(&["idmap", "list", "acme", "--namespace", "flow:orders-to-erp"]).await;
+    assert_eq!(links.lines().count(), 7, "a header and six links: {links}");
+    let sale = ledger
+        .sales_orders()
+        .into_iter()
+        .find(|s| s.external_ref == format!("shop:{key}"))
+        .unwrap();
+    let resolved = ok(&["idmap", "resolve", "acme", "flow:orders-to-erp", &key]).await;
+    assert_eq!(resolved.trim(), format!("{key} -> {}", sale.id));
+
+    // An ERP user deletes a sales order: reconcile says which.
+    assert!(ledger.remove_sales_order(&sale.id));
+    let out = tenon_async(data, &["--json", "reconcile", "acme", "orders-to-erp"]).await;
+    assert_eq!(code(&out), 6);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["missing"], serde_json::json!([key]));
+}
