@@ -341,22 +341,7 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        let page: Page = result.map_err(|e| guest(ctx, e))?;
-        if page.records.len() > limit as usize {
-            return Err(contract(
-                ctx,
-                format!(
-                    "read returned {} records, more than the limit of {limit}",
-                    page.records.len()
-                ),
-            ));
-        }
-        let page = ReadPage {
-            records: page.records.into_iter().map(Envelope::from).collect(),
-            next_cursor: page.next_cursor,
-            more: page.more,
-        };
-        Ok((page, report))
+        Ok((page(ctx, result, limit, "read")?, report))
     }
 
     /// `reconcile`: a page of the records the connector's system holds now, keyed
@@ -389,13 +374,7 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        let page: Page = result.map_err(|e| guest(ctx, e))?;
-        let page = ReadPage {
-            records: page.records.into_iter().map(Envelope::from).collect(),
-            next_cursor: page.next_cursor,
-            more: page.more,
-        };
-        Ok((page, report))
+        Ok((page(ctx, result, limit, "reconcile")?, report))
     }
 
     /// `write`: one outcome per delivery, in order.
@@ -529,6 +508,30 @@ fn connector<'a>(
         Prepared::Connector { pre, .. } => Ok(pre),
         Prepared::Transform(_) => Err(contract(ctx, "is a transform, not a connector".into())),
     }
+}
+
+/// A page a guest returned from `call`, checked against the limit it was given.
+fn page(
+    ctx: &CallContext,
+    result: Result<Page, types::Error>,
+    limit: u32,
+    call: &str,
+) -> Result<ReadPage, CallError> {
+    let page = result.map_err(|e| guest(ctx, e))?;
+    if page.records.len() > limit as usize {
+        return Err(contract(
+            ctx,
+            format!(
+                "{call} returned {} records, more than the limit of {limit}",
+                page.records.len()
+            ),
+        ));
+    }
+    Ok(ReadPage {
+        records: page.records.into_iter().map(Envelope::from).collect(),
+        next_cursor: page.next_cursor,
+        more: page.more,
+    })
 }
 
 fn guest(ctx: &CallContext, error: types::Error) -> CallError {
