@@ -5,7 +5,9 @@
 //! not found; 4 input refused (nothing changed); 5 a plugin call or a flow run
 //! failed; 6 `reconcile` found differences.
 
-use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, Run, RunStatus};
+use crate::flow::{
+    CronExpr, DEFAULT_BATCH_SIZE, Endpoint, Flow, Interval, Run, RunStatus, Schedule,
+};
 use crate::host::DEFAULT_DATA_DIR;
 use crate::limits::LimitOverrides;
 use crate::tenant::Enablement;
@@ -119,6 +121,10 @@ pub enum Command {
         #[arg(long, default_value_t = 25)]
         orders: usize,
     },
+    /// Run as a server until SIGTERM or Ctrl-C: the scheduler runs flows on their
+    /// schedules, and an HTTP listener answers /healthz, /readyz, /metrics and
+    /// run-now triggers. It holds the data folder while it runs.
+    Serve(crate::server::config::ServeArgs),
     /// Run the demo: two loopback vendor sandboxes, the bundled plugins, one flow,
     /// records moved and cursors stored. Uses (and first empties) `<data>/demo`.
     Demo,
@@ -176,6 +182,13 @@ pub enum FlowCommand {
         /// First retry delay in milliseconds; doubles with each attempt, with jitter.
         #[arg(long, default_value_t = crate::delivery::DEFAULT_RETRY_BASE_MS)]
         retry_base_ms: u64,
+        /// Under `tenon serve`, run every so often: `30s`, `5m`, `1h` (at least 1s).
+        #[arg(long, value_name = "INTERVAL", conflicts_with = "cron")]
+        every: Option<Interval>,
+        /// Under `tenon serve`, run at the times of a cron expression, in UTC:
+        /// `"*/5 * * * *"` (minute hour day month weekday).
+        #[arg(long, value_name = "EXPR")]
+        cron: Option<CronExpr>,
     },
     /// List flows with their cursors.
     List {
@@ -261,7 +274,11 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 /// Parses the process arguments, runs the command, returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log);
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => crate::server::config::LogFormat::Text,
+    };
+    init_tracing(&cli.log, log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -278,12 +295,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: crate::server::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::server::config::LogFormat::Text => logs.try_init(),
+        crate::server::config::LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 /// Runs one command; `Ok` carries the exit code (a failed run is not an error of
@@ -302,6 +322,11 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             orders,
         } => {
             crate::demo::serve_sandboxes(shop, ledger, &shop_token, &ledger_token, orders).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Serve(args) => {
+            let config = crate::server::config::ServeConfig::load(&args)?;
+            crate::server::run(&cli.data, config).await?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -547,7 +572,9 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                 },
             );
         }
-        Command::Demo | Command::Sandbox { .. } => unreachable!("handled above"),
+        Command::Demo | Command::Sandbox { .. } | Command::Serve(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -784,7 +811,10 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
             batch_size,
             max_attempts,
             retry_base_ms,
+            every,
+            cron,
         } => {
+            let schedule = every.map(Schedule::Every).or(cron.map(Schedule::Cron));
             let flow = tenon.add_flow(Flow {
                 tenant,
                 name,
@@ -794,6 +824,7 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
                 batch_size,
                 max_attempts,
                 retry_base_ms,
+                schedule,
             })?;
             out.done(
                 &flow,
@@ -809,7 +840,7 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
             }
             out.table(
                 &rows,
-                &["TENANT", "FLOW", "FROM", "VIA", "TO", "CURSOR"],
+                &["TENANT", "FLOW", "FROM", "VIA", "TO", "SCHEDULE", "CURSOR"],
                 |r| {
                     vec![
                         r.flow.tenant.clone(),
@@ -817,6 +848,10 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
                         r.flow.source.to_string(),
                         r.flow.transforms.join(" > "),
                         r.flow.destination.to_string(),
+                        r.flow
+                            .schedule
+                            .as_ref()
+                            .map_or_else(|| "-".into(), ToString::to_string),
                         r.cursor.clone().unwrap_or_else(|| "-".into()),
                     ]
                 },

@@ -1,7 +1,8 @@
-//! [`Tenon`], the host: the one object the CLI (and later the server) drives. It
+//! [`Tenon`], the host: the one object the CLI and the server drive. It
 //! ties state, engine and sandbox together and owns the operator's operations:
 //! install plugins, create tenants, enable plugins for them, define flows.
-//! Running flows is in [`crate::sync`].
+//! Running flows is in [`crate::sync`]; [`Tenon::shutdown`] asks running flows
+//! to stop after their current batch.
 
 use crate::engine::{Engine, Prepared};
 use crate::error::{Error, Result};
@@ -14,6 +15,7 @@ use crate::tenant::{Enablement, Tenant};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// The data folder used when none is given: `tenon-data` in the working directory.
 pub const DEFAULT_DATA_DIR: &str = "tenon-data";
@@ -24,6 +26,8 @@ pub struct Tenon {
     pub(crate) state: State,
     pub(crate) sandbox: Sandbox,
     data_dir: PathBuf,
+    /// Cancelled by [`Tenon::shutdown`]; shared by every clone.
+    stopping: CancellationToken,
 }
 
 pub fn now_ms() -> u64 {
@@ -53,7 +57,26 @@ impl Tenon {
             state,
             sandbox: Sandbox::new(Arc::new(engine)),
             data_dir: data_dir.to_owned(),
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// Asks running flows to stop: each ends after the batch in progress has
+    /// committed, as [`RunStatus::Interrupted`](crate::flow::RunStatus), and the
+    /// next run continues from its cursor. Affects every clone of this host; it
+    /// cannot be undone.
+    pub fn shutdown(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Whether [`Tenon::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.stopping.is_cancelled()
+    }
+
+    /// Writes everything to disk; for a clean stop.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.state.flush()?)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -424,5 +447,6 @@ pub fn flow(
         batch_size: DEFAULT_BATCH_SIZE,
         max_attempts: crate::delivery::DEFAULT_MAX_ATTEMPTS,
         retry_base_ms: crate::delivery::DEFAULT_RETRY_BASE_MS,
+        schedule: None,
     }
 }

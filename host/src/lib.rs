@@ -20,6 +20,7 @@
 //! | [`bindings`] | the generated WIT bindings and their conversions |
 //! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs |
 //! | [`plugin`], [`tenant`], [`flow`], [`record`], [`limits`], [`delivery`] | the domain types |
+//! | [`server`] | `tenon serve`: scheduler, health, readiness, metrics, run-now, graceful shutdown |
 //! | [`cli`] | the `tenon` command line |
 //! | [`bundled`] | the first-party plugins compiled into the binary |
 //! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
@@ -40,6 +41,7 @@ pub mod plugin;
 pub mod reconcile;
 pub mod record;
 pub mod sandbox;
+pub mod server;
 pub mod state;
 pub mod sync;
 pub mod tenant;

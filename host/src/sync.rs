@@ -13,6 +13,10 @@
 //! commit in one flushed transaction. A failure of a whole call (a plugin that
 //! traps or hits a limit) ends the run and leaves the cursor where it was, so the
 //! next run reads that page again; the idempotency keys make the repeat harmless.
+//!
+//! After [`Tenon::shutdown`] a run starts no further batch: it ends after the
+//! batch in progress has committed, as [`RunStatus::Interrupted`] with the cursor
+//! it reached, and the next run continues from there.
 
 use crate::bindings::GuestError;
 use crate::delivery::{Attempt, DeadLetter, Next, Retry, Stage};
@@ -31,6 +35,17 @@ pub(crate) struct Step {
     pub(crate) prepared: Prepared,
     pub(crate) ctx: CallContext,
 }
+
+/// How a run's delivery ended without an error.
+enum Ending {
+    /// Nothing more to read (or the page limit was reached).
+    Finished,
+    /// The host is shutting down; every batch so far has committed.
+    Stopped,
+}
+
+/// The error text of a run stopped by [`Tenon::shutdown`].
+const STOPPED: &str = "the host shut down; the run stopped after its last committed batch and the next run continues from its cursor";
 
 /// A record on its way to the destination, with what it went through before.
 struct Pending {
@@ -78,7 +93,17 @@ impl Tenon {
         run.finished_at = Some(now_ms());
         run.duration_ms = started.elapsed().as_millis() as u64;
         match result {
-            Ok(()) => {
+            Ok(Ending::Stopped) => {
+                run.status = RunStatus::Interrupted;
+                run.error = Some(STOPPED.into());
+                tracing::info!(
+                    read = run.records_read,
+                    written = run.records_written,
+                    batches = run.batches,
+                    "Flow run stopped for shutdown after its last committed batch"
+                );
+            }
+            Ok(Ending::Finished) => {
                 run.status = RunStatus::Succeeded;
                 tracing::info!(
                     read = run.records_read,
@@ -112,7 +137,7 @@ impl Tenon {
         })
     }
 
-    async fn deliver(&self, flow: &Flow, run: &mut Run) -> Result<()> {
+    async fn deliver(&self, flow: &Flow, run: &mut Run) -> Result<Ending> {
         let source = self.step(&flow.tenant, &flow.source.plugin)?;
         let transforms = flow
             .transforms
@@ -121,9 +146,15 @@ impl Tenon {
             .collect::<Result<Vec<_>>>()?;
         let destination = self.step(&flow.tenant, &flow.destination.plugin)?;
 
-        self.retry_due(flow, &destination, run).await?;
+        if let Ending::Stopped = self.retry_due(flow, &destination, run).await? {
+            return Ok(Ending::Stopped);
+        }
 
         for _ in 0..MAX_PAGES_PER_RUN {
+            // Between batches: everything before has committed.
+            if self.is_shutting_down() {
+                return Ok(Ending::Stopped);
+            }
             let cursor = run.cursor_after.clone();
             let (page, report) = self
                 .sandbox
@@ -180,18 +211,18 @@ impl Tenon {
             }
             self.state.commit(run, commit)?;
             if !page.more {
-                return Ok(());
+                return Ok(Ending::Finished);
             }
         }
         tracing::info!(
             pages = MAX_PAGES_PER_RUN,
             "Run reached its page limit; the next run continues"
         );
-        Ok(())
+        Ok(Ending::Finished)
     }
 
     /// Delivers the flow's queued records whose time has come, oldest first.
-    async fn retry_due(&self, flow: &Flow, destination: &Step, run: &mut Run) -> Result<()> {
+    async fn retry_due(&self, flow: &Flow, destination: &Step, run: &mut Run) -> Result<Ending> {
         let now = now_ms();
         let mut due: Vec<Retry> = self
             .state
@@ -201,6 +232,9 @@ impl Tenon {
             .collect();
         due.sort_by_key(|r| r.next_at);
         for chunk in due.chunks(flow.batch_size as usize) {
+            if self.is_shutting_down() {
+                return Ok(Ending::Stopped);
+            }
             run.records_retried += chunk.len() as u64;
             let pending = chunk
                 .iter()
@@ -216,7 +250,7 @@ impl Tenon {
                 .await?;
             self.state.commit(run, commit)?;
         }
-        Ok(())
+        Ok(Ending::Finished)
     }
 
     /// Runs a batch through the transforms. When a transform refuses the batch,

@@ -1,0 +1,142 @@
+//! `tenon serve`: one process that runs flows on their schedules and answers
+//! health, readiness, metrics and run-now requests over HTTP, until SIGTERM or
+//! Ctrl-C. Owns the process's life: start-up, the order of shutdown, the exit.
+//! The admin API, webhooks and authentication are not here yet.
+//!
+//! # Layout
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the TOML file and flags, their defaults and checks |
+//! | [`schedule`] | the scheduler: timetable, jitter, concurrency limits, run-now |
+//! | [`metrics`] | counters and the Prometheus text exposition |
+//! | [`http`] | routes and answers |
+//!
+//! # Shutdown
+//! On SIGTERM or Ctrl-C: `/readyz` answers 503, the scheduler starts nothing
+//! new, and running runs stop after the batch in progress has committed (their
+//! run records say `interrupted`, the cursors stay where they got to). When they
+//! have all ended, the listener closes, the state is flushed, and the process
+//! exits 0. Runs still going after `shutdown_grace`, or at a second signal, are
+//! abandoned (exit 1), as after a crash: the next start marks them interrupted, and idempotency keys
+//! make the repeat of their last batch harmless.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod schedule;
+
+use crate::Tenon;
+use crate::flow::format_duration;
+use anyhow::Context as _;
+use config::ServeConfig;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// Runs the server on the data folder until a stop signal, then shuts down.
+pub async fn run(data: &Path, config: ServeConfig) -> crate::Result<()> {
+    let mut signals = StopSignals::listen()?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("could not read the listen address")?;
+    let tenon = Tenon::open(data)?;
+
+    let metrics = Arc::new(metrics::Metrics::default());
+    let scheduler = schedule::Scheduler::new(
+        tenon.clone(),
+        config.scheduler.clone(),
+        Arc::clone(&metrics),
+    );
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = http::router(http::App {
+        scheduler: Arc::clone(&scheduler),
+        metrics,
+        ready: Arc::clone(&ready),
+    });
+    let close = CancellationToken::new();
+    let listening = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(close.clone().cancelled_owned())
+            .into_future(),
+    );
+    let ticking = tokio::spawn(Arc::clone(&scheduler).tick_loop());
+    ready.store(true, Ordering::SeqCst);
+    println!(
+        "Tenon serving on http://{addr} (/healthz, /readyz, /metrics); stop with SIGTERM or Ctrl-C."
+    );
+    tracing::info!(%addr, data = %data.display(), "Server ready");
+
+    let signal = signals.next().await;
+    tracing::info!(
+        signal,
+        running = scheduler.running().len(),
+        "Shutting down: no new runs; running runs stop after their batch in progress"
+    );
+    ready.store(false, Ordering::SeqCst);
+    scheduler.stop();
+    let grace = config.scheduler.shutdown_grace;
+    let drained = tokio::select! {
+        waited = tokio::time::timeout(grace, scheduler.wait()) => waited.is_ok(),
+        signal = signals.next() => {
+            tracing::warn!(signal, "Second stop signal: not waiting for running runs");
+            false
+        }
+    };
+    let _ = ticking.await;
+    if drained {
+        // Lets requests in flight finish (a run-now waiting for its run has it).
+        close.cancel();
+        match listening.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "The HTTP listener stopped with an error"),
+            Err(error) => tracing::warn!(%error, "The HTTP listener task failed"),
+        }
+    } else {
+        listening.abort();
+    }
+    tenon.flush()?;
+    if !drained {
+        let running: Vec<String> = scheduler
+            .running()
+            .into_iter()
+            .map(|(tenant, flow)| format!("{tenant}/{flow}"))
+            .collect();
+        return Err(anyhow::anyhow!(
+            "stopped with runs in progress ({}) after the shutdown grace of {} or a second signal; the next start marks them interrupted",
+            running.join(", "),
+            format_duration(grace)
+        )
+        .into());
+    }
+    tracing::info!("Server stopped");
+    Ok(())
+}
+
+/// SIGTERM and Ctrl-C (SIGINT), listened for from creation on, so that a signal
+/// is never met by the default action.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate()).context("could not listen for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("could not listen for Ctrl-C")?,
+        })
+    }
+
+    /// Waits for the next signal and says which came.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}

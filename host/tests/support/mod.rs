@@ -1,0 +1,256 @@
+//! Helpers for tests that drive the `tenon` binary as an operator would: run a
+//! command, set a tenant up against the loopback vendor sandboxes, start
+//! `tenon serve` and talk to it over HTTP, wait for something to happen.
+//! Processes are started with tokio, so that the in-process vendors keep serving
+//! while a test waits, and are killed if a test fails.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tenon::vendors::{Ledger, Shop};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+pub const SHOP_TOKEN: &str = "shop-token";
+pub const LEDGER_TOKEN: &str = "ledger-token";
+
+/// `tenon --data <data>`, without the caller's `TENON_*` variables.
+pub fn tenon_command(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenon"));
+    command
+        .arg("--data")
+        .arg(data)
+        .env_remove("TENON_DATA")
+        .env_remove("TENON_LOG")
+        .kill_on_drop(true);
+    command
+}
+
+pub async fn tenon(data: &Path, args: &[&str]) -> Output {
+    tenon_command(data)
+        .args(args)
+        .output()
+        .await
+        .expect("tenon runs")
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `tenon` and insists on exit code 0; returns its stdout.
+pub async fn tenon_ok(data: &Path, args: &[&str]) -> String {
+    let out = tenon(data, args).await;
+    assert!(
+        out.status.success(),
+        "tenon {args:?} exited {:?}: {}",
+        out.status.code(),
+        stderr(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Creates `tenant`, enables the bundled plugins for it against `shop` and
+/// `ledger`, and adds the flow `orders-to-erp` with `flow_args` (`--every 1s`,
+/// `--batch-size 5`, ...). The bundled plugins must be installed.
+pub async fn configure(
+    data: &Path,
+    tenant: &str,
+    shop: &Shop,
+    ledger: &Ledger,
+    flow_args: &[&str],
+) {
+    tenon_ok(data, &["tenant", "create", tenant]).await;
+    let (shop_base, shop_addr) = (
+        format!("base_url={}", shop.base_url()),
+        shop.addr().to_string(),
+    );
+    let shop_secret = format!("api_token={SHOP_TOKEN}");
+    let enable_shop = [
+        "enable",
+        tenant,
+        "demo-shop",
+        "--config",
+        &shop_base,
+        "--secret",
+        &shop_secret,
+        "--grant",
+        &shop_addr,
+    ];
+    tenon_ok(data, &enable_shop).await;
+    tenon_ok(data, &["enable", tenant, "order-to-sale"]).await;
+    let (ledger_base, ledger_addr) = (
+        format!("base_url={}", ledger.base_url()),
+        ledger.addr().to_string(),
+    );
+    let ledger_secret = format!("api_token={LEDGER_TOKEN}");
+    let enable_ledger = [
+        "enable",
+        tenant,
+        "demo-ledger",
+        "--config",
+        &ledger_base,
+        "--secret",
+        &ledger_secret,
+        "--grant",
+        &ledger_addr,
+    ];
+    tenon_ok(data, &enable_ledger).await;
+    let mut add = vec![
+        "flow",
+        "add",
+        tenant,
+        "orders-to-erp",
+        "--from",
+        "demo-shop:orders",
+        "--via",
+        "order-to-sale",
+        "--to",
+        "demo-ledger:sale-orders",
+    ];
+    add.extend_from_slice(flow_args);
+    tenon_ok(data, &add).await;
+}
+
+/// The runs of `tenant` recorded in `data`, oldest first.
+pub async fn runs(data: &Path, tenant: &str) -> Vec<Value> {
+    let out = tenon_ok(
+        data,
+        &[
+            "--json", "runs", "list", "--tenant", tenant, "--limit", "10000",
+        ],
+    )
+    .await;
+    let Ok(Value::Array(mut runs)) = serde_json::from_str(&out) else {
+        panic!("runs list is not a JSON list: {out}");
+    };
+    runs.reverse();
+    runs
+}
+
+/// Polls `done` every 50 ms until it holds; fails the test after `within`.
+pub async fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running `tenon serve`, killed if dropped before [`Served::terminate`].
+#[derive(Debug)]
+pub struct Served {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// What it wrote to stderr so far, line by line.
+    stderr: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+impl Served {
+    /// Starts `tenon <args>`, whose args name `serve` (listening on
+    /// `127.0.0.1:0`, in `args` or the config), and waits for the line that says
+    /// where it listens.
+    pub async fn start(data: &Path, args: &[&str]) -> Served {
+        let mut child = tenon_command(data)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tenon serve starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut err_lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let sink = Arc::clone(&stderr);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut out_lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), out_lines.next_line())
+            .await
+            .expect("tenon serve says where it listens within 30 s")
+            .expect("stdout")
+            .unwrap_or_else(|| {
+                panic!(
+                    "tenon serve exited before listening: {}",
+                    stderr.lock().unwrap().join("\n")
+                )
+            });
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        // Keep reading stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = out_lines.next_line().await {} });
+        Served {
+            child,
+            url,
+            stderr,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Sends SIGTERM.
+    pub async fn signal_terminate(&self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// Sends SIGTERM and waits (at most `within`) for the process to exit;
+    /// returns its exit status and everything it wrote to stderr.
+    pub async fn terminate(mut self, within: Duration) -> (ExitStatus, Vec<String>) {
+        self.signal_terminate().await;
+        self.wait(within).await
+    }
+
+    /// Waits (at most `within`) for the process to exit.
+    pub async fn wait(&mut self, within: Duration) -> (ExitStatus, Vec<String>) {
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("tenon serve did not exit within {within:?}"))
+            .expect("wait");
+        // Let the reader take the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status, self.stderr.lock().unwrap().clone())
+    }
+}
+
+/// The value of the sample `key` (`name{labels}`) in a Prometheus exposition.
+pub fn metric(text: &str, key: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
+}
