@@ -26,19 +26,24 @@ async fn contained_with(guest: &str, plugin_limits: LimitOverrides, limits: Limi
 
     let hostile = install_with(&tenon, guest, plugin_limits).await;
     let evil_ledger = tenon::vendors::Ledger::start(LEDGER_TOKEN).await.unwrap();
-    tenon.create_tenant("evil").unwrap();
+    tenon.create_tenant("evil", "test").unwrap();
     tenon
-        .enable(tenon::tenant::Enablement {
-            limits,
-            ..enablement("evil", &hostile.id)
-        })
+        .enable(
+            tenon::tenant::Enablement {
+                limits,
+                ..enablement("evil", &hostile.id)
+            },
+            "test",
+        )
         .unwrap();
-    tenon.enable(enablement("evil", "order-to-sale")).unwrap();
     tenon
-        .enable(ledger_enablement("evil", &evil_ledger))
+        .enable(enablement("evil", "order-to-sale"), "test")
         .unwrap();
     tenon
-        .add_flow(orders_flow("evil", &hostile.id, "records"))
+        .enable(ledger_enablement("evil", &evil_ledger), "test")
+        .unwrap();
+    tenon
+        .add_flow(orders_flow("evil", &hostile.id, "records"), "test")
         .unwrap();
 
     let evil = spawn_run(&tenon, "evil");
@@ -144,7 +149,7 @@ async fn egress_to_a_host_that_was_not_granted_is_refused() {
     // Re-enable the shop connector with a grant for the ledger only.
     let mut wrong = shop_enablement("acme", &shop);
     wrong.grants = vec![ledger.addr().to_string().parse().unwrap()];
-    tenon.enable(wrong).unwrap();
+    tenon.enable(wrong, "test").unwrap();
 
     let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
     let error = failure(&run);
@@ -163,8 +168,8 @@ async fn a_guest_cannot_read_host_files_env_or_open_sockets() {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     let snoop = install(&tenon, guests::SNOOP).await;
-    tenon.create_tenant("acme").unwrap();
-    tenon.enable(enablement("acme", &snoop.id)).unwrap();
+    tenon.create_tenant("acme", "test").unwrap();
+    tenon.enable(enablement("acme", &snoop.id), "test").unwrap();
 
     let page = tenon
         .preview("acme", &snoop.id, "probe", None, 10)
@@ -205,7 +210,7 @@ async fn a_response_larger_than_the_cap_is_refused() {
     pipeline(&tenon, "acme", &shop, &ledger);
     let mut small = shop_enablement("acme", &shop);
     small.limits.max_response_bytes = Some(2_000);
-    tenon.enable(small).unwrap();
+    tenon.enable(small, "test").unwrap();
 
     let error = failure(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());
     assert!(
@@ -236,7 +241,7 @@ async fn a_vendor_that_never_answers_times_out_as_retryable() {
         .insert("base_url".into(), format!("http://{addr}"));
     stuck.grants = vec![addr.to_string().parse().unwrap()];
     stuck.limits.http_timeout_ms = Some(300);
-    tenon.enable(stuck).unwrap();
+    tenon.enable(stuck, "test").unwrap();
 
     let started = std::time::Instant::now();
     let error = failure(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());

@@ -20,7 +20,7 @@ async fn quick(orders: usize) -> (tempfile::TempDir, Tenon, Shop, Ledger) {
     let mut flow = tenon.flow("acme", "orders-to-erp").unwrap();
     flow.max_attempts = 3;
     flow.retry_base_ms = 200;
-    tenon.add_flow(flow).unwrap();
+    tenon.add_flow(flow, "test").unwrap();
     (dir, tenon, shop, ledger)
 }
 
@@ -210,7 +210,7 @@ async fn timeouts_and_malformed_answers_are_retried_without_duplicates() {
     let (_dir, tenon, shop, ledger) = quick(4).await;
     let mut slow = ledger_enablement("acme", &ledger);
     slow.limits.http_timeout_ms = Some(300);
-    tenon.enable(slow).unwrap();
+    tenon.enable(slow, "test").unwrap();
 
     // The first POST is applied by the ledger only after the client gave up on it;
     // the second is answered 200 with a body that is not JSON, so its id is unknown.
@@ -297,7 +297,7 @@ async fn a_newer_version_takes_the_queued_ones_place_and_retries_survive_a_resta
         pipeline(&tenon, "acme", &shop, &ledger);
         let mut flow = tenon.flow("acme", "orders-to-erp").unwrap();
         flow.retry_base_ms = 2_000;
-        tenon.add_flow(flow).unwrap();
+        tenon.add_flow(flow, "test").unwrap();
         ledger.script([Fault::Status(500)]);
         assert_eq!(run(&tenon).await.records_queued, 1);
 

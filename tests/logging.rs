@@ -39,11 +39,11 @@ async fn guest_logs_and_stdio_reach_tracing_tagged_with_tenant_and_plugin() {
     let (shop, ledger) = vendors(4).await;
     pipeline(&tenon, "acme", &shop, &ledger);
     let echo = install(&tenon, guests::ECHO).await;
-    tenon.enable(enablement("acme", &echo.id)).unwrap();
+    tenon.enable(enablement("acme", &echo.id), "test").unwrap();
     let mut flow = orders_flow("acme", "demo-shop", "orders");
     flow.name = "echoed".into();
     flow.transforms.insert(0, echo.id.clone());
-    tenon.add_flow(flow).unwrap();
+    tenon.add_flow(flow, "test").unwrap();
 
     let run = tenon.run_flow("acme", "echoed").await.unwrap();
     assert_succeeded(&run);

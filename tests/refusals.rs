@@ -27,7 +27,7 @@ fn snapshot(tenon: &Tenon) -> String {
 async fn install_error(tenon: &Tenon, wasm: &[u8]) -> Error {
     let before = snapshot(tenon);
     let error = tenon
-        .install(wasm, LimitOverrides::default())
+        .install(wasm, LimitOverrides::default(), "test")
         .await
         .expect_err("install must be refused");
     assert_eq!(snapshot(tenon), before, "a refused install changed state");
@@ -74,7 +74,7 @@ async fn bad_enablements_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     let (shop, _ledger) = vendors(1).await;
-    tenon.create_tenant("acme").unwrap();
+    tenon.create_tenant("acme", "test").unwrap();
     let good = shop_enablement("acme", &shop);
     let before = snapshot(&tenon);
 
@@ -132,7 +132,9 @@ async fn bad_enablements_are_refused_and_change_nothing() {
         ),
     ];
     for (enablement, expected) in cases {
-        let error = tenon.enable(enablement).expect_err("must be refused");
+        let error = tenon
+            .enable(enablement, "test")
+            .expect_err("must be refused");
         assert!(matches!(error, Error::Invalid(_)), "{error:?}");
         assert!(
             error.to_string().contains(expected),
@@ -145,11 +147,13 @@ async fn bad_enablements_are_refused_and_change_nothing() {
         );
     }
 
-    let unknown_tenant = tenon.enable(shop_enablement("nobody", &shop)).unwrap_err();
+    let unknown_tenant = tenon
+        .enable(shop_enablement("nobody", &shop), "test")
+        .unwrap_err();
     assert_eq!(unknown_tenant.to_string(), "tenant `nobody` not found");
     assert_eq!(unknown_tenant.exit_code(), 3);
     let unknown_plugin = tenon
-        .enable(enablement("acme", "no-such-plugin"))
+        .enable(enablement("acme", "no-such-plugin"), "test")
         .unwrap_err();
     assert_eq!(
         unknown_plugin.to_string(),
@@ -163,14 +167,14 @@ async fn bad_enablements_are_refused_and_change_nothing() {
     assert_eq!(snapshot(&tenon), before);
 
     // The same settings, corrected, are accepted.
-    tenon.enable(good).unwrap();
+    tenon.enable(good, "test").unwrap();
 }
 
 #[tokio::test]
 async fn bad_flows_and_unknown_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
-    tenon.create_tenant("acme").unwrap();
+    tenon.create_tenant("acme", "test").unwrap();
     let before = snapshot(&tenon);
 
     let cases = [
@@ -199,7 +203,7 @@ async fn bad_flows_and_unknown_names_are_refused() {
         ),
     ];
     for (flow, expected) in cases {
-        let error = tenon.add_flow(flow).expect_err("must be refused");
+        let error = tenon.add_flow(flow, "test").expect_err("must be refused");
         assert!(
             error.to_string().contains(expected),
             "expected {expected:?} in {error}"

@@ -20,7 +20,7 @@ pub async fn host(dir: &Path) -> Tenon {
     let tenon = Tenon::open(dir).expect("host opens");
     for (name, wasm) in tenon::bundled::PLUGINS {
         tenon
-            .install(wasm, LimitOverrides::default())
+            .install(wasm, LimitOverrides::default(), "test")
             .await
             .unwrap_or_else(|e| panic!("bundled plugin {name} installs: {e}"));
     }
@@ -35,7 +35,10 @@ pub async fn install(tenon: &Tenon, path: &str) -> Installed {
 /// Installs a test guest component with plugin-level limits.
 pub async fn install_with(tenon: &Tenon, path: &str, limits: LimitOverrides) -> Installed {
     let wasm = tenon_tests::guest(path);
-    tenon.install(&wasm, limits).await.expect("guest installs")
+    tenon
+        .install(&wasm, limits, "test")
+        .await
+        .expect("guest installs")
 }
 
 /// A shop with `n` demo orders and an empty ledger.
@@ -81,12 +84,16 @@ pub fn ledger_enablement(tenant: &str, ledger: &Ledger) -> Enablement {
 /// Creates `tenant`, enables the demo pipeline against these vendors and adds the
 /// flow `orders-to-erp` (batches of 10).
 pub fn pipeline(tenon: &Tenon, tenant: &str, shop: &Shop, ledger: &Ledger) {
-    tenon.create_tenant(tenant).unwrap();
-    tenon.enable(shop_enablement(tenant, shop)).unwrap();
-    tenon.enable(enablement(tenant, "order-to-sale")).unwrap();
-    tenon.enable(ledger_enablement(tenant, ledger)).unwrap();
+    tenon.create_tenant(tenant, "test").unwrap();
+    tenon.enable(shop_enablement(tenant, shop), "test").unwrap();
     tenon
-        .add_flow(orders_flow(tenant, "demo-shop", "orders"))
+        .enable(enablement(tenant, "order-to-sale"), "test")
+        .unwrap();
+    tenon
+        .enable(ledger_enablement(tenant, ledger), "test")
+        .unwrap();
+    tenon
+        .add_flow(orders_flow(tenant, "demo-shop", "orders"), "test")
         .unwrap();
 }
 

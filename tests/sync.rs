@@ -81,7 +81,7 @@ async fn a_plugin_disabled_for_one_tenant_still_runs_for_another() {
     pipeline(&tenon, "tenant-a", &shop, &ledger_a);
     pipeline(&tenon, "tenant-b", &shop, &ledger_b);
 
-    tenon.disable("tenant-a", "demo-shop").unwrap();
+    tenon.disable("tenant-a", "demo-shop", "test").unwrap();
     let a = tenon.run_flow("tenant-a", "orders-to-erp").await.unwrap();
     let b = tenon.run_flow("tenant-b", "orders-to-erp").await.unwrap();
 
@@ -96,7 +96,9 @@ async fn a_plugin_disabled_for_one_tenant_still_runs_for_another() {
     assert_eq!(ledger_b.sales_orders().len(), 12);
 
     // Enabled again, tenant A catches up from where it was.
-    tenon.enable(shop_enablement("tenant-a", &shop)).unwrap();
+    tenon
+        .enable(shop_enablement("tenant-a", &shop), "test")
+        .unwrap();
     let a = tenon.run_flow("tenant-a", "orders-to-erp").await.unwrap();
     assert_succeeded(&a);
     assert_eq!(ledger_a.sales_orders().len(), 12);

@@ -51,6 +51,26 @@ pub mod reconciling {
     });
 }
 
+/// The `webhook-connector` world: a connector that also exports `webhook-api`
+/// and imports `verify`. Only those two are used from here; the rest is
+/// [`connector`].
+pub mod webhook {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "webhook-connector",
+        exports: { default: async },
+        with: {
+            "tenon:connector/types": super::connector::tenon::connector::types,
+            "tenon:connector/http": super::connector::tenon::connector::http,
+            "tenon:connector/log": super::connector::tenon::connector::log,
+            "tenon:connector/config": super::connector::tenon::connector::config,
+            "tenon:connector/idmap": super::connector::tenon::connector::idmap,
+        },
+    });
+}
+
+pub use webhook::tenon::connector::verify as wit_verify;
+
 pub use connector::tenon::connector::{
     config as wit_config, http as wit_http, idmap as wit_idmap, log as wit_log, types,
 };

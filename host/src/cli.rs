@@ -4,13 +4,22 @@
 //! Exit codes: 0 success; 1 internal error; 2 usage error; 3 something named was
 //! not found; 4 input refused (nothing changed); 5 a plugin call or a flow run
 //! failed; 6 `reconcile` found differences.
+//!
+//! With `--server URL --token TOKEN`, the commands that an operator needs on a
+//! running server act through its admin API ([`crate::client`]) instead of the
+//! data folder, printing the same output with the same exit codes (a refused
+//! token is 4).
 
+use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::flow::{
-    CronExpr, DEFAULT_BATCH_SIZE, Endpoint, Flow, Interval, Run, RunStatus, Schedule,
+    CronExpr, DEFAULT_BATCH_SIZE, Endpoint, Flow, Interval, Pin, Run, RunStatus, Schedule,
 };
 use crate::host::DEFAULT_DATA_DIR;
 use crate::limits::LimitOverrides;
-use crate::tenant::Enablement;
+use crate::plugin::Installed;
+use crate::reconcile::Reconciliation;
+use crate::server::api::FlowRow;
+use crate::tenant::{Enablement, EnablementView};
 use crate::{Error, Tenon};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
@@ -31,6 +40,15 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act through the admin API of a running `tenon serve` at this URL
+    /// (`http://127.0.0.1:7878`) instead of on the data folder; for plugin
+    /// list, tenant list, enable, disable, flow list|run, runs list, retries,
+    /// dlq, reconcile and audit.
+    #[arg(long, global = true, env = "TENON_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The bearer token for --server.
+    #[arg(long, global = true, env = "TENON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Log filter for stderr (`warn`, `info`, `tenon=debug`, ...). Also `TENON_LOG`.
     #[arg(long, global = true, env = "TENON_LOG", default_value = "warn")]
     pub log: String,
@@ -123,7 +141,7 @@ pub enum Command {
     },
     /// Run as a server until SIGTERM or Ctrl-C: the scheduler runs flows on their
     /// schedules, and an HTTP listener answers /healthz, /readyz, /metrics and
-    /// run-now triggers. It holds the data folder while it runs.
+    /// the admin API (/api/v1/). It holds the data folder while it runs.
     Serve(crate::server::config::ServeArgs),
     /// Run the demo: two loopback vendor sandboxes, the bundled plugins, one flow,
     /// records moved and cursors stored. Uses (and first empties) `<data>/demo`.
@@ -148,6 +166,11 @@ pub enum PluginCommand {
     Inspect { plugin: String },
     /// Remove a plugin no tenant has enabled.
     Remove { plugin: String },
+    /// List every installed version of a plugin, marking the current one.
+    Versions { plugin: String },
+    /// Make the version installed before the current one current again (flows
+    /// that pin a version keep it).
+    Rollback { plugin: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +182,8 @@ pub enum TenantCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum FlowCommand {
     /// Define a flow (or redefine it; its cursor is kept).
     Add {
@@ -189,6 +214,10 @@ pub enum FlowCommand {
         /// `"*/5 * * * *"` (minute hour day month weekday).
         #[arg(long, value_name = "EXPR")]
         cron: Option<CronExpr>,
+        /// Run a plugin of the flow at an installed version, `plugin@version`,
+        /// instead of following its current version; repeat for more plugins.
+        #[arg(long = "pin", value_name = "PLUGIN@VERSION")]
+        pins: Vec<Pin>,
     },
     /// List flows with their cursors.
     List {
@@ -331,12 +360,27 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
         }
         _ => {}
     }
-    let tenon = Tenon::open(&cli.data)?;
     let out = Output { json: cli.json };
+    if let Some(server) = &cli.server {
+        let Some(token) = &cli.token else {
+            return Err(Error::Invalid(
+                "--server needs --token (or TENON_TOKEN)".into(),
+            ));
+        };
+        let client = crate::client::Client::new(server, token);
+        return Ok(match remote(&client, &out, cli.command).await {
+            Ok(code) => code,
+            Err(refusal) => {
+                eprintln!("error: {refusal}");
+                ExitCode::from(refusal.exit_code)
+            }
+        });
+    }
+    let tenon = Tenon::open(&cli.data)?;
     match cli.command {
         Command::Plugin(cmd) => plugin(&tenon, &out, cmd).await?,
         Command::Tenant(TenantCommand::Create { tenant }) => {
-            let tenant = tenon.create_tenant(&tenant)?;
+            let tenant = tenon.create_tenant(&tenant, &actor())?;
             out.done(&tenant, &format!("Tenant `{}` created.", tenant.id));
         }
         Command::Tenant(TenantCommand::List) => {
@@ -353,9 +397,7 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                         .collect(),
                 })
                 .collect();
-            out.table(&rows, &["TENANT", "ENABLED PLUGINS"], |r| {
-                vec![r.id.clone(), r.enabled.join(", ")]
-            });
+            print_tenants(&out, &rows);
         }
         Command::Enable {
             tenant,
@@ -378,30 +420,23 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                 .map(|g| g.parse())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(Error::Invalid)?;
-            let enablement = tenon.enable(Enablement {
-                tenant,
-                plugin,
-                config: config.into_iter().collect(),
-                secrets: secret_map,
-                grants,
-                limits,
-                enabled_at: 0,
-            })?;
-            let view = EnablementView::from(&enablement);
-            out.done(
-                &view,
-                &format!(
-                    "Plugin `{}` enabled for tenant `{}`.",
-                    view.plugin, view.tenant
-                ),
-            );
+            let enablement = tenon.enable(
+                Enablement {
+                    tenant,
+                    plugin,
+                    config: config.into_iter().collect(),
+                    secrets: secret_map,
+                    grants,
+                    limits,
+                    enabled_at: 0,
+                },
+                &actor(),
+            )?;
+            print_enabled(&out, &enablement.view());
         }
         Command::Disable { tenant, plugin } => {
-            tenon.disable(&tenant, &plugin)?;
-            out.done(
-                &serde_json::json!({"tenant": tenant, "plugin": plugin, "enabled": false}),
-                &format!("Plugin `{plugin}` disabled for tenant `{tenant}`."),
-            );
+            tenon.disable(&tenant, &plugin, &actor())?;
+            print_disabled(&out, &tenant, &plugin);
         }
         Command::Check { tenant, plugin } => {
             let report = tenon.check(&tenant, &plugin).await?;
@@ -441,47 +476,11 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Dlq(cmd) => dlq(&tenon, &out, cmd).await?,
         Command::Retries { tenant, flow } => {
             let retries = tenon.retries(&tenant, &flow)?;
-            out.table(
-                &retries,
-                &["RECORD", "ATTEMPTS", "NEXT ATTEMPT IN", "LAST ERROR"],
-                |r| {
-                    vec![
-                        r.envelope.key.clone(),
-                        r.attempts.len().to_string(),
-                        format!("{} ms", r.next_at.saturating_sub(crate::host::now_ms())),
-                        r.attempts
-                            .last()
-                            .map(|a| a.error.clone())
-                            .unwrap_or_default(),
-                    ]
-                },
-            );
+            print_retries(&out, &retries);
         }
         Command::Reconcile { tenant, flow } => {
             let report = tenon.reconcile(&tenant, &flow).await?;
-            if out.json {
-                out.json_only(&report);
-            } else {
-                println!(
-                    "Source: {} record(s); destination: {}; matching: {}.",
-                    report.source_records, report.destination_records, report.matching
-                );
-                for key in &report.missing {
-                    println!("missing    {key} (in the source, not in the destination)");
-                }
-                for id in &report.extra {
-                    println!("extra      {id} (in the destination, not in the source)");
-                }
-                for d in &report.different {
-                    println!("different  {} (destination {})", d.key, d.destination_id);
-                }
-                if report.is_clean() {
-                    println!("The systems agree.");
-                }
-            }
-            if !report.is_clean() {
-                return Ok(ExitCode::from(6));
-            }
+            return Ok(print_reconciliation(&out, &report));
         }
         Command::Idmap(IdmapCommand::List { tenant, namespace }) => {
             tenon.tenant(&tenant)?;
@@ -531,45 +530,16 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             );
         }
         Command::Audit => {
-            let log = tenon.audit_log()?;
-            out.table(
-                &log,
-                &["ID", "AT (ms)", "ACTOR", "ACTION", "SUBJECT"],
-                |e| {
-                    vec![
-                        e.id.to_string(),
-                        e.at.to_string(),
-                        e.actor.clone(),
-                        e.action.clone(),
-                        e.subject.clone(),
-                    ]
-                },
-            );
+            print_audit(&out, &tenon.audit_log()?);
         }
         Command::Runs(RunsCommand::List {
             tenant,
             flow,
             limit,
         }) => {
-            let runs = tenon.runs(tenant.as_deref(), flow.as_deref(), limit)?;
-            out.table(
-                &runs,
-                &[
-                    "RUN", "TENANT", "FLOW", "STATUS", "READ", "WRITTEN", "FUEL", "HTTP", "ERROR",
-                ],
-                |r| {
-                    vec![
-                        r.id.to_string(),
-                        r.tenant.clone(),
-                        r.flow.clone(),
-                        r.status.to_string(),
-                        r.records_read.to_string(),
-                        r.records_written.to_string(),
-                        r.fuel_used.to_string(),
-                        r.http_requests.to_string(),
-                        r.error.clone().unwrap_or_default(),
-                    ]
-                },
+            print_runs(
+                &out,
+                &tenon.runs(tenant.as_deref(), flow.as_deref(), limit)?,
             );
         }
         Command::Demo | Command::Sandbox { .. } | Command::Serve(_) => {
@@ -602,12 +572,15 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
             }
             let mut installed = Vec::new();
             for (source, wasm) in components {
-                let plugin = tenon.install(&wasm, limits).await.map_err(|e| match e {
-                    Error::Load(_) | Error::Invalid(_) | Error::Call(_) => {
-                        Error::Invalid(format!("{source}: {e}"))
-                    }
-                    other => other,
-                })?;
+                let plugin = tenon
+                    .install(&wasm, limits, &actor())
+                    .await
+                    .map_err(|e| match e {
+                        Error::Load(_) | Error::Invalid(_) | Error::Call(_) => {
+                            Error::Invalid(format!("{source}: {e}"))
+                        }
+                        other => other,
+                    })?;
                 if !out.json {
                     println!(
                         "Installed {} {} ({}, {} bytes, sha256 {}).",
@@ -623,26 +596,7 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
             out.json_only(&installed);
         }
         PluginCommand::List => {
-            let plugins = tenon.plugins()?;
-            out.table(
-                &plugins,
-                &["PLUGIN", "VERSION", "WORLD", "KIND", "SHA256", "STREAMS"],
-                |p| {
-                    vec![
-                        p.id.clone(),
-                        p.version.clone(),
-                        p.world.to_string(),
-                        p.descriptor.kind.to_string(),
-                        p.sha256[..12].to_owned(),
-                        p.descriptor
-                            .streams
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ]
-                },
-            );
+            print_plugins(out, &tenon.plugins()?);
         }
         PluginCommand::Inspect { plugin } => {
             let p = tenon.plugin(&plugin)?;
@@ -702,8 +656,45 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                 );
             }
         }
+        PluginCommand::Versions { plugin } => {
+            let current = tenon.plugin(&plugin).ok();
+            let versions = tenon.plugin_versions(&plugin)?;
+            out.table(
+                &versions,
+                &[
+                    "VERSION",
+                    "CURRENT",
+                    "SHA256",
+                    "INSTALLED AT (ms)",
+                    "EGRESS",
+                ],
+                |v| {
+                    vec![
+                        v.version.clone(),
+                        if current.as_ref().is_some_and(|c| c.version == v.version) {
+                            "yes".into()
+                        } else {
+                            String::new()
+                        },
+                        v.sha256[..12].to_owned(),
+                        v.installed_at.to_string(),
+                        v.descriptor.egress.join(", "),
+                    ]
+                },
+            );
+        }
+        PluginCommand::Rollback { plugin } => {
+            let installed = tenon.rollback(&plugin, &actor())?;
+            out.done(
+                &installed,
+                &format!(
+                    "Plugin `{plugin}` rolled back: {} is current.",
+                    installed.version
+                ),
+            );
+        }
         PluginCommand::Remove { plugin } => {
-            tenon.remove_plugin(&plugin)?;
+            tenon.remove_plugin(&plugin, &actor())?;
             out.done(
                 &serde_json::json!({"removed": plugin}),
                 &format!("Plugin `{plugin}` removed."),
@@ -724,54 +715,13 @@ fn actor() -> String {
 async fn dlq(tenon: &Tenon, out: &Output, cmd: DlqCommand) -> crate::Result<()> {
     match cmd {
         DlqCommand::List { tenant, flow } => {
-            let letters = tenon.dead_letters(tenant.as_deref(), flow.as_deref())?;
-            out.table(
-                &letters,
-                &[
-                    "ID",
-                    "TENANT",
-                    "FLOW",
-                    "RECORD",
-                    "STAGE",
-                    "PLUGIN",
-                    "ATTEMPTS",
-                    "LAST ERROR",
-                ],
-                |d| {
-                    vec![
-                        d.id.to_string(),
-                        d.tenant.clone(),
-                        d.flow.clone(),
-                        d.envelope.key.clone(),
-                        format!("{:?}", d.stage).to_lowercase(),
-                        format!("{}@{}", d.plugin, d.plugin_version),
-                        d.attempts.len().to_string(),
-                        d.attempts
-                            .last()
-                            .map(|a| a.error.clone())
-                            .unwrap_or_default(),
-                    ]
-                },
+            print_dead_letters(
+                out,
+                &tenon.dead_letters(tenant.as_deref(), flow.as_deref())?,
             );
         }
         DlqCommand::Show { id } => {
-            let d = tenon.dead_letter(id)?;
-            if out.json {
-                out.json_only(&d);
-                return Ok(());
-            }
-            println!(
-                "Dead letter {} of {}/{}: record `{}` ({:?} stage)",
-                d.id, d.tenant, d.flow, d.envelope.key, d.stage
-            );
-            println!(
-                "  refused by {}@{}; idempotency key {}",
-                d.plugin, d.plugin_version, d.idempotency_key
-            );
-            println!("  payload: {}", d.envelope.payload);
-            for (i, a) in d.attempts.iter().enumerate() {
-                println!("  attempt {} at {} ms: {}", i + 1, a.at, a.error);
-            }
+            print_dead_letter(out, &tenon.dead_letter(id)?);
         }
         DlqCommand::Replay {
             id,
@@ -781,20 +731,11 @@ async fn dlq(tenon: &Tenon, out: &Output, cmd: DlqCommand) -> crate::Result<()> 
             let replayed = tenon
                 .replay(id, plugin_version.as_deref(), force, &actor())
                 .await?;
-            out.done(
-                &replayed,
-                &format!(
-                    "Dead letter {id} replayed through {}@{} and delivered.",
-                    replayed.plugin, replayed.plugin_version
-                ),
-            );
+            print_replayed(out, &replayed);
         }
         DlqCommand::Discard { id, reason } => {
             let entry = tenon.discard(id, &actor(), reason.as_deref())?;
-            out.done(
-                &entry,
-                &format!("Dead letter {id} discarded (audit entry {}).", entry.id),
-            );
+            print_discarded(out, id, &entry);
         }
     }
     Ok(())
@@ -813,19 +754,24 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
             retry_base_ms,
             every,
             cron,
+            pins,
         } => {
             let schedule = every.map(Schedule::Every).or(cron.map(Schedule::Cron));
-            let flow = tenon.add_flow(Flow {
-                tenant,
-                name,
-                source: from,
-                transforms: via,
-                destination: to,
-                batch_size,
-                max_attempts,
-                retry_base_ms,
-                schedule,
-            })?;
+            let flow = tenon.add_flow(
+                Flow {
+                    tenant,
+                    name,
+                    source: from,
+                    transforms: via,
+                    destination: to,
+                    batch_size,
+                    max_attempts,
+                    retry_base_ms,
+                    schedule,
+                    pins: pins.into_iter().map(|p| (p.plugin, p.version)).collect(),
+                },
+                &actor(),
+            )?;
             out.done(
                 &flow,
                 &format!("Flow `{}` added for tenant `{}`.", flow.name, flow.tenant),
@@ -838,37 +784,11 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
                 let cursor = tenon.cursor(&f.tenant, &f.name)?;
                 rows.push(FlowRow { flow: f, cursor });
             }
-            out.table(
-                &rows,
-                &["TENANT", "FLOW", "FROM", "VIA", "TO", "SCHEDULE", "CURSOR"],
-                |r| {
-                    vec![
-                        r.flow.tenant.clone(),
-                        r.flow.name.clone(),
-                        r.flow.source.to_string(),
-                        r.flow.transforms.join(" > "),
-                        r.flow.destination.to_string(),
-                        r.flow
-                            .schedule
-                            .as_ref()
-                            .map_or_else(|| "-".into(), ToString::to_string),
-                        r.cursor.clone().unwrap_or_else(|| "-".into()),
-                    ]
-                },
-            );
+            print_flows(out, &rows);
         }
         FlowCommand::Run { tenant, name } => {
             let run = tenon.run_flow(&tenant, &name).await?;
-            out.done(&run, &run_summary(&run));
-            if run.status == RunStatus::Failed {
-                if !out.json {
-                    eprintln!(
-                        "error: {}",
-                        run.error.as_deref().unwrap_or("the run failed")
-                    );
-                }
-                return Ok(ExitCode::from(5));
-            }
+            return Ok(print_run(out, &run));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -901,37 +821,6 @@ struct Link {
 struct TenantRow {
     id: String,
     enabled: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct FlowRow {
-    #[serde(flatten)]
-    flow: Flow,
-    cursor: Option<String>,
-}
-
-/// An enablement as shown: secret names, never values.
-#[derive(Serialize)]
-struct EnablementView {
-    tenant: String,
-    plugin: String,
-    config: BTreeMap<String, String>,
-    secrets: Vec<String>,
-    grants: Vec<String>,
-    limits: LimitOverrides,
-}
-
-impl From<&Enablement> for EnablementView {
-    fn from(e: &Enablement) -> Self {
-        EnablementView {
-            tenant: e.tenant.clone(),
-            plugin: e.plugin.clone(),
-            config: e.config.clone(),
-            secrets: e.secrets.keys().cloned().collect(),
-            grants: e.grants.iter().map(ToString::to_string).collect(),
-            limits: e.limits,
-        }
-    }
 }
 
 /// Prints results as text or JSON.
@@ -982,4 +871,340 @@ impl Output {
             line(row);
         }
     }
+}
+
+/// Runs a command through the admin API of a running server; the output and
+/// exit codes are the local path's.
+async fn remote(
+    client: &crate::client::Client,
+    out: &Output,
+    command: Command,
+) -> Result<ExitCode, crate::client::Refusal> {
+    match command {
+        Command::Plugin(PluginCommand::List) => print_plugins(out, &client.plugins().await?),
+        Command::Tenant(TenantCommand::List) => {
+            let rows: Vec<TenantRow> = client
+                .tenants()
+                .await?
+                .into_iter()
+                .map(|t| TenantRow {
+                    id: t.id,
+                    enabled: t.enabled,
+                })
+                .collect();
+            print_tenants(out, &rows);
+        }
+        Command::Enable {
+            tenant,
+            plugin,
+            config,
+            secrets,
+            secret_files,
+            grants,
+            limits,
+        } => {
+            let mut secrets: BTreeMap<String, String> = secrets.into_iter().collect();
+            for (name, path) in secret_files {
+                let value = std::fs::read_to_string(&path).map_err(|e| crate::client::Refusal {
+                    message: format!("could not read secret file `{path}`: {e}"),
+                    exit_code: 4,
+                })?;
+                secrets.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
+            }
+            let settings = crate::server::api::EnableBody {
+                config: config.into_iter().collect(),
+                secrets,
+                grants,
+                limits,
+            };
+            print_enabled(out, &client.enable(&tenant, &plugin, &settings).await?);
+        }
+        Command::Disable { tenant, plugin } => {
+            client.disable(&tenant, &plugin).await?;
+            print_disabled(out, &tenant, &plugin);
+        }
+        Command::Flow(FlowCommand::List { tenant }) => {
+            print_flows(out, &client.flows(tenant.as_deref()).await?);
+        }
+        Command::Flow(FlowCommand::Run { tenant, name }) => {
+            return Ok(print_run(out, &client.run_flow(&tenant, &name).await?));
+        }
+        Command::Runs(RunsCommand::List {
+            tenant,
+            flow,
+            limit,
+        }) => print_runs(
+            out,
+            &client
+                .runs(tenant.as_deref(), flow.as_deref(), limit)
+                .await?,
+        ),
+        Command::Retries { tenant, flow } => {
+            print_retries(out, &client.retries(&tenant, &flow).await?);
+        }
+        Command::Reconcile { tenant, flow } => {
+            return Ok(print_reconciliation(
+                out,
+                &client.reconcile(&tenant, &flow).await?,
+            ));
+        }
+        Command::Dlq(DlqCommand::List { tenant, flow }) => print_dead_letters(
+            out,
+            &client
+                .dead_letters(tenant.as_deref(), flow.as_deref())
+                .await?,
+        ),
+        Command::Dlq(DlqCommand::Show { id }) => {
+            print_dead_letter(out, &client.dead_letter(id).await?);
+        }
+        Command::Dlq(DlqCommand::Replay {
+            id,
+            plugin_version,
+            force,
+        }) => print_replayed(
+            out,
+            &client.replay(id, plugin_version.as_deref(), force).await?,
+        ),
+        Command::Dlq(DlqCommand::Discard { id, reason }) => {
+            let entry = client.discard(id, reason.as_deref()).await?;
+            print_discarded(out, id, &entry);
+        }
+        Command::Audit => print_audit(out, &client.audit_log().await?),
+        _ => {
+            return Err(crate::client::Refusal {
+                message: "this command acts on the data folder only, not through --server".into(),
+                exit_code: 2,
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plugins(out: &Output, plugins: &[Installed]) {
+    out.table(
+        plugins,
+        &["PLUGIN", "VERSION", "WORLD", "KIND", "SHA256", "STREAMS"],
+        |p| {
+            vec![
+                p.id.clone(),
+                p.version.clone(),
+                p.world.to_string(),
+                p.descriptor.kind.to_string(),
+                p.sha256[..12].to_owned(),
+                p.descriptor
+                    .streams
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        },
+    );
+}
+
+fn print_tenants(out: &Output, rows: &[TenantRow]) {
+    out.table(rows, &["TENANT", "ENABLED PLUGINS"], |r| {
+        vec![r.id.clone(), r.enabled.join(", ")]
+    });
+}
+
+fn print_enabled(out: &Output, view: &EnablementView) {
+    out.done(
+        view,
+        &format!(
+            "Plugin `{}` enabled for tenant `{}`.",
+            view.plugin, view.tenant
+        ),
+    );
+}
+
+fn print_disabled(out: &Output, tenant: &str, plugin: &str) {
+    out.done(
+        &serde_json::json!({"tenant": tenant, "plugin": plugin, "enabled": false}),
+        &format!("Plugin `{plugin}` disabled for tenant `{tenant}`."),
+    );
+}
+
+fn print_flows(out: &Output, rows: &[FlowRow]) {
+    out.table(
+        rows,
+        &["TENANT", "FLOW", "FROM", "VIA", "TO", "SCHEDULE", "CURSOR"],
+        |r| {
+            vec![
+                r.flow.tenant.clone(),
+                r.flow.name.clone(),
+                r.flow.source.to_string(),
+                r.flow.transforms.join(" > "),
+                r.flow.destination.to_string(),
+                r.flow
+                    .schedule
+                    .as_ref()
+                    .map_or_else(|| "-".into(), ToString::to_string),
+                r.cursor.clone().unwrap_or_else(|| "-".into()),
+            ]
+        },
+    );
+}
+
+/// Prints a run; exit code 5 if it failed.
+fn print_run(out: &Output, run: &Run) -> ExitCode {
+    out.done(run, &run_summary(run));
+    if run.status == RunStatus::Failed {
+        if !out.json {
+            eprintln!(
+                "error: {}",
+                run.error.as_deref().unwrap_or("the run failed")
+            );
+        }
+        return ExitCode::from(5);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_runs(out: &Output, runs: &[Run]) {
+    out.table(
+        runs,
+        &[
+            "RUN", "TENANT", "FLOW", "STATUS", "READ", "WRITTEN", "FUEL", "HTTP", "ERROR",
+        ],
+        |r| {
+            vec![
+                r.id.to_string(),
+                r.tenant.clone(),
+                r.flow.clone(),
+                r.status.to_string(),
+                r.records_read.to_string(),
+                r.records_written.to_string(),
+                r.fuel_used.to_string(),
+                r.http_requests.to_string(),
+                r.error.clone().unwrap_or_default(),
+            ]
+        },
+    );
+}
+
+fn print_retries(out: &Output, retries: &[Retry]) {
+    out.table(
+        retries,
+        &["RECORD", "ATTEMPTS", "NEXT ATTEMPT IN", "LAST ERROR"],
+        |r| {
+            vec![
+                r.envelope.key.clone(),
+                r.attempts.len().to_string(),
+                format!("{} ms", r.next_at.saturating_sub(crate::host::now_ms())),
+                r.attempts
+                    .last()
+                    .map(|a| a.error.clone())
+                    .unwrap_or_default(),
+            ]
+        },
+    );
+}
+
+/// Prints a reconciliation; exit code 6 if the systems differ.
+fn print_reconciliation(out: &Output, report: &Reconciliation) -> ExitCode {
+    if out.json {
+        out.json_only(report);
+    } else {
+        println!(
+            "Source: {} record(s); destination: {}; matching: {}.",
+            report.source_records, report.destination_records, report.matching
+        );
+        for key in &report.missing {
+            println!("missing    {key} (in the source, not in the destination)");
+        }
+        for id in &report.extra {
+            println!("extra      {id} (in the destination, not in the source)");
+        }
+        for d in &report.different {
+            println!("different  {} (destination {})", d.key, d.destination_id);
+        }
+        if report.is_clean() {
+            println!("The systems agree.");
+        }
+    }
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(6)
+    }
+}
+
+fn print_dead_letters(out: &Output, letters: &[DeadLetter]) {
+    out.table(
+        letters,
+        &[
+            "ID",
+            "TENANT",
+            "FLOW",
+            "RECORD",
+            "STAGE",
+            "PLUGIN",
+            "ATTEMPTS",
+            "LAST ERROR",
+        ],
+        |d| {
+            vec![
+                d.id.to_string(),
+                d.tenant.clone(),
+                d.flow.clone(),
+                d.envelope.key.clone(),
+                format!("{:?}", d.stage).to_lowercase(),
+                format!("{}@{}", d.plugin, d.plugin_version),
+                d.attempts.len().to_string(),
+                d.attempts
+                    .last()
+                    .map(|a| a.error.clone())
+                    .unwrap_or_default(),
+            ]
+        },
+    );
+}
+
+fn print_dead_letter(out: &Output, d: &DeadLetter) {
+    if out.json {
+        out.json_only(d);
+        return;
+    }
+    println!(
+        "Dead letter {} of {}/{}: record `{}` ({:?} stage)",
+        d.id, d.tenant, d.flow, d.envelope.key, d.stage
+    );
+    println!(
+        "  refused by {}@{}; idempotency key {}",
+        d.plugin, d.plugin_version, d.idempotency_key
+    );
+    println!("  payload: {}", d.envelope.payload);
+    for (i, a) in d.attempts.iter().enumerate() {
+        println!("  attempt {} at {} ms: {}", i + 1, a.at, a.error);
+    }
+}
+
+fn print_replayed(out: &Output, replayed: &crate::dlq::Replayed) {
+    out.done(
+        replayed,
+        &format!(
+            "Dead letter {} replayed through {}@{} and delivered.",
+            replayed.dead_letter, replayed.plugin, replayed.plugin_version
+        ),
+    );
+}
+
+fn print_discarded(out: &Output, id: u64, entry: &AuditEntry) {
+    out.done(
+        entry,
+        &format!("Dead letter {id} discarded (audit entry {}).", entry.id),
+    );
+}
+
+fn print_audit(out: &Output, log: &[AuditEntry]) {
+    out.table(log, &["ID", "AT (ms)", "ACTOR", "ACTION", "SUBJECT"], |e| {
+        vec![
+            e.id.to_string(),
+            e.at.to_string(),
+            e.actor.clone(),
+            e.action.clone(),
+            e.subject.clone(),
+        ]
+    });
 }

@@ -14,6 +14,9 @@ use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Who the demo's changes are recorded as in the audit log.
+const DEMO: &str = "demo";
+
 const SHOP_TOKEN: &str = "shop-demo-token";
 const LEDGER_TOKEN: &str = "ledger-demo-token";
 
@@ -34,7 +37,7 @@ pub async fn run(data: &Path) -> crate::Result<()> {
     let tenon = Tenon::open(data)?;
     for (name, wasm) in crate::bundled::PLUGINS {
         let started = std::time::Instant::now();
-        let plugin = tenon.install(wasm, LimitOverrides::default()).await?;
+        let plugin = tenon.install(wasm, LimitOverrides::default(), DEMO).await?;
         println!(
             "Installed {} {} ({}, {} KiB, compiled in {} ms).",
             name,
@@ -45,25 +48,28 @@ pub async fn run(data: &Path) -> crate::Result<()> {
         );
     }
 
-    tenon.create_tenant("acme")?;
+    tenon.create_tenant("acme", DEMO)?;
     let enable =
         |plugin: &str, config: &[(&str, String)], secret: Option<&str>, grant: Option<String>| {
-            tenon.enable(Enablement {
-                tenant: "acme".into(),
-                plugin: plugin.into(),
-                config: config
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
-                    .collect(),
-                secrets: secret
-                    .map(|s| BTreeMap::from([("api_token".to_string(), s.to_string())]))
-                    .unwrap_or_default(),
-                grants: grant
-                    .map(|g| vec![g.parse().expect("a socket address is a grant")])
-                    .unwrap_or_default(),
-                limits: LimitOverrides::default(),
-                enabled_at: 0,
-            })
+            tenon.enable(
+                Enablement {
+                    tenant: "acme".into(),
+                    plugin: plugin.into(),
+                    config: config
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                    secrets: secret
+                        .map(|s| BTreeMap::from([("api_token".to_string(), s.to_string())]))
+                        .unwrap_or_default(),
+                    grants: grant
+                        .map(|g| vec![g.parse().expect("a socket address is a grant")])
+                        .unwrap_or_default(),
+                    limits: LimitOverrides::default(),
+                    enabled_at: 0,
+                },
+                DEMO,
+            )
         };
     enable(
         "demo-shop",
@@ -82,22 +88,25 @@ pub async fn run(data: &Path) -> crate::Result<()> {
         "Tenant `acme` enabled demo-shop, order-to-sale and demo-ledger (egress granted to the two sandboxes only)."
     );
 
-    let flow = tenon.add_flow(Flow {
-        batch_size: 10,
-        ..crate::host::flow(
-            "acme",
-            "orders-to-erp",
-            Endpoint {
-                plugin: "demo-shop".into(),
-                stream: "orders".into(),
-            },
-            vec!["order-to-sale".into()],
-            Endpoint {
-                plugin: "demo-ledger".into(),
-                stream: "sale-orders".into(),
-            },
-        )
-    })?;
+    let flow = tenon.add_flow(
+        Flow {
+            batch_size: 10,
+            ..crate::host::flow(
+                "acme",
+                "orders-to-erp",
+                Endpoint {
+                    plugin: "demo-shop".into(),
+                    stream: "orders".into(),
+                },
+                vec!["order-to-sale".into()],
+                Endpoint {
+                    plugin: "demo-ledger".into(),
+                    stream: "sale-orders".into(),
+                },
+            )
+        },
+        DEMO,
+    )?;
     println!(
         "Flow `{}`: {} -> {} -> {}.",
         flow.name,

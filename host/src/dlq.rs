@@ -10,7 +10,7 @@ use crate::sandbox::CallError;
 use crate::state::Commit;
 
 /// What a successful replay did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Replayed {
     pub dead_letter: u64,
     /// The destination's ids for the delivered records.
@@ -98,7 +98,7 @@ impl Tenon {
                         })?;
                     self.step_of(&flow.tenant, &installed)
                 }
-                _ => self.step(&flow.tenant, plugin),
+                _ => self.flow_step(&flow, plugin),
             }
         };
 

@@ -7,6 +7,7 @@
 
 use crate::bindings::{
     connector::ConnectorPre, reconciling::ReconcilingConnectorPre, transform::TransformPre,
+    webhook::WebhookConnectorPre,
 };
 use crate::plugin::World;
 use crate::record::hex;
@@ -35,16 +36,31 @@ const CORE_INSTANCES_PER_CALL: u32 = 16;
 
 /// A compiled component, pre-linked for the world it targets.
 #[derive(Clone)]
+// One per loaded component, cloned per call as a few `Arc`s: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Prepared {
-    /// A connector; `reconcile` is there when it also exports `reconcile-api`.
+    /// A connector; `reconcile` is there when it also exports `reconcile-api`,
+    /// `webhook` when it also exports `webhook-api`.
     Connector {
         pre: ConnectorPre<CallState>,
         reconcile: Option<ReconcilingConnectorPre<CallState>>,
+        webhook: Option<WebhookConnectorPre<CallState>>,
     },
     Transform(TransformPre<CallState>),
 }
 
 impl Prepared {
+    /// Whether it is a connector that exports `webhook-api`.
+    pub fn takes_webhooks(&self) -> bool {
+        matches!(
+            self,
+            Prepared::Connector {
+                webhook: Some(_),
+                ..
+            }
+        )
+    }
+
     pub fn world(&self) -> World {
         match self {
             Prepared::Connector { .. } => World::Connector,
@@ -236,9 +252,11 @@ impl Engine {
     fn prelink(&self, component: &Component) -> Result<Prepared, LoadError> {
         let connector = self.connector.instantiate_pre(component).and_then(|pre| {
             let reconcile = ReconcilingConnectorPre::new(pre.clone()).ok();
+            let webhook = WebhookConnectorPre::new(pre.clone()).ok();
             Ok(Prepared::Connector {
                 pre: ConnectorPre::new(pre)?,
                 reconcile,
+                webhook,
             })
         });
         let connector_err = match connector {

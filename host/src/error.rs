@@ -1,4 +1,4 @@
-//! The host's typed error: what a caller (the CLI, later the admin API) must branch
+//! The host's typed error: what a caller (the CLI, the admin API) must branch
 //! on, and the exit code each case maps to.
 
 use crate::engine::LoadError;

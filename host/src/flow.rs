@@ -3,6 +3,7 @@
 //! [`crate::sync`]'s, storing them [`crate::state`]'s.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Records per batch when a flow does not say.
 pub const DEFAULT_BATCH_SIZE: u32 = 100;
@@ -59,6 +60,30 @@ pub struct Flow {
     /// When `tenon serve` runs the flow on its own; none: only when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// Plugin -> the installed version this flow runs it at; a plugin not named
+    /// here runs at its current version (the one installed last, or rolled back to).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pins: BTreeMap<String, String>,
+}
+
+/// A plugin pinned to a version: `demo-ledger@0.1.0` (`flow add --pin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub plugin: String,
+    pub version: String,
+}
+
+impl std::str::FromStr for Pin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('@') {
+            Some((plugin, version)) if !plugin.is_empty() && !version.is_empty() => Ok(Pin {
+                plugin: plugin.into(),
+                version: version.into(),
+            }),
+            _ => Err(format!("`{s}` is not `plugin@version`")),
+        }
+    }
 }
 
 const fn default_max_attempts() -> u32 {

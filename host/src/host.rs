@@ -95,7 +95,12 @@ impl Tenon {
     /// name is replaced (its enablements and flows stay). Nothing is stored unless
     /// every check passed.
     #[tracing::instrument(skip_all, fields(bytes = wasm.len()))]
-    pub async fn install(&self, wasm: &[u8], limits: LimitOverrides) -> Result<Installed> {
+    pub async fn install(
+        &self,
+        wasm: &[u8],
+        limits: LimitOverrides,
+        actor: &str,
+    ) -> Result<Installed> {
         limits.validate().map_err(Error::Invalid)?;
         let (sha256, prepared) = self.sandbox.engine().load(wasm)?;
         let descriptor = self.sandbox.describe(&prepared, "(installing)").await?;
@@ -120,7 +125,17 @@ impl Tenon {
             limits,
             installed_at: now_ms(),
         };
+        let before = self.state.plugin(&installed.id)?;
         self.state.put_plugin(&installed)?;
+        self.audit(
+            actor,
+            "plugin.install",
+            format!("plugin/{}", installed.id),
+            serde_json::json!({
+                "before": before.map(|p| plugin_summary(&p)),
+                "after": plugin_summary(&installed),
+            }),
+        )?;
         tracing::info!(plugin = %installed.id, version = %installed.version, %world, "Plugin installed");
         Ok(installed)
     }
@@ -142,8 +157,8 @@ impl Tenon {
     }
 
     /// Removes a plugin that no tenant has enabled.
-    pub fn remove_plugin(&self, id: &str) -> Result<()> {
-        self.plugin(id)?;
+    pub fn remove_plugin(&self, id: &str, actor: &str) -> Result<()> {
+        let before = self.plugin(id)?;
         let users: Vec<String> = self
             .state
             .enablements(None)?
@@ -158,6 +173,12 @@ impl Tenon {
             )));
         }
         self.state.remove_plugin(id)?;
+        self.audit(
+            actor,
+            "plugin.remove",
+            format!("plugin/{id}"),
+            serde_json::json!({ "before": plugin_summary(&before), "after": null }),
+        )?;
         Ok(())
     }
 
@@ -175,7 +196,7 @@ impl Tenon {
 
     // Tenants.
 
-    pub fn create_tenant(&self, id: &str) -> Result<Tenant> {
+    pub fn create_tenant(&self, id: &str, actor: &str) -> Result<Tenant> {
         if !is_identifier(id) {
             return Err(Error::Invalid(format!(
                 "tenant id `{id}` must be 1-64 lowercase letters, digits or dashes, starting with a letter"
@@ -189,6 +210,12 @@ impl Tenon {
             created_at: now_ms(),
         };
         self.state.put_tenant(&tenant)?;
+        self.audit(
+            actor,
+            "tenant.create",
+            format!("tenant/{id}"),
+            serde_json::json!({ "before": null, "after": tenant }),
+        )?;
         Ok(tenant)
     }
 
@@ -206,23 +233,43 @@ impl Tenon {
 
     /// Enables (or re-configures) a plugin for a tenant. The settings replace any
     /// earlier ones and are checked against what the plugin declares first.
-    pub fn enable(&self, mut enablement: Enablement) -> Result<Enablement> {
+    /// The audit entry shows secret names, never their values.
+    pub fn enable(&self, mut enablement: Enablement, actor: &str) -> Result<Enablement> {
         self.tenant(&enablement.tenant)?;
         let plugin = self.plugin(&enablement.plugin)?;
         enablement.validate(&plugin).map_err(Error::Invalid)?;
         enablement.enabled_at = now_ms();
+        let before = self
+            .state
+            .enablement(&enablement.tenant, &enablement.plugin)?;
         self.state.put_enablement(&enablement)?;
+        self.audit(
+            actor,
+            "plugin.enable",
+            format!("{}/plugin/{}", enablement.tenant, enablement.plugin),
+            serde_json::json!({
+                "before": before.as_ref().map(Enablement::view),
+                "after": enablement.view(),
+            }),
+        )?;
         tracing::info!(tenant = %enablement.tenant, plugin = %enablement.plugin, "Plugin enabled");
         Ok(enablement)
     }
 
     /// Disables a plugin for a tenant, forgetting its settings and secrets. Its
     /// next call for that tenant is refused; other tenants are unaffected.
-    pub fn disable(&self, tenant: &str, plugin: &str) -> Result<()> {
+    pub fn disable(&self, tenant: &str, plugin: &str, actor: &str) -> Result<()> {
         self.tenant(tenant)?;
+        let before = self.state.enablement(tenant, plugin)?;
         if !self.state.remove_enablement(tenant, plugin)? {
             return Err(Error::not_found("enablement", format!("{tenant}/{plugin}")));
         }
+        self.audit(
+            actor,
+            "plugin.disable",
+            format!("{tenant}/plugin/{plugin}"),
+            serde_json::json!({ "before": before.as_ref().map(Enablement::view), "after": null }),
+        )?;
         tracing::info!(tenant, plugin, "Plugin disabled");
         Ok(())
     }
@@ -239,6 +286,7 @@ impl Tenon {
                 plugin.id
             ))
         })?;
+        crate::versions::check_egress(&enablement, plugin)?;
         Ok(CallContext {
             tenant: tenant.to_owned(),
             plugin: plugin.id.clone(),
@@ -285,7 +333,7 @@ impl Tenon {
     /// Defines (or redefines) a flow. The plugins must be installed, the source
     /// stream readable, the destination writable, the transforms transforms.
     /// Whether they are enabled for the tenant is checked when the flow runs.
-    pub fn add_flow(&self, flow: Flow) -> Result<Flow> {
+    pub fn add_flow(&self, flow: Flow, actor: &str) -> Result<Flow> {
         self.tenant(&flow.tenant)?;
         if !is_identifier(&flow.name) {
             return Err(Error::Invalid(format!(
@@ -314,7 +362,15 @@ impl Tenon {
             |s| s.writable,
             "writable",
         )?;
+        self.check_pins(&flow)?;
+        let before = self.state.flow(&flow.tenant, &flow.name)?;
         self.state.put_flow(&flow)?;
+        self.audit(
+            actor,
+            "flow.define",
+            format!("{}/flow/{}", flow.tenant, flow.name),
+            serde_json::json!({ "before": before, "after": flow }),
+        )?;
         Ok(flow)
     }
 
@@ -413,13 +469,30 @@ impl Tenon {
             }
         }
         self.state.link(tenant, namespace, source, target)?;
+        self.audit(
+            actor,
+            "idmap.link",
+            format!("{tenant}/idmap/{namespace}"),
+            serde_json::json!({ "source": source, "target": target }),
+        )?;
+        Ok(())
+    }
+
+    /// Appends an operator's change to the audit log.
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: String,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         self.state.audit(crate::delivery::AuditEntry {
             id: 0,
             at: now_ms(),
             actor: actor.to_owned(),
-            action: "idmap.link".into(),
-            subject: format!("{tenant}/idmap/{namespace}"),
-            detail: serde_json::json!({ "source": source, "target": target }),
+            action: action.to_owned(),
+            subject,
+            detail,
         })?;
         Ok(())
     }
@@ -428,6 +501,16 @@ impl Tenon {
     pub fn runs(&self, tenant: Option<&str>, flow: Option<&str>, limit: usize) -> Result<Vec<Run>> {
         Ok(self.state.runs(tenant, flow, limit)?)
     }
+}
+
+/// What the audit log keeps of an installed plugin.
+fn plugin_summary(plugin: &Installed) -> serde_json::Value {
+    serde_json::json!({
+        "version": plugin.version,
+        "world": plugin.world.to_string(),
+        "sha256": plugin.sha256,
+        "limits": plugin.limits,
+    })
 }
 
 /// A flow with the default batch size.
@@ -448,5 +531,6 @@ pub fn flow(
         max_attempts: crate::delivery::DEFAULT_MAX_ATTEMPTS,
         retry_base_ms: crate::delivery::DEFAULT_RETRY_BASE_MS,
         schedule: None,
+        pins: Default::default(),
     }
 }

@@ -11,17 +11,20 @@
 //! | module | owns |
 //! |---|---|
 //! | [`host`] | [`Tenon`], the host: the operator's operations |
-//! | [`sync`] | running a flow: retries due, read, transform, write, commit |
+//! | [`sync`] | running a flow: retries due, inbox, read, transform, write, commit |
+//! | [`inbox`] | webhook ingress: records a plugin made of a webhook, stored until a flow delivers them |
 //! | [`dlq`] | the retry queue and dead letters: list, replay, discard (audited) |
 //! | [`reconcile`] | comparing a flow's source and destination |
+//! | [`versions`] | plugin versions: list, rollback, flow pins, grants an upgrade needs |
 //! | [`engine`] | the wasmtime engine, compile cache, pre-linking, epoch ticker |
 //! | [`sandbox`] | one plugin call: store, limits, traps turned into errors |
-//! | [`capability`] | one module per host import (`http`, `log`, `config`) |
+//! | [`capability`] | one module per host import (`http`, `log`, `config`, `idmap`, `verify`) |
 //! | [`bindings`] | the generated WIT bindings and their conversions |
-//! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs |
+//! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs, inbox |
 //! | [`plugin`], [`tenant`], [`flow`], [`record`], [`limits`], [`delivery`] | the domain types |
-//! | [`server`] | `tenon serve`: scheduler, health, readiness, metrics, run-now, graceful shutdown |
+//! | [`server`] | `tenon serve`: scheduler, admin API with bearer tokens, OpenAPI, health, readiness, metrics, run-now, graceful shutdown |
 //! | [`cli`] | the `tenon` command line |
+//! | [`client`] | the admin API's client, for `tenon --server URL` |
 //! | [`bundled`] | the first-party plugins compiled into the binary |
 //! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
 
@@ -29,6 +32,7 @@ pub mod bindings;
 pub mod bundled;
 pub mod capability;
 pub mod cli;
+pub mod client;
 pub mod delivery;
 pub mod demo;
 pub mod dlq;
@@ -36,6 +40,7 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod host;
+pub mod inbox;
 pub mod limits;
 pub mod plugin;
 pub mod reconcile;
@@ -46,6 +51,7 @@ pub mod state;
 pub mod sync;
 pub mod tenant;
 pub mod vendors;
+pub mod versions;
 
 pub use error::{Error, Result};
 pub use host::Tenon;

@@ -15,14 +15,14 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// A record whose two sides disagree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Difference {
     pub key: String,
     pub destination_id: String,
 }
 
 /// The outcome of `tenon reconcile`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Reconciliation {
     pub tenant: String,
     pub flow: String,
@@ -47,13 +47,13 @@ impl Tenon {
     /// Compares a flow's source (after its transforms) with its destination.
     pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
         let flow = self.flow(tenant, flow)?;
-        let source = self.step(tenant, &flow.source.plugin)?;
+        let source = self.flow_step(&flow, &flow.source.plugin)?;
         let transforms = flow
             .transforms
             .iter()
-            .map(|t| self.step(tenant, t))
+            .map(|t| self.flow_step(&flow, t))
             .collect::<Result<Vec<_>>>()?;
-        let destination = self.step(tenant, &flow.destination.plugin)?;
+        let destination = self.flow_step(&flow, &flow.destination.plugin)?;
 
         let mut expected: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         let mut cursor: Option<String> = None;

@@ -7,6 +7,7 @@ use crate::bindings::types::{Delivery, Page};
 use crate::bindings::{GuestError, types};
 use crate::capability::{
     config::GuestConfig, http::Egress, http::Grant, idmap::GuestIdMap, log::GuestLog,
+    verify::GuestVerify,
 };
 use crate::engine::{Engine, Prepared};
 use crate::limits::Limits;
@@ -98,6 +99,7 @@ pub struct CallState {
     config: GuestConfig,
     egress: Egress,
     idmap: GuestIdMap,
+    verify: GuestVerify,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     started: Instant,
@@ -131,6 +133,7 @@ pub fn linker(engine: &wasmtime::Engine, world: World) -> anyhow::Result<Linker<
     crate::capability::idmap::add_to_linker(&mut linker, |s| &mut s.idmap)?;
     if world == World::Connector {
         crate::capability::http::add_to_linker(&mut linker, |s| &mut s.egress)?;
+        crate::capability::verify::add_to_linker(&mut linker, |s| &mut s.verify)?;
     }
     Ok(linker)
 }
@@ -198,6 +201,7 @@ fn new_store(engine: &Engine, ctx: &CallContext, client: &reqwest::Client) -> St
             ctx.limits,
         ),
         idmap: GuestIdMap::new(&ctx.tenant, ctx.idmap.clone()),
+        verify: GuestVerify::new(&ctx.tenant, &ctx.plugin, ctx.secrets.clone()),
         stdout,
         stderr,
         started: Instant::now(),
@@ -377,6 +381,44 @@ impl Sandbox {
         Ok((page(ctx, result, limit, "reconcile")?, report))
     }
 
+    /// `handle`: a webhook request turned into records, for a connector that
+    /// exports `webhook-api`.
+    pub async fn webhook(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        request: WebhookRequest,
+    ) -> Result<(Vec<Envelope>, CallReport), CallError> {
+        let Prepared::Connector {
+            webhook: Some(pre), ..
+        } = prepared
+        else {
+            return Err(contract(
+                ctx,
+                "exports no `webhook-api`, so it takes no webhooks".into(),
+            ));
+        };
+        let request =
+            crate::bindings::webhook::exports::tenon::connector::webhook_api::WebhookRequest {
+                method: request.method,
+                path: request.path,
+                headers: request.headers,
+                body: request.body,
+            };
+        let mut store = self.start(ctx);
+        let outcome = timed(ctx, async {
+            pre.instantiate_async(&mut store)
+                .await?
+                .tenon_connector_webhook_api()
+                .call_handle(&mut store, &request)
+                .await
+        })
+        .await;
+        let (result, report) = finish(ctx, store, outcome)?;
+        let records = result.map_err(|e| guest(ctx, e))?;
+        Ok((records.into_iter().map(Envelope::from).collect(), report))
+    }
+
     /// `write`: one outcome per delivery, in order.
     pub async fn write(
         &self,
@@ -490,6 +532,16 @@ fn finish<R>(
             ms: ctx.limits.timeout_ms,
         }),
     }
+}
+
+/// A webhook request as the host hands it to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    pub method: String,
+    pub path: String,
+    /// Names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// A page as the host sees it.

@@ -2,12 +2,13 @@
 //! and runs, one tree each, values as JSON. Owns keys, encoding and transactions;
 //! knows nothing of wasmtime.
 //!
-//! A batch's cursor advance, its retry entries, dead letters, id-map links and run
-//! counters commit in one transaction ([`State::commit`]) and are flushed before
+//! A batch's cursor advance, its retry entries, dead letters, id-map links, the
+//! inbox entries it delivered and run counters commit in one transaction ([`State::commit`]) and are flushed before
 //! the batch counts as done.
 
 use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::flow::{Flow, Run};
+use crate::inbox::InboxEntry;
 use crate::plugin::Installed;
 use crate::tenant::{Enablement, Tenant};
 use anyhow::Context as _;
@@ -31,6 +32,9 @@ pub struct State {
     delivered: sled::Tree,
     idmap: sled::Tree,
     audit: sled::Tree,
+    /// Records webhooks brought in, per flow that takes them, until a run of that
+    /// flow has delivered them (see [`crate::inbox`]).
+    inbox: sled::Tree,
     /// Counters for ids (runs, dead letters, audit entries): dense and increasing
     /// across restarts, unlike sled's `generate_id`, which skips ahead at each open.
     counters: sled::Tree,
@@ -51,6 +55,9 @@ pub struct Commit {
     pub delivered: Vec<(String, String)>,
     /// Id-map links (namespace, source id, target id).
     pub links: Vec<(String, String, String)>,
+    /// Inbox entries of the run's flow that this batch delivered (or queued or
+    /// dead-lettered): they leave the inbox with the batch.
+    pub inbox_done: Vec<u64>,
 }
 
 /// Joins key parts with a NUL byte, which no identifier contains.
@@ -90,6 +97,7 @@ impl State {
             delivered: tree("delivered")?,
             idmap: tree("idmap")?,
             audit: tree("audit")?,
+            inbox: tree("inbox")?,
             counters: tree("counters")?,
             db,
         })
@@ -170,6 +178,18 @@ impl State {
             "plugin_versions",
             &key(&[id, version]),
         )
+    }
+    /// Every version of a plugin ever installed, oldest installation first.
+    pub fn plugin_versions(&self, id: &str) -> anyhow::Result<Vec<Installed>> {
+        let mut versions: Vec<Installed> =
+            Self::scan(&self.plugin_versions, "plugin_versions", &key(&[id, ""]))?;
+        versions.sort_by_key(|v| v.installed_at);
+        Ok(versions)
+    }
+    /// Makes an installed version the current one, without touching its record in
+    /// `plugin_versions`.
+    pub fn set_current_plugin(&self, plugin: &Installed) -> anyhow::Result<()> {
+        self.put(&self.plugins, "plugins", plugin.id.as_bytes(), plugin)
     }
     pub fn remove_plugin(&self, id: &str) -> anyhow::Result<bool> {
         self.remove(&self.plugins, "plugins", id.as_bytes())
@@ -374,6 +394,43 @@ impl State {
         Self::get(&self.delivered, "delivered", &key(&[tenant, flow, record]))
     }
 
+    // Inbox.
+
+    /// Stores records for the flows that take them, each entry with a new id, in
+    /// one transaction, flushed before it returns: once this returns, they are
+    /// delivered even if the process dies right after.
+    pub fn put_inbox(&self, entries: Vec<InboxEntry>) -> anyhow::Result<Vec<u64>> {
+        let ids = (&self.inbox, &self.counters)
+            .transaction(|(inbox, counters)| {
+                let mut ids = Vec::new();
+                for entry in &entries {
+                    let mut entry = entry.clone();
+                    entry.id = next_in(counters, b"inbox")?;
+                    inbox.insert(
+                        inbox_key(&entry.tenant, &entry.flow, entry.id),
+                        encode(&entry),
+                    )?;
+                    ids.push(entry.id);
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(ids)
+            })
+            .map_err(|e| anyhow::anyhow!("could not write the inbox: {e:?}"))?;
+        self.flush()?;
+        Ok(ids)
+    }
+
+    /// The oldest `limit` inbox entries of a flow, oldest first.
+    pub fn inbox(&self, tenant: &str, flow: &str, limit: usize) -> anyhow::Result<Vec<InboxEntry>> {
+        self.inbox
+            .scan_prefix(key(&[tenant, flow, ""]))
+            .take(limit)
+            .map(|entry| {
+                let (_, v) = entry.context("could not read tree `inbox`")?;
+                decode("inbox", &v)
+            })
+            .collect()
+    }
+
     // Audit.
 
     pub fn audit(&self, mut entry: AuditEntry) -> anyhow::Result<AuditEntry> {
@@ -477,9 +534,10 @@ impl State {
             &self.delivered,
             &self.idmap,
             &self.counters,
+            &self.inbox,
         )
             .transaction(
-                |(cursors, runs, retries, letters, delivered, idmap, counters)| {
+                |(cursors, runs, retries, letters, delivered, idmap, counters, inbox)| {
                     if let Some((stream, cursor)) = &commit.cursor {
                         cursors.insert(key(&[tenant, flow, stream]), encode(cursor))?;
                     }
@@ -502,6 +560,9 @@ impl State {
                     for (ns, source, target) in &commit.links {
                         link_in(idmap, tenant, ns, source, target)?;
                     }
+                    for id in &commit.inbox_done {
+                        inbox.remove(inbox_key(tenant, flow, *id))?;
+                    }
                     runs.insert(&run.id.to_be_bytes(), run_value.as_slice())?;
                     Ok::<_, sled::transaction::ConflictableTransactionError<()>>(ids)
                 },
@@ -510,6 +571,14 @@ impl State {
         self.flush()?;
         Ok(result)
     }
+}
+
+/// The key of an inbox entry: tenant, flow, then the id in big-endian bytes, so a
+/// flow's entries scan in arrival order.
+fn inbox_key(tenant: &str, flow: &str, id: u64) -> Vec<u8> {
+    let mut k = key(&[tenant, flow, ""]);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 /// The counter value stored in `bytes` (0 if none).

@@ -1,8 +1,9 @@
 //! The sync engine: runs a flow once.
 //!
-//! First it retries the records of the flow's retry queue that are due. Then it
-//! reads pages from the source after the stored cursor, passes each through the
-//! transforms and delivers it to the destination. Every record gets its own
+//! First it retries the records of the flow's retry queue that are due, then
+//! delivers the records webhooks left in the flow's inbox ([`crate::inbox`]).
+//! Then it reads pages from the source after the stored cursor, passes each
+//! through the transforms and delivers it to the destination. Every record gets its own
 //! outcome: accepted records are done (and their destination id linked in the id
 //! map); records that failed transiently wait in the retry queue with exponential
 //! backoff (or the delay a rate-limited answer asked for); records that failed
@@ -138,15 +139,21 @@ impl Tenon {
     }
 
     async fn deliver(&self, flow: &Flow, run: &mut Run) -> Result<Ending> {
-        let source = self.step(&flow.tenant, &flow.source.plugin)?;
+        let source = self.flow_step(flow, &flow.source.plugin)?;
         let transforms = flow
             .transforms
             .iter()
-            .map(|t| self.step(&flow.tenant, t))
+            .map(|t| self.flow_step(flow, t))
             .collect::<Result<Vec<_>>>()?;
-        let destination = self.step(&flow.tenant, &flow.destination.plugin)?;
+        let destination = self.flow_step(flow, &flow.destination.plugin)?;
 
         if let Ending::Stopped = self.retry_due(flow, &destination, run).await? {
+            return Ok(Ending::Stopped);
+        }
+        if let Ending::Stopped = self
+            .drain_inbox(flow, &transforms, &destination, run)
+            .await?
+        {
             return Ok(Ending::Stopped);
         }
 
@@ -177,30 +184,15 @@ impl Tenon {
             let read = page.records.len();
 
             let mut commit = Commit::default();
-            let batch = self
-                .transform_all(flow, &transforms, page.records, run, &mut commit)
-                .await?;
-            // A record whose key waits in the retry queue must not overtake the
-            // older version there: the newer version takes its place in the queue.
-            let mut pending = Vec::new();
-            for envelope in batch {
-                let idempotency_key = envelope.idempotency_key(&flow.tenant, &flow.name);
-                match self.state.retry(&flow.tenant, &flow.name, &envelope.key)? {
-                    Some(mut queued) => {
-                        queued.envelope = envelope;
-                        queued.idempotency_key = idempotency_key;
-                        commit.retries.push(queued);
-                    }
-                    None => pending.push(Pending {
-                        envelope,
-                        idempotency_key,
-                        attempts: Vec::new(),
-                        queued: false,
-                    }),
-                }
-            }
-            self.write(flow, &destination, run, pending, &mut commit)
-                .await?;
+            self.deliver_batch(
+                flow,
+                &transforms,
+                &destination,
+                run,
+                page.records,
+                &mut commit,
+            )
+            .await?;
 
             if let Some(next) = &page.next_cursor {
                 run.cursor_after = Some(next.clone());
@@ -218,6 +210,76 @@ impl Tenon {
             pages = MAX_PAGES_PER_RUN,
             "Run reached its page limit; the next run continues"
         );
+        Ok(Ending::Finished)
+    }
+
+    /// Runs records through the transforms and delivers them, sorting each
+    /// outcome into `commit`.
+    async fn deliver_batch(
+        &self,
+        flow: &Flow,
+        transforms: &[Step],
+        destination: &Step,
+        run: &mut Run,
+        records: Vec<Envelope>,
+        commit: &mut Commit,
+    ) -> Result<()> {
+        let batch = self
+            .transform_all(flow, transforms, records, run, commit)
+            .await?;
+        // A record whose key waits in the retry queue must not overtake the
+        // older version there: the newer version takes its place in the queue.
+        let mut pending = Vec::new();
+        for envelope in batch {
+            let idempotency_key = envelope.idempotency_key(&flow.tenant, &flow.name);
+            match self.state.retry(&flow.tenant, &flow.name, &envelope.key)? {
+                Some(mut queued) => {
+                    queued.envelope = envelope;
+                    queued.idempotency_key = idempotency_key;
+                    commit.retries.push(queued);
+                }
+                None => pending.push(Pending {
+                    envelope,
+                    idempotency_key,
+                    attempts: Vec::new(),
+                    queued: false,
+                }),
+            }
+        }
+        self.write(flow, destination, run, pending, commit).await
+    }
+
+    /// Delivers the records webhooks brought into the flow's inbox, oldest first,
+    /// a batch at a time; each batch leaves the inbox in the transaction that
+    /// commits its outcomes.
+    async fn drain_inbox(
+        &self,
+        flow: &Flow,
+        transforms: &[Step],
+        destination: &Step,
+        run: &mut Run,
+    ) -> Result<Ending> {
+        for _ in 0..MAX_PAGES_PER_RUN {
+            if self.is_shutting_down() {
+                return Ok(Ending::Stopped);
+            }
+            let entries = self
+                .state
+                .inbox(&flow.tenant, &flow.name, flow.batch_size as usize)?;
+            if entries.is_empty() {
+                break;
+            }
+            run.records_read += entries.len() as u64;
+            let mut commit = Commit {
+                inbox_done: entries.iter().map(|e| e.id).collect(),
+                ..Commit::default()
+            };
+            let records = entries.into_iter().map(|e| e.envelope).collect();
+            self.deliver_batch(flow, transforms, destination, run, records, &mut commit)
+                .await?;
+            run.batches += 1;
+            self.state.commit(run, commit)?;
+        }
         Ok(Ending::Finished)
     }
 

@@ -8,6 +8,10 @@ use crate::plugin::{Installed, World};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Secrets named with this prefix are optional: a plugin verifies webhooks with
+/// them, and a tenant that sets none takes no webhooks from it.
+pub const WEBHOOK_SECRET_PREFIX: &str = "webhook_";
+
 /// A customer of the operator, whose systems Tenon keeps in sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
@@ -48,7 +52,31 @@ impl std::fmt::Debug for Enablement {
     }
 }
 
+/// An enablement as shown to operators and kept in the audit log: secret names,
+/// never their values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnablementView {
+    pub tenant: String,
+    pub plugin: String,
+    pub config: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub grants: Vec<String>,
+    pub limits: LimitOverrides,
+}
+
 impl Enablement {
+    /// What may be shown of this enablement: everything but secret values.
+    pub fn view(&self) -> EnablementView {
+        EnablementView {
+            tenant: self.tenant.clone(),
+            plugin: self.plugin.clone(),
+            config: self.config.clone(),
+            secrets: self.secrets.keys().cloned().collect(),
+            grants: self.grants.iter().map(ToString::to_string).collect(),
+            limits: self.limits,
+        }
+    }
+
     /// Checks this enablement against what the plugin declares: no unknown config
     /// keys or secrets, every required key and every secret set, no grants for a
     /// transform, usable limits. The message says what to change.
@@ -85,7 +113,7 @@ impl Enablement {
             }
         }
         for name in &d.secrets {
-            if !self.secrets.contains_key(name) {
+            if !self.secrets.contains_key(name) && !name.starts_with(WEBHOOK_SECRET_PREFIX) {
                 return Err(format!(
                     "`{}` needs secret `{name}`: add --secret {name}=...",
                     d.name

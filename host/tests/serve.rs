@@ -9,8 +9,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use support::{
-    LEDGER_TOKEN, SHOP_TOKEN, Served, code, configure, eventually, metric, runs, stderr, tenon,
-    tenon_ok,
+    LEDGER_TOKEN, SHOP_TOKEN, Served, code, configure, eventually, metric, operator_token, runs,
+    stderr, tenon, tenon_ok,
 };
 use tenon::vendors::{Fault, Ledger, OrderStatus, SalesOrderStatus, Shop, demo_orders};
 
@@ -22,7 +22,10 @@ fn config(dir: &Path) -> String {
     let path = dir.join("tenon.toml");
     std::fs::write(
         &path,
-        "listen = \"127.0.0.1:0\"\n\n[scheduler]\ntick = \"100ms\"\n",
+        format!(
+            "listen = \"127.0.0.1:0\"\n\n[scheduler]\ntick = \"100ms\"\n\n{}",
+            operator_token()
+        ),
     )
     .unwrap();
     path.display().to_string()

@@ -10,7 +10,8 @@
 //! type has exactly one Rust type whichever world a plugin targets. Each world's
 //! exports get a `Guest` trait under `exports::tenon::connector::...` of the
 //! world's module. A `reconciling-connector` plugin is the `connector` world's
-//! exports plus those of [`reconcile`], which exports `reconcile-api` alone.
+//! exports plus those of [`reconcile`], which exports `reconcile-api` alone; a
+//! `webhook-connector` plugin adds [`webhook`] (`webhook-api` and `verify`).
 
 /// Bindings of the `connector` world, and of the interfaces all worlds share.
 pub mod connector {
@@ -69,5 +70,30 @@ pub mod reconcile {
         pub_export_macro: true,
         export_macro_name: "export_reconcile_api",
         default_bindings_module: "tenon_sdk::bindings::reconcile",
+    });
+}
+
+/// Bindings of `webhook-api` and of the `verify` import, added to the
+/// [`connector`] world's to make a `webhook-connector` component, for the same
+/// reason [`reconcile`] stands alone: one definition of `connector-api`'s macros.
+pub mod webhook {
+    wit_bindgen::generate!({
+        world: "webhook-export",
+        path: "wit",
+        inline: "
+            package tenon:sdk;
+
+            world webhook-export {
+                import tenon:connector/verify@0.1.0;
+                export tenon:connector/webhook-api@0.1.0;
+            }
+        ",
+        with: {
+            "tenon:connector/types@0.1.0": crate::bindings::connector::tenon::connector::types,
+            "tenon:connector/verify@0.1.0": generate,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_webhook_api",
+        default_bindings_module: "tenon_sdk::bindings::webhook",
     });
 }

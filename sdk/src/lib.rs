@@ -23,7 +23,9 @@
 //!
 //! A connector that can also list what it holds, for `tenon reconcile`,
 //! implements [`Reconcile`] too and is exported with
-//! [`export_reconciling_connector!`] instead.
+//! [`export_reconciling_connector!`] instead; one that takes the vendor's
+//! webhooks implements [`Webhook`] and is exported with
+//! [`export_webhook_connector!`].
 //!
 //! The `README.md` beside this crate walks through a complete connector, from
 //! `cargo new` to `tenon flow run`.
@@ -49,6 +51,8 @@
 //! - [`config`]: the operator's configuration for this tenant.
 //! - [`idmap`]: links between the ids two systems give the same thing.
 //! - [`log`]: log lines into the host's log, tagged with tenant and plugin.
+//! - [`webhook`]: webhook requests, headers, and signatures checked by the host
+//!   with a tenant secret the plugin never sees.
 //! - [`prelude`]: everything above in one `use`.
 
 #[doc(hidden)]
@@ -63,6 +67,7 @@ pub mod http;
 pub mod idmap;
 pub mod log;
 pub mod record;
+pub mod webhook;
 
 pub use bindings::connector::tenon::connector::types::{
     ConfigKey, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page, RateLimit,
@@ -162,6 +167,51 @@ macro_rules! export_reconciling_connector {
     };
 }
 
+/// What a connector that takes webhooks provides: the `webhook-connector`
+/// world's exported interface `webhook-api`.
+///
+/// Implement it beside [`Connector`] on the same type and pass that type to
+/// [`export_webhook_connector!`]. `handle` gets each request a vendor POSTed to
+/// `/hooks/{tenant}/{plugin}`, verifies it (see [`webhook`]) and returns its
+/// records, of the plugin's streams.
+pub use bindings::webhook::exports::tenon::connector::webhook_api::Guest as Webhook;
+
+/// Makes a type that implements both [`Connector`] and [`Webhook`] this
+/// component's `webhook-connector` world: it exports `connector-api` and
+/// `webhook-api` and may import `verify`. Use it instead of [`export_connector!`],
+/// not beside it.
+///
+/// ```ignore
+/// struct Shop;
+/// impl tenon_sdk::Connector for Shop { /* ... */ }
+/// impl tenon_sdk::Webhook for Shop { /* ... */ }
+/// tenon_sdk::export_webhook_connector!(Shop);
+/// ```
+///
+/// The exports exist only when compiling for `wasm32`; a native build (for
+/// `cargo test` of pure logic) type-checks the implementation and exports nothing.
+#[macro_export]
+macro_rules! export_webhook_connector {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::bindings::webhook::export_webhook_api!($ty with_types_in $crate::bindings::webhook);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[used]
+            static DESCRIBE: fn() -> $crate::Descriptor = <$ty as $crate::Connector>::describe;
+            #[used]
+            static HANDLE: fn(
+                $crate::webhook::WebhookRequest,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::Envelope>, $crate::Error> =
+                <$ty as $crate::Webhook>::handle;
+        };
+    };
+}
+
 /// Makes a type that implements [`Transform`] this component's `transform` world.
 ///
 /// Call it once, at the crate root, with a type name (not a path):
@@ -196,7 +246,8 @@ pub mod prelude {
     pub use crate::http::{Client, Credential};
     pub use crate::{
         ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
-        RateLimit, Reconcile, StreamInfo, Transform, config, export_connector,
-        export_reconciling_connector, export_transform, http, idmap, log, record,
+        RateLimit, Reconcile, StreamInfo, Transform, Webhook, config, export_connector,
+        export_reconciling_connector, export_transform, export_webhook_connector, http, idmap, log,
+        record, webhook,
     };
 }

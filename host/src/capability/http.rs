@@ -33,6 +33,12 @@ impl Grant {
             .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
             && self.port.is_none_or(|p| p == port)
     }
+
+    /// Whether this grant covers a host a plugin declares it needs: same host, and
+    /// any port, or the declared one.
+    pub fn covers(&self, declared: &Grant) -> bool {
+        self.host == declared.host && (self.port.is_none() || self.port == declared.port)
+    }
 }
 
 impl std::str::FromStr for Grant {

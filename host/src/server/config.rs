@@ -12,6 +12,17 @@
 //! tick = "1s"
 //! jitter = 0.1
 //! shutdown_grace = "5m"
+//!
+//! [[token]]
+//! name = "ops"
+//! role = "operator"
+//! secret_file = "/run/secrets/tenon-ops"
+//!
+//! [[token]]
+//! name = "acme-portal"
+//! role = "tenant"
+//! tenant = "acme"
+//! secret = "a long random string"
 //! ```
 
 use crate::error::{Error, Result};
@@ -25,15 +36,62 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
-    /// Address of the HTTP listener: health, readiness, metrics and the run-now
-    /// trigger. Loopback by default; the trigger has no authentication yet, so
-    /// keep it on an address only operators reach.
+    /// Address of the HTTP listener: health, readiness, metrics and the admin
+    /// API. Loopback by default.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// How flows are started on their schedules.
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// The bearer tokens the admin API accepts (`[[token]]` tables). None by
+    /// default: then every `/api/v1/` request but the OpenAPI document is refused.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenConfig>,
 }
+
+/// One `[[token]]`: a bearer token of the admin API.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who uses it; the audit log records changes under this name.
+    pub name: String,
+    /// `operator` (everything) or `tenant` (one tenant's resources only).
+    pub role: Role,
+    /// For `role = "tenant"`: the tenant it acts for.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The token itself, in the file. Prefer `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A file holding the token (a trailing newline is dropped); read at start.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("tenant", &self.tenant)
+            .field("secret_file", &self.secret_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Operator,
+    /// Its own tenant's enablements, flows, runs, dead letters and audit entries;
+    /// plugins read-only; no tenant creation.
+    Tenant,
+}
+
+/// Shortest token secret accepted.
+const MIN_SECRET_LEN: usize = 16;
 
 /// The `[scheduler]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -96,6 +154,7 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: default_listen(),
             scheduler: SchedulerConfig::default(),
+            tokens: Vec::new(),
         }
     }
 }
@@ -170,6 +229,51 @@ impl ServeConfig {
         Ok(config)
     }
 
+    /// The tokens with their secrets, read from their files where they have one.
+    /// Refuses a token without exactly one of `secret` and `secret_file`, a short
+    /// secret, and two tokens with the same name or secret.
+    pub fn token_secrets(&self) -> Result<Vec<(TokenConfig, String)>> {
+        let mut read = Vec::new();
+        for token in &self.tokens {
+            let secret = match (&token.secret, &token.secret_file) {
+                (Some(secret), None) => secret.clone(),
+                (None, Some(path)) => std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        Error::Invalid(format!(
+                            "could not read the secret file `{}` of token `{}`: {e}",
+                            path.display(),
+                            token.name
+                        ))
+                    })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "token `{}` needs exactly one of `secret` and `secret_file`",
+                        token.name
+                    )));
+                }
+            };
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(Error::Invalid(format!(
+                    "the secret of token `{}` must be at least {MIN_SECRET_LEN} characters",
+                    token.name
+                )));
+            }
+            if read
+                .iter()
+                .any(|(_, s): &(TokenConfig, String)| *s == secret)
+            {
+                return Err(Error::Invalid(format!(
+                    "token `{}` has the same secret as another token",
+                    token.name
+                )));
+            }
+            read.push((token.clone(), secret));
+        }
+        Ok(read)
+    }
+
     /// The file named by `--config` (or the defaults), with the flags applied.
     pub fn load(args: &ServeArgs) -> Result<ServeConfig> {
         let mut config = match &args.config {
@@ -228,6 +332,36 @@ impl ServeConfig {
                 "`jitter` must be at least 0 and less than 1, not {}",
                 s.jitter
             ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for token in &self.tokens {
+            if token.name.is_empty() || !names.insert(token.name.as_str()) {
+                return refuse(format!(
+                    "token names must be non-empty and unique: `{}`",
+                    token.name
+                ));
+            }
+            match (token.role, &token.tenant) {
+                (Role::Tenant, None) => {
+                    return refuse(format!(
+                        "token `{}` has role `tenant` but names no `tenant`",
+                        token.name
+                    ));
+                }
+                (Role::Operator, Some(_)) => {
+                    return refuse(format!(
+                        "token `{}` has role `operator`, which acts for every tenant: remove `tenant`",
+                        token.name
+                    ));
+                }
+                _ => {}
+            }
+            if token.secret.is_some() == token.secret_file.is_some() {
+                return refuse(format!(
+                    "token `{}` needs exactly one of `secret` and `secret_file`",
+                    token.name
+                ));
+            }
         }
         Ok(())
     }
@@ -296,6 +430,60 @@ mod tests {
             let message = error.to_string();
             assert!(message.contains(expected), "{text:?}: {message}");
         }
+    }
+
+    #[test]
+    fn tokens_are_read_and_checked() {
+        let config = ServeConfig::parse(
+            r#"
+            [[token]]
+            name = "ops"
+            role = "operator"
+            secret = "0123456789abcdef-ops"
+            [[token]]
+            name = "acme"
+            role = "tenant"
+            tenant = "acme"
+            secret = "0123456789abcdef-acme"
+            "#,
+            "tokens.toml",
+        )
+        .unwrap();
+        let tokens = config.token_secrets().unwrap();
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[1].0.tenant.as_deref(), Some("acme"));
+        assert!(!format!("{config:?}").contains("0123456789abcdef"));
+
+        let token = |name: &str, extra: &str| {
+            format!("[[token]]\nname = \"{name}\"\nrole = \"operator\"\n{extra}\n")
+        };
+        for (text, expected) in [
+            (
+                token("a", "secret = \"0123456789abcdef\"")
+                    + &token("a", "secret = \"fedcba9876543210\""),
+                "unique",
+            ),
+            (token("a", ""), "exactly one of"),
+            (token("a", "secret = \"x\"\nkey = 1"), "unknown field `key`"),
+            (
+                "[[token]]\nname = \"t\"\nrole = \"tenant\"\nsecret = \"0123456789abcdef\"".into(),
+                "names no `tenant`",
+            ),
+            (token("a", "secret = \"x\"\nrole2 = 1"), "unknown field"),
+        ] {
+            let error = ServeConfig::parse(&text, "bad.toml").unwrap_err();
+            assert!(error.to_string().contains(expected), "{text}: {error}");
+        }
+        let same = ServeConfig::parse(
+            &(token("a", "secret = \"0123456789abcdef\"")
+                + &token("b", "secret = \"0123456789abcdef\"")),
+            "same.toml",
+        )
+        .unwrap();
+        let error = same.token_secrets().unwrap_err();
+        assert!(error.to_string().contains("same secret"), "{error}");
+        let short = ServeConfig::parse(&token("a", "secret = \"short\""), "short.toml").unwrap();
+        assert!(short.token_secrets().is_err());
     }
 
     #[test]

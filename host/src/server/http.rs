@@ -1,20 +1,27 @@
-//! The server's HTTP surface: `GET /healthz`, `GET /readyz`, `GET /metrics` and
-//! the run-now trigger `POST /api/v1/tenants/{tenant}/flows/{flow}/run`. Owns
-//! routes, status codes and bodies; starting runs is the scheduler's.
+//! The server's HTTP surface: composes the open routes (`GET /healthz`,
+//! `/readyz`, `/metrics`, `/api/v1/openapi.json`) with the admin API behind
+//! bearer tokens ([`super::api`], [`super::auth`]), and answers the run-now
+//! trigger `POST /api/v1/tenants/{tenant}/flows/{flow}/run`. Owns status codes
+//! and error bodies; starting runs is the scheduler's.
 //!
-//! Errors answer `{"error": "<message>"}`.
+//! Errors answer `{"error": "<message>", "kind": "<kind>"}`, the kind one of
+//! `not-found`, `invalid`, `unauthorized`, `forbidden`, `conflict`,
+//! `too-many-requests`, `call-failed`, `unavailable`, `internal`.
 
 use crate::Error;
+use crate::server::auth::{self, Principal, Tokens};
 use crate::server::metrics::{self, Metrics};
 use crate::server::schedule::{Refusal, Scheduler};
-use axum::Json;
+use crate::server::{api, openapi};
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::handler::Handler;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -27,18 +34,83 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// True once the scheduler runs on open state; false again when shutting down.
     pub ready: Arc<AtomicBool>,
+    /// The admin API's bearer tokens.
+    pub tokens: Tokens,
+}
+
+/// Routes built one method and path at a time, so that what is served can be
+/// listed (the OpenAPI test compares the list with the document).
+#[derive(Debug)]
+pub struct Routes {
+    router: Router<App>,
+    /// (method, path) of every route, in the order added.
+    pub listed: Vec<(&'static str, &'static str)>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            router: Router::new(),
+            listed: Vec::new(),
+        }
+    }
+}
+
+impl Routes {
+    /// Serves `method` (`GET`, `POST`, `PUT`, `DELETE`) on `path` with `handler`.
+    pub fn at<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, App>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("no route method {other}"),
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.listed.push((method, path));
+        self
+    }
+
+    /// These routes answer only requests with a valid bearer token.
+    fn behind(self, tokens: Tokens) -> Self {
+        Routes {
+            router: self
+                .router
+                .route_layer(middleware::from_fn_with_state(tokens, auth::require_token)),
+            listed: self.listed,
+        }
+    }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.listed.extend(other.listed);
+        self
+    }
+}
+
+/// Every route: the open ones, then the admin API behind its tokens.
+pub fn routes(tokens: Tokens) -> Routes {
+    let open = Routes::default()
+        .at("GET", "/healthz", healthz)
+        .at("GET", "/readyz", readyz)
+        .at("GET", "/metrics", render_metrics)
+        .at("GET", "/api/v1/openapi.json", openapi::serve);
+    let admin = api::routes()
+        .at("POST", "/api/v1/tenants/{tenant}/flows/{flow}/run", run_now)
+        .behind(tokens);
+    open.merge(admin)
 }
 
 /// The routes, with request counting.
 pub fn router(app: App) -> Router {
     let metrics = Arc::clone(&app.metrics);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        // No authentication yet: it arrives with the admin API. Until then the
-        // trigger is only as private as the listen address (loopback by default).
-        .route("/api/v1/tenants/{tenant}/flows/{flow}/run", post(run_now))
+    routes(app.tokens.clone())
+        .router
+        .merge(super::webhook::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(app)
         .layer(middleware::from_fn_with_state(metrics, count_request))
@@ -102,9 +174,13 @@ struct RunNowQuery {
 /// concurrency limit is reached, `503` when shutting down.
 async fn run_now(
     State(app): State<App>,
+    Extension(who): Extension<Principal>,
     Path((tenant, flow)): Path<(String, String)>,
     Query(query): Query<RunNowQuery>,
 ) -> Response {
+    if let Err(refused) = who.reach(&tenant) {
+        return refused.into_response();
+    }
     if let Err(e) = app.scheduler.tenon().flow(&tenant, &flow) {
         return error_of(&e);
     }
@@ -142,7 +218,31 @@ async fn run_now(
     }
 }
 
-fn error_of(e: &Error) -> Response {
+/// An error answer, as a handler's `Err` (boxed: a `Response` is large). A
+/// failed [`crate::Tenon`] operation converts into one.
+#[derive(Debug)]
+pub struct Refused(Box<Response>);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl From<Response> for Refused {
+    fn from(response: Response) -> Self {
+        Refused(Box::new(response))
+    }
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        Refused(Box::new(error_of(&e)))
+    }
+}
+
+/// The answer to a failed [`crate::Tenon`] operation.
+pub fn error_of(e: &Error) -> Response {
     let status = match e {
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Invalid(_) | Error::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -152,6 +252,22 @@ fn error_of(e: &Error) -> Response {
     error(status, e.to_string())
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+/// An error answer; its `kind` follows from the status.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let kind = match status.as_u16() {
+        400 | 413 | 415 | 422 => "invalid",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not-found",
+        409 => "conflict",
+        429 => "too-many-requests",
+        502 => "call-failed",
+        503 => "unavailable",
+        _ => "internal",
+    };
+    (
+        status,
+        Json(json!({ "error": message.into(), "kind": kind })),
+    )
+        .into_response()
 }

@@ -1,7 +1,6 @@
 //! `tenon serve`: one process that runs flows on their schedules and answers
-//! health, readiness, metrics and run-now requests over HTTP, until SIGTERM or
+//! health, readiness, metrics and the admin API over HTTP, until SIGTERM or
 //! Ctrl-C. Owns the process's life: start-up, the order of shutdown, the exit.
-//! The admin API, webhooks and authentication are not here yet.
 //!
 //! # Layout
 //! | module | owns |
@@ -9,7 +8,11 @@
 //! | [`config`] | the TOML file and flags, their defaults and checks |
 //! | [`schedule`] | the scheduler: timetable, jitter, concurrency limits, run-now |
 //! | [`metrics`] | counters and the Prometheus text exposition |
-//! | [`http`] | routes and answers |
+//! | [`http`] | route composition, error answers, run-now |
+//! | [`api`] | the admin API's handlers: plugins, tenants, enablements, flows, runs, dead letters, audit |
+//! | [`auth`] | bearer tokens, roles, what a tenant token may reach |
+//! | [`openapi`] | the OpenAPI document of every route |
+//! | [`webhook`] | webhook ingress, `POST /hooks/{tenant}/{plugin}`: no token, the plugin verifies |
 //!
 //! # Shutdown
 //! On SIGTERM or Ctrl-C: `/readyz` answers 503, the scheduler starts nothing
@@ -20,10 +23,14 @@
 //! abandoned (exit 1), as after a crash: the next start marks them interrupted, and idempotency keys
 //! make the repeat of their last batch harmless.
 
+pub mod api;
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod schedule;
+pub mod webhook;
 
 use crate::Tenon;
 use crate::flow::format_duration;
@@ -36,6 +43,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the server on the data folder until a stop signal, then shuts down.
 pub async fn run(data: &Path, config: ServeConfig) -> crate::Result<()> {
+    let tokens = auth::Tokens::new(config.token_secrets()?);
+    if config.tokens.is_empty() {
+        tracing::warn!("No [[token]] configured: the admin API refuses every request");
+    }
     let mut signals = StopSignals::listen()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -56,6 +67,7 @@ pub async fn run(data: &Path, config: ServeConfig) -> crate::Result<()> {
         scheduler: Arc::clone(&scheduler),
         metrics,
         ready: Arc::clone(&ready),
+        tokens,
     });
     let close = CancellationToken::new();
     let listening = tokio::spawn(
@@ -66,7 +78,7 @@ pub async fn run(data: &Path, config: ServeConfig) -> crate::Result<()> {
     let ticking = tokio::spawn(Arc::clone(&scheduler).tick_loop());
     ready.store(true, Ordering::SeqCst);
     println!(
-        "Tenon serving on http://{addr} (/healthz, /readyz, /metrics); stop with SIGTERM or Ctrl-C."
+        "Tenon serving on http://{addr} (/healthz, /readyz, /metrics, /api/v1/); stop with SIGTERM or Ctrl-C."
     );
     tracing::info!(%addr, data = %data.display(), "Server ready");
 

@@ -41,6 +41,13 @@
 //!
 //! Changing an order (`Shop::upsert_order`) moves it to the end of the feed, so a
 //! reader that resumes from its cursor sees it again.
+//!
+//! # Webhooks
+//! [`Shop::notify`] POSTs an order's `order.updated` notification to a URL, as the
+//! shop would when it changes: body = the order JSON, headers `X-Shop-Event:
+//! order.updated` and `X-Shop-Signature: sha256=<hex HMAC-SHA256 of the body>`
+//! keyed with the tenant's webhook secret. [`Shop::order_webhook`] gives the
+//! body and signature without sending them.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -219,6 +226,36 @@ impl Shop {
     /// If `status` is not an HTTP status code (100 to 999).
     pub fn fail_next(&self, count: usize, status: u16) {
         lock(&self.catalog).failures.arm(count, status);
+    }
+
+    /// The `order.updated` webhook the shop sends for order `id`: the order's JSON
+    /// as the API publishes it, and the `X-Shop-Signature` value for it,
+    /// `sha256=<hex HMAC-SHA256 of the body>` keyed with `secret`. `None` for an
+    /// unknown order.
+    pub fn order_webhook(&self, id: &str, secret: &str) -> Option<(Vec<u8>, String)> {
+        let catalog = lock(&self.catalog);
+        let order = &catalog.orders.get(id)?.order;
+        let body = serde_json::to_vec(order).expect("orders serialise");
+        let mac = crate::capability::verify::hmac_sha256(secret.as_bytes(), &body);
+        Some((body, format!("sha256={}", crate::record::hex(&mac))))
+    }
+
+    /// Signs and POSTs the `order.updated` webhook of order `id` to `url`, as the
+    /// shop does when an order changes; answers the HTTP status.
+    pub async fn notify(&self, url: &str, id: &str, secret: &str) -> anyhow::Result<u16> {
+        let (body, signature) = self
+            .order_webhook(id, secret)
+            .with_context(|| format!("the shop has no order `{id}`"))?;
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-shop-event", "order.updated")
+            .header("x-shop-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("could not POST the webhook to {url}"))?;
+        Ok(response.status().as_u16())
     }
 
     /// Stops the server, letting open requests finish.

@@ -4,6 +4,9 @@
 //! Processes are started with tokio, so that the in-process vendors keep serving
 //! while a test waits, and are killed if a test fails.
 
+// Each test file uses a part of these.
+#![allow(dead_code)]
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
@@ -15,6 +18,14 @@ use tokio::process::{Child, Command};
 
 pub const SHOP_TOKEN: &str = "shop-token";
 pub const LEDGER_TOKEN: &str = "ledger-token";
+/// The admin API's operator token in the test configurations (`operator_token`).
+pub const OPERATOR_TOKEN: &str = "operator-token-0123456789";
+
+/// A `[[token]]` table for `tenon serve`'s configuration: the operator token
+/// named `ops`.
+pub fn operator_token() -> String {
+    format!("[[token]]\nname = \"ops\"\nrole = \"operator\"\nsecret = \"{OPERATOR_TOKEN}\"\n")
+}
 
 /// `tenon --data <data>`, without the caller's `TENON_*` variables.
 pub fn tenon_command(data: &Path) -> Command {
@@ -152,6 +163,8 @@ pub struct Served {
     /// What it wrote to stderr so far, line by line.
     stderr: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
+    /// Sent as the bearer token by [`Served::get`] and [`Served::post`].
+    token: String,
 }
 
 impl Served {
@@ -196,13 +209,53 @@ impl Served {
             url,
             stderr,
             http: reqwest::Client::new(),
+            token: OPERATOR_TOKEN.to_owned(),
         }
+    }
+
+    /// Sends `method path` with `token` (none: no Authorization header) and an
+    /// optional body (JSON, or raw bytes); returns the status and the answer
+    /// parsed as JSON (`Null` if it is not).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Body>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Some(Body::Json(value)) => request
+                .header("content-type", "application/json")
+                .body(value.to_string()),
+            Some(Body::Bytes(bytes)) => request
+                .header("content-type", "application/wasm")
+                .body(bytes),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -213,10 +266,16 @@ impl Served {
         let response = self
             .http
             .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits for it.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("tenon serve is killed");
     }
 
     /// Sends SIGTERM.
@@ -247,6 +306,13 @@ impl Served {
         tokio::time::sleep(Duration::from_millis(100)).await;
         (status, self.stderr.lock().unwrap().clone())
     }
+}
+
+/// A request body for [`Served::call`].
+#[derive(Debug)]
+pub enum Body {
+    Json(Value),
+    Bytes(Vec<u8>),
 }
 
 /// The value of the sample `key` (`name{labels}`) in a Prometheus exposition.

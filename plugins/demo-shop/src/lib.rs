@@ -6,9 +6,14 @@
 //!   shop returns it, source time = `updated_at`.
 //! - **Writes** nothing: `write` fails with a permanent error.
 //! - **Config**: `base_url` (required), the shop's address (`http://127.0.0.1:8080`).
-//! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`.
+//! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`;
+//!   `webhook_secret` (optional) for webhooks.
 //! - **Egress**: none declared, because the address is the operator's config: the
 //!   operator grants the host of `base_url` (`tenon enable ... --grant 127.0.0.1:8080`).
+//! - **Webhooks**: `order.updated` notifications (`X-Shop-Event`, optional), body =
+//!   the order JSON, signed `X-Shop-Signature: sha256=<hex HMAC-SHA256 of the
+//!   body>` with the tenant secret `webhook_secret` (checked by the host; a
+//!   tenant without it takes no webhooks). Each gives one `orders` record, as `read` would.
 //! - **Cursor**: a [`Watermark`] over `(updated_at, id)`, as `updated_at|id`. The
 //!   shop filters and sorts by the same pair (`updated_after` + `after_id`), so a
 //!   page that ends between two orders updated in the same second resumes at the
@@ -20,6 +25,18 @@ use tenon_sdk::prelude::*;
 
 /// The only stream.
 const ORDERS: &str = "orders";
+
+/// The tenant secret the shop signs its webhooks with.
+const WEBHOOK_SECRET: &str = "webhook_secret";
+
+/// The header with the signature: `sha256=<hex HMAC-SHA256 of the body>`.
+const SIGNATURE_HEADER: &str = "X-Shop-Signature";
+
+/// The header naming the event, if the shop sends it.
+const EVENT_HEADER: &str = "X-Shop-Event";
+
+/// The only event taken.
+const ORDER_UPDATED: &str = "order.updated";
 
 /// The most orders the shop returns per request; larger limits are clamped.
 const MAX_PAGE: u32 = 200;
@@ -94,7 +111,7 @@ impl Connector for Shop {
                 "base_url",
                 "Address of the shop API, like http://127.0.0.1:8080; grant its host too.",
             )],
-            secrets: vec!["api_token".to_owned()],
+            secrets: vec!["api_token".to_owned(), WEBHOOK_SECRET.to_owned()],
         }
     }
 
@@ -159,4 +176,32 @@ fn shop() -> Result<Client, Error> {
     Ok(Client::new(config::require("base_url")?).credential(Credential::bearer("api_token")))
 }
 
-export_connector!(Shop);
+impl Webhook for Shop {
+    fn handle(request: webhook::WebhookRequest) -> Result<Vec<Envelope>, Error> {
+        if request.method != "POST" {
+            return Err(Error::permanent("webhooks are POSTed"));
+        }
+        // The signature first: nothing of an unsigned body is looked at.
+        webhook::require_hmac_signature(&request, SIGNATURE_HEADER, "sha256=", WEBHOOK_SECRET)?;
+        if let Some(event) = webhook::header(&request, EVENT_HEADER)
+            && event != ORDER_UPDATED
+        {
+            return Err(Error::permanent(format!(
+                "event `{event}` is not taken; only `{ORDER_UPDATED}`"
+            )));
+        }
+        let order: Value = serde_json::from_slice(&request.body)
+            .map_err(|e| Error::permanent(format!("the body is not an order: {e}")))?;
+        let position = OrderPosition::deserialize(&order)
+            .map_err(|e| Error::permanent(format!("the order has no id or updated_at: {e}")))?;
+        log::info(format!("order={} Order webhook verified.", position.id));
+        Ok(vec![Envelope::upsert(
+            ORDERS,
+            &position.id,
+            &order,
+            Some(&position.updated_at),
+        )?])
+    }
+}
+
+export_webhook_connector!(Shop);

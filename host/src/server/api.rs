@@ -1,0 +1,516 @@
+//! The admin API's handlers under `/api/v1/`: plugins, tenants, enablements,
+//! flows, runs, retries, dead letters, reconciliation and the audit log, each a
+//! thin JSON layer over a [`crate::Tenon`] operation. Every change is recorded
+//! in the audit log under the calling token's name. Owns request and answer
+//! bodies and what each role may reach ([`Principal`]); authentication is
+//! [`super::auth`]'s, the route list's composition [`super::http`]'s.
+//!
+//! Secret values are accepted (enable) but never answered: enablements are
+//! shown as [`EnablementView`]s, with secret names only.
+
+use crate::flow::{Endpoint, Flow, Schedule};
+use crate::limits::LimitOverrides;
+use crate::server::auth::Principal;
+use crate::server::http::{App, Refused, Routes, error};
+use crate::tenant::{Enablement, EnablementView};
+use crate::{Error, Tenon};
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::{Path, Query, State};
+use axum::handler::Handler as _;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Largest component an upload may carry: 64 MiB.
+pub const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// A handler's answer: the success, or an error answer.
+type Answer = Result<Response, Refused>;
+
+/// The admin API's routes (authentication is added by [`super::http`]).
+pub fn routes() -> Routes {
+    Routes::default()
+        .at("GET", "/api/v1/plugins", list_plugins)
+        .at(
+            "POST",
+            "/api/v1/plugins",
+            upload_plugin.layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
+        .at("GET", "/api/v1/plugins/{plugin}", inspect_plugin)
+        .at("DELETE", "/api/v1/plugins/{plugin}", remove_plugin)
+        .at("GET", "/api/v1/tenants", list_tenants)
+        .at("POST", "/api/v1/tenants", create_tenant)
+        .at("GET", "/api/v1/tenants/{tenant}", show_tenant)
+        .at("GET", "/api/v1/tenants/{tenant}/plugins", list_enablements)
+        .at("PUT", "/api/v1/tenants/{tenant}/plugins/{plugin}", enable)
+        .at(
+            "DELETE",
+            "/api/v1/tenants/{tenant}/plugins/{plugin}",
+            disable,
+        )
+        .at("GET", "/api/v1/flows", list_all_flows)
+        .at("GET", "/api/v1/tenants/{tenant}/flows", list_flows)
+        .at("GET", "/api/v1/tenants/{tenant}/flows/{flow}", show_flow)
+        .at("PUT", "/api/v1/tenants/{tenant}/flows/{flow}", define_flow)
+        .at(
+            "GET",
+            "/api/v1/tenants/{tenant}/flows/{flow}/retries",
+            retries,
+        )
+        .at(
+            "POST",
+            "/api/v1/tenants/{tenant}/flows/{flow}/reconcile",
+            reconcile,
+        )
+        .at("GET", "/api/v1/runs", list_runs)
+        .at("GET", "/api/v1/dead-letters", list_dead_letters)
+        .at("GET", "/api/v1/dead-letters/{id}", show_dead_letter)
+        .at("POST", "/api/v1/dead-letters/{id}/replay", replay)
+        .at("POST", "/api/v1/dead-letters/{id}/discard", discard)
+        .at("GET", "/api/v1/audit", audit_log)
+}
+
+fn ok<T: Serialize>(value: T) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+fn created<T: Serialize>(value: T) -> Answer {
+    Ok((StatusCode::CREATED, Json(value)).into_response())
+}
+
+/// A JSON request body, refused with 400 and the reason when it does not parse.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refused> {
+    let bytes = if bytes.is_empty() { b"{}" } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not usable JSON: {e}"),
+        )
+        .into()
+    })
+}
+
+fn tenon(app: &App) -> &Tenon {
+    app.scheduler.tenon()
+}
+
+// Plugins.
+
+async fn list_plugins(State(app): State<App>) -> Answer {
+    ok(tenon(&app).plugins()?)
+}
+
+/// The body is the component's bytes, the query its limits (`?fuel=...`);
+/// answers the installed plugin (201).
+async fn upload_plugin(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Query(limits): Query<LimitOverrides>,
+    wasm: Bytes,
+) -> Answer {
+    who.operator("install plugins")?;
+    created(tenon(&app).install(&wasm, limits, &who.name).await?)
+}
+
+async fn inspect_plugin(State(app): State<App>, Path(plugin): Path<String>) -> Answer {
+    ok(tenon(&app).plugin(&plugin)?)
+}
+
+async fn remove_plugin(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(plugin): Path<String>,
+) -> Answer {
+    who.operator("remove plugins")?;
+    tenon(&app).remove_plugin(&plugin, &who.name)?;
+    ok(serde_json::json!({ "removed": plugin }))
+}
+
+// Tenants and enablements.
+
+/// A tenant with the plugins it has enabled.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub created_at: u64,
+    pub enabled: Vec<String>,
+}
+
+async fn list_tenants(State(app): State<App>, Extension(who): Extension<Principal>) -> Answer {
+    let tenon = tenon(&app);
+    let scope = who.scope(None)?;
+    let enablements = tenon.enablements(scope.as_deref())?;
+    let rows: Vec<TenantRow> = tenon
+        .tenants()?
+        .into_iter()
+        .filter(|t| scope.as_deref().is_none_or(|s| s == t.id))
+        .map(|t| TenantRow {
+            enabled: enablements
+                .iter()
+                .filter(|e| e.tenant == t.id)
+                .map(|e| e.plugin.clone())
+                .collect(),
+            id: t.id,
+            created_at: t.created_at,
+        })
+        .collect();
+    ok(rows)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    id: String,
+}
+
+async fn create_tenant(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    request: Bytes,
+) -> Answer {
+    who.operator("create tenants")?;
+    let new: NewTenant = body(&request)?;
+    created(tenon(&app).create_tenant(&new.id, &who.name)?)
+}
+
+async fn show_tenant(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(tenant): Path<String>,
+) -> Answer {
+    who.reach(&tenant)?;
+    let tenon = tenon(&app);
+    let t = tenon.tenant(&tenant)?;
+    let enabled: Vec<EnablementView> = tenon
+        .enablements(Some(&tenant))?
+        .iter()
+        .map(Enablement::view)
+        .collect();
+    ok(serde_json::json!({ "id": t.id, "created_at": t.created_at, "enabled": enabled }))
+}
+
+async fn list_enablements(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(tenant): Path<String>,
+) -> Answer {
+    who.reach(&tenant)?;
+    let tenon = tenon(&app);
+    tenon.tenant(&tenant)?;
+    let views: Vec<EnablementView> = tenon
+        .enablements(Some(&tenant))?
+        .iter()
+        .map(Enablement::view)
+        .collect();
+    ok(views)
+}
+
+/// The body of `PUT /tenants/{tenant}/plugins/{plugin}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnableBody {
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// `host` or `host:port`.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    #[serde(default)]
+    pub limits: LimitOverrides,
+}
+
+async fn enable(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, plugin)): Path<(String, String)>,
+    request: Bytes,
+) -> Answer {
+    who.reach(&tenant)?;
+    let settings: EnableBody = body(&request)?;
+    let grants = settings
+        .grants
+        .iter()
+        .map(|g| g.parse())
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(Error::Invalid)?;
+    let enablement = tenon(&app).enable(
+        Enablement {
+            tenant,
+            plugin,
+            config: settings.config,
+            secrets: settings.secrets,
+            grants,
+            limits: settings.limits,
+            enabled_at: 0,
+        },
+        &who.name,
+    )?;
+    ok(enablement.view())
+}
+
+async fn disable(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, plugin)): Path<(String, String)>,
+) -> Answer {
+    who.reach(&tenant)?;
+    tenon(&app).disable(&tenant, &plugin, &who.name)?;
+    ok(serde_json::json!({ "tenant": tenant, "plugin": plugin, "enabled": false }))
+}
+
+// Flows.
+
+/// A flow with its stored cursor.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FlowRow {
+    #[serde(flatten)]
+    pub flow: Flow,
+    pub cursor: Option<String>,
+}
+
+fn flow_rows(tenon: &Tenon, tenant: Option<&str>) -> Result<Vec<FlowRow>, Refused> {
+    let mut rows = Vec::new();
+    for flow in tenon.flows(tenant)? {
+        let cursor = tenon.cursor(&flow.tenant, &flow.name)?;
+        rows.push(FlowRow { flow, cursor });
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantQuery {
+    tenant: Option<String>,
+}
+
+async fn list_all_flows(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Query(query): Query<TenantQuery>,
+) -> Answer {
+    let scope = who.scope(query.tenant)?;
+    ok(flow_rows(tenon(&app), scope.as_deref())?)
+}
+
+async fn list_flows(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(tenant): Path<String>,
+) -> Answer {
+    who.reach(&tenant)?;
+    tenon(&app).tenant(&tenant)?;
+    ok(flow_rows(tenon(&app), Some(&tenant))?)
+}
+
+async fn show_flow(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, flow)): Path<(String, String)>,
+) -> Answer {
+    who.reach(&tenant)?;
+    let tenon = tenon(&app);
+    let flow = tenon.flow(&tenant, &flow)?;
+    let cursor = tenon.cursor(&tenant, &flow.name)?;
+    ok(FlowRow { flow, cursor })
+}
+
+/// The body of `PUT /tenants/{tenant}/flows/{flow}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowBody {
+    /// `plugin:stream`.
+    pub source: String,
+    /// Transform plugins, applied in order.
+    #[serde(default)]
+    pub transforms: Vec<String>,
+    /// `plugin:stream`.
+    pub destination: String,
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    #[serde(default)]
+    pub retry_base_ms: Option<u64>,
+    /// Run every so often: `30s`, `5m`.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// Run at a cron expression's times, in UTC.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Plugin -> the installed version this flow runs it at; others follow
+    /// their current version.
+    #[serde(default)]
+    pub pins: BTreeMap<String, String>,
+}
+
+async fn define_flow(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, name)): Path<(String, String)>,
+    request: Bytes,
+) -> Answer {
+    who.reach(&tenant)?;
+    let spec: FlowBody = body(&request)?;
+    let invalid = |e: String| Refused::from(Error::Invalid(e));
+    let source: Endpoint = spec.source.parse().map_err(invalid)?;
+    let destination: Endpoint = spec.destination.parse().map_err(invalid)?;
+    let schedule = match (spec.every, spec.cron) {
+        (Some(_), Some(_)) => return Err(invalid("give `every` or `cron`, not both".into())),
+        (Some(every), None) => Some(Schedule::Every(every.parse().map_err(invalid)?)),
+        (None, Some(cron)) => Some(Schedule::Cron(cron.parse().map_err(invalid)?)),
+        (None, None) => None,
+    };
+    let defaults = crate::host::flow(&tenant, &name, source, spec.transforms, destination);
+    let flow = Flow {
+        batch_size: spec.batch_size.unwrap_or(defaults.batch_size),
+        max_attempts: spec.max_attempts.unwrap_or(defaults.max_attempts),
+        retry_base_ms: spec.retry_base_ms.unwrap_or(defaults.retry_base_ms),
+        schedule,
+        pins: spec.pins,
+        ..defaults
+    };
+    ok(tenon(&app).add_flow(flow, &who.name)?)
+}
+
+async fn retries(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, flow)): Path<(String, String)>,
+) -> Answer {
+    who.reach(&tenant)?;
+    ok(tenon(&app).retries(&tenant, &flow)?)
+}
+
+async fn reconcile(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, flow)): Path<(String, String)>,
+) -> Answer {
+    who.reach(&tenant)?;
+    ok(tenon(&app).reconcile(&tenant, &flow).await?)
+}
+
+// Runs.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    tenant: Option<String>,
+    flow: Option<String>,
+    #[serde(default = "default_runs_limit")]
+    limit: usize,
+}
+
+const fn default_runs_limit() -> usize {
+    20
+}
+
+async fn list_runs(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Query(query): Query<RunsQuery>,
+) -> Answer {
+    let scope = who.scope(query.tenant)?;
+    ok(tenon(&app).runs(scope.as_deref(), query.flow.as_deref(), query.limit)?)
+}
+
+// Dead letters.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadLetterQuery {
+    tenant: Option<String>,
+    flow: Option<String>,
+}
+
+async fn list_dead_letters(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Query(query): Query<DeadLetterQuery>,
+) -> Answer {
+    let scope = who.scope(query.tenant)?;
+    ok(tenon(&app).dead_letters(scope.as_deref(), query.flow.as_deref())?)
+}
+
+/// The dead letter, if the caller may reach its tenant; otherwise the 404 an
+/// unknown id gets.
+fn dead_letter(
+    app: &App,
+    who: &Principal,
+    id: u64,
+) -> Result<crate::delivery::DeadLetter, Refused> {
+    let letter = tenon(app).dead_letter(id)?;
+    if who.reach(&letter.tenant).is_err() {
+        return Err(Error::not_found("dead letter", id.to_string()).into());
+    }
+    Ok(letter)
+}
+
+async fn show_dead_letter(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u64>,
+) -> Answer {
+    ok(dead_letter(&app, &who, id)?)
+}
+
+/// The body of `POST /dead-letters/{id}/replay`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBody {
+    /// Run it through this installed version of the plugin that refused it.
+    #[serde(default)]
+    pub plugin_version: Option<String>,
+    /// Replay even though a newer version of the record was delivered since.
+    #[serde(default)]
+    pub force: bool,
+}
+
+async fn replay(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u64>,
+    request: Bytes,
+) -> Answer {
+    dead_letter(&app, &who, id)?;
+    let asked: ReplayBody = body(&request)?;
+    ok(tenon(&app)
+        .replay(id, asked.plugin_version.as_deref(), asked.force, &who.name)
+        .await?)
+}
+
+/// The body of `POST /dead-letters/{id}/discard`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn discard(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u64>,
+    request: Bytes,
+) -> Answer {
+    dead_letter(&app, &who, id)?;
+    let asked: DiscardBody = body(&request)?;
+    ok(tenon(&app).discard(id, &who.name, asked.reason.as_deref())?)
+}
+
+// Audit.
+
+/// The audit log, oldest first; a tenant token sees its own tenant's entries.
+async fn audit_log(State(app): State<App>, Extension(who): Extension<Principal>) -> Answer {
+    let mut log = tenon(&app).audit_log()?;
+    if let Some(own) = &who.tenant {
+        let prefix = format!("{own}/");
+        let created = format!("tenant/{own}");
+        log.retain(|e| e.subject.starts_with(&prefix) || e.subject == created);
+    }
+    ok(log)
+}

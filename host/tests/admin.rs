@@ -1,0 +1,630 @@
+//! The admin API as operators and tenants use it: a real `tenon serve` on
+//! loopback with an operator token and tenant tokens for `acme` and `globex`,
+//! set up entirely over HTTP (plugins uploaded, tenants created, plugins
+//! enabled, flows defined on a schedule), syncing against in-process vendor
+//! sandboxes; a plugin disabled while flows run, a dead letter replayed, the
+//! audit log read, a flow reconciled; tenant tokens kept to their own tenant;
+//! and the CLI acting through `--server`.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use support::{Body, LEDGER_TOKEN, OPERATOR_TOKEN, SHOP_TOKEN, Served, code, tenon};
+use tenon::vendors::{Fault, Ledger, Shop, demo_orders};
+
+const OPS: Option<&str> = Some(OPERATOR_TOKEN);
+const ACME_TOKEN: &str = "acme-portal-token-0123456789";
+const GLOBEX_TOKEN: &str = "globex-portal-token-0123456789";
+const ACME: Option<&str> = Some(ACME_TOKEN);
+const GLOBEX: Option<&str> = Some(GLOBEX_TOKEN);
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A configuration with the operator token `ops`, and tenant tokens
+/// `acme-portal` (its secret in a file) and `globex-portal`.
+fn config(dir: &Path) -> String {
+    let secret_file = dir.join("acme-portal.secret");
+    std::fs::write(&secret_file, format!("{ACME_TOKEN}\n")).unwrap();
+    let path = dir.join("tenon.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "127.0.0.1:0"
+
+[scheduler]
+tick = "100ms"
+
+{}
+[[token]]
+name = "acme-portal"
+role = "tenant"
+tenant = "acme"
+secret_file = "{}"
+
+[[token]]
+name = "globex-portal"
+role = "tenant"
+tenant = "globex"
+secret = "{GLOBEX_TOKEN}"
+"#,
+            support::operator_token(),
+            secret_file.display()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+async fn vendors(orders: usize) -> (Shop, Ledger) {
+    (
+        Shop::start(SHOP_TOKEN, demo_orders(orders)).await.unwrap(),
+        Ledger::start(LEDGER_TOKEN).await.unwrap(),
+    )
+}
+
+/// Enables the bundled plugins for `tenant` (with `token`) against its vendors,
+/// and defines `orders-to-erp` to run every second.
+async fn set_up(served: &Served, tenant: &str, token: Option<&str>, shop: &Shop, ledger: &Ledger) {
+    let plugins = [
+        (
+            "demo-shop",
+            json!({
+                "config": { "base_url": shop.base_url() },
+                "secrets": { "api_token": SHOP_TOKEN },
+                "grants": [shop.addr().to_string()],
+            }),
+        ),
+        ("order-to-sale", json!({})),
+        (
+            "demo-ledger",
+            json!({
+                "config": { "base_url": ledger.base_url() },
+                "secrets": { "api_token": LEDGER_TOKEN },
+                "grants": [ledger.addr().to_string()],
+                "limits": { "timeout_ms": 10000 },
+            }),
+        ),
+    ];
+    for (plugin, settings) in plugins {
+        let path = format!("/api/v1/tenants/{tenant}/plugins/{plugin}");
+        let (status, body) = served
+            .call("PUT", &path, token, Some(Body::Json(settings)))
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains(SHOP_TOKEN) && !text.contains(LEDGER_TOKEN),
+            "a secret value was answered: {text}"
+        );
+    }
+    let (status, body) = served
+        .call(
+            "GET",
+            &format!("/api/v1/tenants/{tenant}/plugins/"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "no route with a trailing slash: {body}");
+    let (status, body) = served
+        .call(
+            "PUT",
+            &format!("/api/v1/tenants/{tenant}/flows/orders-to-erp"),
+            token,
+            Some(Body::Json(json!({
+                "source": "demo-shop:orders",
+                "transforms": ["order-to-sale"],
+                "destination": "demo-ledger:sale-orders",
+                "every": "1s",
+                "batch_size": 5,
+            }))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["schedule"], json!({ "every": "1s" }), "{body}");
+}
+
+/// The runs of `tenant`, newest first.
+async fn runs(served: &Served, tenant: &str) -> Vec<Value> {
+    let (status, body) = served
+        .call(
+            "GET",
+            &format!("/api/v1/runs?tenant={tenant}&limit=1000"),
+            OPS,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+/// Polls (with async calls) until `done` holds for `tenant`'s runs.
+async fn wait_for_runs(
+    served: &Served,
+    tenant: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let runs = runs(served, tenant).await;
+        if done(&runs) {
+            return runs;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{what}: not within {WAIT:?}: {runs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_and_tenants_drive_a_running_server_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(dir.path());
+    let served = Served::start(&data, &["serve", "--config", &config]).await;
+
+    // Open: health and the OpenAPI document. Everything else needs a token.
+    assert_eq!(served.call("GET", "/healthz", None, None).await.0, 200);
+    let (status, openapi) = served.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(openapi["openapi"], "3.1.0");
+    for (method, path) in [
+        ("GET", "/api/v1/plugins"),
+        ("GET", "/api/v1/tenants"),
+        ("GET", "/api/v1/runs"),
+        ("GET", "/api/v1/audit"),
+        ("POST", "/api/v1/tenants/acme/flows/orders-to-erp/run"),
+    ] {
+        let (status, body) = served.call(method, path, None, None).await;
+        assert_eq!(
+            (status, body["kind"].as_str()),
+            (401, Some("unauthorized")),
+            "{method} {path}"
+        );
+        let wrong = Some("not-a-token-of-this-server");
+        assert_eq!(
+            served.call(method, path, wrong, None).await.0,
+            401,
+            "{method} {path}"
+        );
+    }
+
+    // Only the operator installs plugins and creates tenants.
+    let (_, wasm) = tenon::bundled::PLUGINS[0];
+    let (status, body) = served
+        .call(
+            "POST",
+            "/api/v1/plugins",
+            ACME,
+            Some(Body::Bytes(wasm.to_vec())),
+        )
+        .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    for (name, wasm) in tenon::bundled::PLUGINS {
+        let (status, body) = served
+            .call(
+                "POST",
+                "/api/v1/plugins",
+                OPS,
+                Some(Body::Bytes(wasm.to_vec())),
+            )
+            .await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    let (status, body) = served
+        .call(
+            "POST",
+            "/api/v1/plugins",
+            OPS,
+            Some(Body::Bytes(b"not wasm".to_vec())),
+        )
+        .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+    let (status, plugins) = served.call("GET", "/api/v1/plugins", ACME, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        plugins.as_array().unwrap().len(),
+        tenon::bundled::PLUGINS.len()
+    );
+    let (status, shop) = served
+        .call("GET", "/api/v1/plugins/demo-shop", GLOBEX, None)
+        .await;
+    assert_eq!((status, shop["id"].as_str()), (200, Some("demo-shop")));
+    let (status, _) = served
+        .call("GET", "/api/v1/plugins/no-such-plugin", OPS, None)
+        .await;
+    assert_eq!(status, 404);
+
+    let new_tenant = |id: &str| Some(Body::Json(json!({ "id": id })));
+    let (status, _) = served
+        .call("POST", "/api/v1/tenants", ACME, new_tenant("acme"))
+        .await;
+    assert_eq!(status, 403);
+    for id in ["acme", "globex"] {
+        let (status, body) = served
+            .call("POST", "/api/v1/tenants", OPS, new_tenant(id))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = served
+        .call("POST", "/api/v1/tenants", OPS, new_tenant("Bad Name"))
+        .await;
+    assert_eq!((status, body["kind"].as_str()), (422, Some("invalid")));
+
+    // acme's ledger refuses its first sales order for good: a dead letter.
+    let (acme_shop, acme_ledger) = vendors(6).await;
+    let (globex_shop, globex_ledger) = vendors(4).await;
+    acme_ledger.script([Fault::Reject]);
+    set_up(&served, "acme", OPS, &acme_shop, &acme_ledger).await;
+    set_up(&served, "globex", GLOBEX, &globex_shop, &globex_ledger).await;
+    // A flow pinned to the installed version of its destination; a pin of a
+    // plugin the flow does not use is refused.
+    let (_, ledger) = served
+        .call("GET", "/api/v1/plugins/demo-ledger", OPS, None)
+        .await;
+    let pinned = |pins: Value| {
+        Some(Body::Json(json!({
+            "source": "demo-shop:orders",
+            "transforms": ["order-to-sale"],
+            "destination": "demo-ledger:sale-orders",
+            "every": "1s",
+            "batch_size": 5,
+            "pins": pins,
+        })))
+    };
+    let flow_path = "/api/v1/tenants/globex/flows/orders-to-erp";
+    let (status, body) = served
+        .call(
+            "PUT",
+            flow_path,
+            GLOBEX,
+            pinned(json!({ "demo-ledger": ledger["version"] })),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["pins"]["demo-ledger"]),
+        (200, &ledger["version"]),
+        "{body}"
+    );
+    let (status, body) = served
+        .call(
+            "PUT",
+            flow_path,
+            GLOBEX,
+            pinned(json!({ "demo-shop-x": "1.0.0" })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+
+    // The scheduler runs both flows on their own.
+    wait_for_runs(&served, "acme", "acme's orders moved", |_| {
+        acme_ledger.sales_orders().len() == 5
+    })
+    .await;
+    wait_for_runs(&served, "globex", "globex's orders moved", |runs| {
+        globex_ledger.sales_orders().len() == 4 && runs.len() >= 2
+    })
+    .await;
+
+    // The dead letter: listed for acme, invisible to globex, replayed by acme.
+    let (status, letters) = served.call("GET", "/api/v1/dead-letters", ACME, None).await;
+    assert_eq!(status, 200, "{letters}");
+    let letters = letters.as_array().unwrap().clone();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let id = letters[0]["id"].as_u64().unwrap();
+    let (status, globex_letters) = served
+        .call("GET", "/api/v1/dead-letters", GLOBEX, None)
+        .await;
+    assert_eq!((status, globex_letters), (200, json!([])));
+    let letter_path = format!("/api/v1/dead-letters/{id}");
+    assert_eq!(served.call("GET", &letter_path, GLOBEX, None).await.0, 404);
+    let replay = format!("{letter_path}/replay");
+    let discard = format!("{letter_path}/discard");
+    let empty = || Some(Body::Json(json!({})));
+    assert_eq!(served.call("POST", &replay, GLOBEX, empty()).await.0, 404);
+    assert_eq!(served.call("POST", &discard, GLOBEX, empty()).await.0, 404);
+    let (status, replayed) = served.call("POST", &replay, ACME, empty()).await;
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(replayed["dead_letter"].as_u64(), Some(id));
+    assert_eq!(acme_ledger.sales_orders().len(), 6);
+    assert_eq!(
+        served.call("GET", &letter_path, OPS, None).await.0,
+        404,
+        "delivered, gone"
+    );
+
+    // A tenant token sees only its own tenant: other tenants answer 404.
+    let (_, tenants) = served.call("GET", "/api/v1/tenants", ACME, None).await;
+    assert_eq!(tenants.as_array().unwrap().len(), 1, "{tenants}");
+    assert_eq!(tenants[0]["id"], "acme");
+    let (_, all_runs) = served
+        .call("GET", "/api/v1/runs?limit=1000", ACME, None)
+        .await;
+    assert!(
+        all_runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["tenant"] == "acme"),
+        "{all_runs}"
+    );
+    let (_, flows) = served.call("GET", "/api/v1/flows", ACME, None).await;
+    assert!(
+        flows
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["tenant"] == "acme")
+    );
+    let flow_body = || {
+        Some(Body::Json(json!({
+            "source": "demo-shop:orders",
+            "destination": "demo-ledger:sale-orders",
+        })))
+    };
+    let enable_body = || Some(Body::Json(json!({})));
+    for (method, path, body) in [
+        ("GET", "/api/v1/tenants/globex", None),
+        ("GET", "/api/v1/tenants/globex/plugins", None),
+        (
+            "PUT",
+            "/api/v1/tenants/globex/plugins/order-to-sale",
+            enable_body(),
+        ),
+        ("DELETE", "/api/v1/tenants/globex/plugins/demo-shop", None),
+        ("GET", "/api/v1/tenants/globex/flows", None),
+        ("GET", "/api/v1/tenants/globex/flows/orders-to-erp", None),
+        (
+            "PUT",
+            "/api/v1/tenants/globex/flows/orders-to-erp",
+            flow_body(),
+        ),
+        (
+            "POST",
+            "/api/v1/tenants/globex/flows/orders-to-erp/run",
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/tenants/globex/flows/orders-to-erp/retries",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/tenants/globex/flows/orders-to-erp/reconcile",
+            None,
+        ),
+        ("GET", "/api/v1/runs?tenant=globex", None),
+        ("GET", "/api/v1/flows?tenant=globex", None),
+        ("GET", "/api/v1/dead-letters?tenant=globex", None),
+    ] {
+        let (status, answer) = served.call(method, path, ACME, body).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (404, Some("tenant `globex` not found")),
+            "{method} {path}"
+        );
+    }
+    let (status, _) = served
+        .call("DELETE", "/api/v1/plugins/demo-shop", ACME, None)
+        .await;
+    assert_eq!(status, 403);
+    // ... and the same requests with the operator token reach globex.
+    let (status, globex) = served
+        .call("GET", "/api/v1/tenants/globex", OPS, None)
+        .await;
+    assert_eq!(status, 200);
+    let enabled = globex["enabled"].to_string();
+    assert!(
+        enabled.contains("api_token") && !enabled.contains(SHOP_TOKEN),
+        "{enabled}"
+    );
+
+    // acme disables its shop connector while both flows keep running on their
+    // schedule: acme's next run is refused, globex carries on.
+    let last_globex = runs(&served, "globex").await[0]["id"].as_u64().unwrap();
+    let (status, body) = served
+        .call(
+            "DELETE",
+            "/api/v1/tenants/acme/plugins/demo-shop",
+            ACME,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_runs(&served, "acme", "an acme run refused", |runs| {
+        runs[0]["status"] == "failed"
+            && runs[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not enabled"))
+    })
+    .await;
+    let globex_runs = wait_for_runs(&served, "globex", "globex runs on", |runs| {
+        runs.iter()
+            .filter(|r| r["id"].as_u64().unwrap() > last_globex)
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(
+        globex_runs
+            .iter()
+            .filter(|r| r["id"].as_u64().unwrap() > last_globex)
+            .all(|r| r["status"] == "succeeded"),
+        "{globex_runs:#?}"
+    );
+
+    // Reconcile: globex's systems agree.
+    let (status, report) = served
+        .call(
+            "POST",
+            "/api/v1/tenants/globex/flows/orders-to-erp/reconcile",
+            GLOBEX,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["missing"].clone(), report["matching"].clone()),
+        (json!([]), json!(4))
+    );
+
+    // The audit log: every change, who made it, before and after.
+    let (status, audit) = served.call("GET", "/api/v1/audit", OPS, None).await;
+    assert_eq!(status, 200);
+    let entries = audit.as_array().unwrap();
+    let by = |action: &str, actor: &str, subject: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && e["actor"] == actor && e["subject"] == subject)
+            .unwrap_or_else(|| panic!("no {action} by {actor} on {subject}: {audit:#}"))
+    };
+    by("plugin.install", "ops", "plugin/demo-shop");
+    by("tenant.create", "ops", "tenant/globex");
+    let enabled = by("plugin.enable", "globex-portal", "globex/plugin/demo-shop");
+    assert_eq!(enabled["detail"]["before"], Value::Null);
+    assert_eq!(enabled["detail"]["after"]["secrets"], json!(["api_token"]));
+    by("plugin.enable", "ops", "acme/plugin/demo-ledger");
+    by("flow.define", "globex-portal", "globex/flow/orders-to-erp");
+    let disabled = by("plugin.disable", "acme-portal", "acme/plugin/demo-shop");
+    assert_eq!(disabled["detail"]["after"], Value::Null);
+    assert_eq!(disabled["detail"]["before"]["plugin"], "demo-shop");
+    by(
+        "dlq.replay",
+        "acme-portal",
+        &format!("acme/orders-to-erp/dead-letter/{id}"),
+    );
+    let text = audit.to_string();
+    assert!(
+        !text.contains(SHOP_TOKEN) && !text.contains(LEDGER_TOKEN),
+        "secrets in the audit log"
+    );
+    let (_, acme_audit) = served.call("GET", "/api/v1/audit", ACME, None).await;
+    let acme_audit = acme_audit.as_array().unwrap();
+    assert!(!acme_audit.is_empty());
+    assert!(
+        acme_audit.iter().all(|e| {
+            let subject = e["subject"].as_str().unwrap();
+            subject.starts_with("acme/") || subject == "tenant/acme"
+        }),
+        "{acme_audit:?}"
+    );
+
+    // The CLI acts through the API of the running server.
+    let cli = |token: &str, args: &[&str]| {
+        let mut all = vec!["--server", served.url.as_str(), "--token", token];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        let data = data.clone();
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            tenon(&data, &args).await
+        }
+    };
+    let out = cli(OPERATOR_TOKEN, &["runs", "list", "--tenant", "globex"]).await;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    assert!(
+        listed.starts_with("RUN") && listed.contains("globex  orders-to-erp  succeeded"),
+        "{listed}"
+    );
+    let out = cli(OPERATOR_TOKEN, &["--json", "audit"]).await;
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log.as_array().unwrap().len(), entries.len());
+    let out = cli(ACME_TOKEN, &["runs", "list", "--tenant", "globex"]).await;
+    assert_eq!(code(&out), 3, "not found, as for an unknown tenant");
+    let out = cli("wrong-token", &["tenant", "list"]).await;
+    assert_eq!(code(&out), 4);
+    assert!(
+        support::stderr(&out).contains("bearer token"),
+        "{}",
+        support::stderr(&out)
+    );
+    let out = cli(GLOBEX_TOKEN, &["reconcile", "globex", "orders-to-erp"]).await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("The systems agree."));
+    let out = cli(ACME_TOKEN, &["disable", "acme", "demo-shop"]).await;
+    assert_eq!(code(&out), 3, "already disabled");
+    let out = cli(ACME_TOKEN, &["tenant", "list"]).await;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("acme") && !listed.contains("globex"),
+        "{listed}"
+    );
+    // `flow run` through the API; the scheduler may be running the flow at that
+    // moment (409, exit 4): then try again.
+    let run_now = |token: &'static str, tenant: &'static str| {
+        let cli = &cli;
+        async move {
+            for _ in 0..50 {
+                let out = cli(token, &["flow", "run", tenant, "orders-to-erp"]).await;
+                if code(&out) != 4 {
+                    return out;
+                }
+                assert!(
+                    support::stderr(&out).contains("running"),
+                    "{}",
+                    support::stderr(&out)
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the flow of {tenant} was always running");
+        }
+    };
+    let out = run_now(GLOBEX_TOKEN, "globex").await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"));
+    let out = run_now(ACME_TOKEN, "acme").await;
+    assert_eq!(code(&out), 5, "its shop connector is disabled");
+    let shop_base = format!("base_url={}", acme_shop.base_url());
+    let shop_secret = format!("api_token={SHOP_TOKEN}");
+    let shop_grant = acme_shop.addr().to_string();
+    let enable = [
+        "enable",
+        "acme",
+        "demo-shop",
+        "--config",
+        &shop_base,
+        "--secret",
+        &shop_secret,
+        "--grant",
+        &shop_grant,
+    ];
+    let out = cli(ACME_TOKEN, &enable).await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    let out = run_now(ACME_TOKEN, "acme").await;
+    assert_eq!(code(&out), 0, "enabled again: {}", support::stderr(&out));
+    let out = cli(ACME_TOKEN, &["--json", "dlq", "list"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!([])
+    );
+    let out = cli(ACME_TOKEN, &["plugin", "install", "--bundled"]).await;
+    assert_eq!(code(&out), 2, "acts on the data folder only");
+    let (_, audit) = served.call("GET", "/api/v1/audit", OPS, None).await;
+    let last = audit.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["action"].as_str(), last["actor"].as_str()),
+        (Some("plugin.enable"), Some("acme-portal")),
+        "{last}"
+    );
+
+    let (status, _) = served.terminate(WAIT).await;
+    assert!(status.success());
+}
