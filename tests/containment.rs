@@ -160,6 +160,17 @@ async fn egress_to_a_host_that_was_not_granted_is_refused() {
     assert!(error.contains(&expected), "{error}");
     assert!(error.contains("denied"), "{error}");
     assert!(ledger.sales_orders().is_empty());
+    // The refused request counts for the plugin, as an error, in the failed run.
+    let used = run.plugins["demo-shop"];
+    assert_eq!(
+        (used.calls, used.http_requests, used.http_errors),
+        (1, 1, 1),
+        "{run:?}"
+    );
+    assert!(
+        used.fuel_used > 0 && used.fuel_used == run.fuel_used,
+        "{run:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -244,7 +255,8 @@ async fn a_vendor_that_never_answers_times_out_as_retryable() {
     tenon.enable(stuck, "test").unwrap();
 
     let started = std::time::Instant::now();
-    let error = failure(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());
+    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    let error = failure(&run);
     assert!(
         error.contains("returned an error: retryable: GET"),
         "{error}"
@@ -254,5 +266,9 @@ async fn a_vendor_that_never_answers_times_out_as_retryable() {
         "{error}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The request that timed out is an error, and its wait is the latency.
+    let used = run.plugins["demo-shop"];
+    assert_eq!((used.http_requests, used.http_errors), (1, 1), "{run:?}");
+    assert!(used.http_micros >= 300_000, "{run:?}");
     hold.abort();
 }

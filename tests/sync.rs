@@ -20,6 +20,21 @@ async fn first_run_moves_the_backlog_and_the_next_only_what_changed() {
         (25, 25, 3)
     );
     assert!(run.fuel_used > 0 && run.http_requests > 0, "{run:?}");
+    // The same, by plugin: source, transform and destination.
+    let names: Vec<&str> = run.plugins.keys().map(String::as_str).collect();
+    assert_eq!(names, ["demo-ledger", "demo-shop", "order-to-sale"]);
+    let plugins = run.plugins.values();
+    assert_eq!(
+        plugins.clone().map(|u| u.fuel_used).sum::<u64>(),
+        run.fuel_used
+    );
+    assert_eq!(
+        plugins.clone().map(|u| u.http_requests).sum::<u64>(),
+        run.http_requests
+    );
+    assert!(plugins.clone().all(|u| u.calls >= 3 && u.http_errors == 0));
+    assert_eq!(run.plugins["order-to-sale"].http_requests, 0);
+    assert!(run.plugins["demo-shop"].http_micros > 0, "{run:?}");
     let cursor = tenon
         .cursor("acme", "orders-to-erp")
         .unwrap()

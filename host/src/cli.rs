@@ -657,41 +657,10 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
             }
         }
         PluginCommand::Versions { plugin } => {
-            let current = tenon.plugin(&plugin).ok();
-            let versions = tenon.plugin_versions(&plugin)?;
-            out.table(
-                &versions,
-                &[
-                    "VERSION",
-                    "CURRENT",
-                    "SHA256",
-                    "INSTALLED AT (ms)",
-                    "EGRESS",
-                ],
-                |v| {
-                    vec![
-                        v.version.clone(),
-                        if current.as_ref().is_some_and(|c| c.version == v.version) {
-                            "yes".into()
-                        } else {
-                            String::new()
-                        },
-                        v.sha256[..12].to_owned(),
-                        v.installed_at.to_string(),
-                        v.descriptor.egress.join(", "),
-                    ]
-                },
-            );
+            print_versions(out, &crate::server::api::version_rows(tenon, &plugin)?);
         }
         PluginCommand::Rollback { plugin } => {
-            let installed = tenon.rollback(&plugin, &actor())?;
-            out.done(
-                &installed,
-                &format!(
-                    "Plugin `{plugin}` rolled back: {} is current.",
-                    installed.version
-                ),
-            );
+            print_rolled_back(out, &tenon.rollback(&plugin, &actor())?);
         }
         PluginCommand::Remove { plugin } => {
             tenon.remove_plugin(&plugin, &actor())?;
@@ -882,6 +851,12 @@ async fn remote(
 ) -> Result<ExitCode, crate::client::Refusal> {
     match command {
         Command::Plugin(PluginCommand::List) => print_plugins(out, &client.plugins().await?),
+        Command::Plugin(PluginCommand::Versions { plugin }) => {
+            print_versions(out, &client.plugin_versions(&plugin).await?);
+        }
+        Command::Plugin(PluginCommand::Rollback { plugin }) => {
+            print_rolled_back(out, &client.rollback(&plugin).await?);
+        }
         Command::Tenant(TenantCommand::List) => {
             let rows: Vec<TenantRow> = client
                 .tenants()
@@ -978,6 +953,42 @@ async fn remote(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_versions(out: &Output, versions: &[crate::server::api::VersionRow]) {
+    out.table(
+        versions,
+        &[
+            "VERSION",
+            "CURRENT",
+            "SHA256",
+            "INSTALLED AT (ms)",
+            "EGRESS",
+        ],
+        |v| {
+            vec![
+                v.installed.version.clone(),
+                if v.current {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+                v.installed.sha256[..12].to_owned(),
+                v.installed.installed_at.to_string(),
+                v.installed.descriptor.egress.join(", "),
+            ]
+        },
+    );
+}
+
+fn print_rolled_back(out: &Output, installed: &Installed) {
+    out.done(
+        installed,
+        &format!(
+            "Plugin `{}` rolled back: {} is current.",
+            installed.id, installed.version
+        ),
+    );
 }
 
 fn print_plugins(out: &Output, plugins: &[Installed]) {

@@ -8,7 +8,7 @@ use crate::dlq::Replayed;
 use crate::flow::Run;
 use crate::plugin::Installed;
 use crate::reconcile::Reconciliation;
-use crate::server::api::{EnableBody, FlowRow, TenantRow};
+use crate::server::api::{EnableBody, FlowRow, TenantRow, VersionRow};
 use crate::tenant::EnablementView;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -102,6 +102,18 @@ impl Client {
 
     pub async fn plugins(&self) -> Result<Vec<Installed>> {
         self.call(Method::GET, "/plugins", None).await
+    }
+
+    /// Every installed version of a plugin, the current one marked.
+    pub async fn plugin_versions(&self, plugin: &str) -> Result<Vec<VersionRow>> {
+        self.call(Method::GET, &format!("/plugins/{plugin}/versions"), None)
+            .await
+    }
+
+    /// Rolls a plugin back; answers the now current version.
+    pub async fn rollback(&self, plugin: &str) -> Result<Installed> {
+        self.call(Method::POST, &format!("/plugins/{plugin}/rollback"), None)
+            .await
     }
 
     pub async fn tenants(&self) -> Result<Vec<TenantRow>> {

@@ -67,6 +67,9 @@ impl Tenon {
     /// refused it instead of the current one. A record whose newer version was
     /// delivered since is not replayed unless `force`: it would overwrite newer
     /// data. On failure the attempt is added to the dead letter, which stays.
+    /// (The span gives the plugin calls' log lines tenant and flow; see
+    /// `run_flow`.)
+    #[tracing::instrument(level = "error", skip(self, pin, force, actor), fields(tenant, flow))]
     pub async fn replay(
         &self,
         id: u64,
@@ -75,6 +78,9 @@ impl Tenon {
         actor: &str,
     ) -> Result<Replayed> {
         let mut letter = self.dead_letter(id)?;
+        let span = tracing::Span::current();
+        span.record("tenant", letter.tenant.as_str());
+        span.record("flow", letter.flow.as_str());
         let flow = self.flow(&letter.tenant, &letter.flow)?;
         if let (Some(newer), Some(mine)) = (
             self.state
@@ -156,6 +162,7 @@ impl Tenon {
             let error = CallError::Guest {
                 plugin: destination.plugin.clone(),
                 error: error.clone(),
+                report: Default::default(),
             };
             return Err(self.replay_failed(&mut letter, error));
         }

@@ -357,6 +357,36 @@ pub struct Run {
     /// Wall-clock time of the run, in milliseconds.
     #[serde(default)]
     pub duration_ms: u64,
+    /// What each plugin of the flow used in the run, by plugin id (runs stored
+    /// before this was kept have none).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginUsage>,
+}
+
+/// What one plugin used during a run, over its calls, those that returned an
+/// error included; a call the host stopped (a trap, a limit) is not counted,
+/// nor are the stages before a transform that refused a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginUsage {
+    pub calls: u64,
+    pub fuel_used: u64,
+    /// HTTP requests the plugin sent to its vendor, refused ones included.
+    pub http_requests: u64,
+    /// Of those, the ones refused or failed in transport (no response).
+    pub http_errors: u64,
+    /// Time spent waiting for those requests, in microseconds.
+    pub http_micros: u64,
+}
+
+impl PluginUsage {
+    /// Adds one call's cost.
+    pub fn add(&mut self, report: &crate::sandbox::CallReport) {
+        self.calls += 1;
+        self.fuel_used += report.fuel_used;
+        self.http_requests += u64::from(report.http_requests);
+        self.http_errors += u64::from(report.http_errors);
+        self.http_micros += report.http_micros;
+    }
 }
 
 #[cfg(test)]
@@ -414,6 +444,38 @@ mod tests {
                 .unwrap()
                 .get("schedule")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn runs_stored_before_plugin_usage_still_load() {
+        let stored = serde_json::json!({
+            "id": 1, "tenant": "acme", "flow": "orders", "status": "succeeded",
+            "started_at": 0, "finished_at": 5, "batches": 1, "records_read": 2,
+            "records_written": 2, "fuel_used": 10, "http_requests": 3,
+            "cursor_before": null, "cursor_after": "c", "error": null
+        });
+        let run: Run = serde_json::from_value(stored).unwrap();
+        assert!(run.plugins.is_empty());
+        let mut usage = PluginUsage::default();
+        let report = crate::sandbox::CallReport {
+            fuel_used: 7,
+            http_requests: 2,
+            http_errors: 1,
+            http_micros: 1_500,
+            duration_ms: 3,
+        };
+        usage.add(&report);
+        usage.add(&report);
+        assert_eq!(
+            usage,
+            PluginUsage {
+                calls: 2,
+                fuel_used: 14,
+                http_requests: 4,
+                http_errors: 2,
+                http_micros: 3_000
+            }
         );
     }
 

@@ -45,6 +45,8 @@ impl Reconciliation {
 
 impl Tenon {
     /// Compares a flow's source (after its transforms) with its destination.
+    /// (The span gives the plugin calls' log lines the flow; see `run_flow`.)
+    #[tracing::instrument(level = "error", skip(self))]
     pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
         let flow = self.flow(tenant, flow)?;
         let source = self.flow_step(&flow, &flow.source.plugin)?;

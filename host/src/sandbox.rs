@@ -2,6 +2,12 @@
 //! deadline, a memory cap and only the capabilities of [`crate::capability`]; no
 //! files, environment or sockets. A trap or an exhausted budget fails that call with
 //! a [`CallError`] that says which limit was hit; the host carries on.
+//!
+//! Each call runs in a span named after the export (`read`, `write`, ...) with
+//! `tenant` and `plugin`, so every line logged during it (the guest's, egress's)
+//! carries them; inside a run it nests in the run's span, which adds `flow`.
+//! The spans are at ERROR level so that they are on whatever the log filter: they
+//! print nothing themselves, they only give lines their context.
 
 use crate::bindings::types::{Delivery, Page};
 use crate::bindings::{GuestError, types};
@@ -57,7 +63,15 @@ impl CallContext {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallReport {
     pub fuel_used: u64,
+    /// HTTP requests the plugin asked the host to send, refused ones included.
     pub http_requests: u32,
+    /// Of those, the ones that ended in an error instead of a response (see
+    /// [`Egress::errors`]).
+    #[serde(default)]
+    pub http_errors: u32,
+    /// Time spent waiting for those requests, in microseconds.
+    #[serde(default)]
+    pub http_micros: u64,
     pub duration_ms: u64,
 }
 
@@ -65,9 +79,15 @@ impl std::ops::AddAssign for CallReport {
     fn add_assign(&mut self, other: CallReport) {
         self.fuel_used += other.fuel_used;
         self.http_requests += other.http_requests;
+        self.http_errors += other.http_errors;
+        self.http_micros += other.http_micros;
         self.duration_ms += other.duration_ms;
     }
 }
+
+/// What `write` answers: per delivery, in order, the destination's id (if it
+/// tells one) or why it refused the record.
+pub type WriteOutcomes = Vec<Result<Option<String>, GuestError>>;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +107,13 @@ pub enum CallError {
     #[error("plugin `{plugin}` broke the contract: {message}")]
     Contract { plugin: String, message: String },
     #[error("plugin `{plugin}` returned an error: {error}")]
-    Guest { plugin: String, error: GuestError },
+    Guest {
+        plugin: String,
+        error: GuestError,
+        /// What the call cost until it returned the error (its HTTP requests
+        /// may be why).
+        report: CallReport,
+    },
 }
 
 /// The store data of one call.
@@ -305,6 +331,7 @@ impl Sandbox {
     }
 
     /// `check`: can the plugin reach its vendor with this configuration.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
     pub async fn check(
         &self,
         prepared: &Prepared,
@@ -321,11 +348,12 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        result.map_err(|e| guest(ctx, e))?;
+        result.map_err(|e| guest(ctx, report, e))?;
         Ok(report)
     }
 
     /// `read`: the next page of `stream` after `cursor`.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
     pub async fn read(
         &self,
         prepared: &Prepared,
@@ -345,11 +373,12 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        Ok((page(ctx, result, limit, "read")?, report))
+        Ok((page(ctx, result, report, limit, "read")?, report))
     }
 
     /// `reconcile`: a page of the records the connector's system holds now, keyed
     /// by that system's ids.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
     pub async fn reconcile(
         &self,
         prepared: &Prepared,
@@ -378,11 +407,12 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        Ok((page(ctx, result, limit, "reconcile")?, report))
+        Ok((page(ctx, result, report, limit, "reconcile")?, report))
     }
 
     /// `handle`: a webhook request turned into records, for a connector that
     /// exports `webhook-api`.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
     pub async fn webhook(
         &self,
         prepared: &Prepared,
@@ -415,18 +445,19 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        let records = result.map_err(|e| guest(ctx, e))?;
+        let records = result.map_err(|e| guest(ctx, report, e))?;
         Ok((records.into_iter().map(Envelope::from).collect(), report))
     }
 
     /// `write`: one outcome per delivery, in order.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
     pub async fn write(
         &self,
         prepared: &Prepared,
         ctx: &CallContext,
         stream: &str,
         deliveries: Vec<(Envelope, String)>,
-    ) -> Result<(Vec<Result<Option<String>, GuestError>>, CallReport), CallError> {
+    ) -> Result<(WriteOutcomes, CallReport), CallError> {
         let pre = connector(prepared, ctx)?;
         let count = deliveries.len();
         let batch: Vec<Delivery> = deliveries
@@ -446,7 +477,7 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        let outcomes = result.map_err(|e| guest(ctx, e))?;
+        let outcomes = result.map_err(|e| guest(ctx, report, e))?;
         if outcomes.len() != count {
             return Err(contract(
                 ctx,
@@ -466,6 +497,7 @@ impl Sandbox {
     }
 
     /// `transform`: a batch in, a batch out.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
     pub async fn transform(
         &self,
         prepared: &Prepared,
@@ -486,7 +518,7 @@ impl Sandbox {
         })
         .await;
         let (result, report) = finish(ctx, store, outcome)?;
-        let out = result.map_err(|e| guest(ctx, e))?;
+        let out = result.map_err(|e| guest(ctx, report, e))?;
         Ok((out.into_iter().map(Envelope::from).collect(), report))
     }
 
@@ -518,6 +550,8 @@ fn finish<R>(
             .get_fuel()
             .map_or(0, |left| ctx.limits.fuel.saturating_sub(left)),
         http_requests: store.data().egress.requests,
+        http_errors: store.data().egress.errors,
+        http_micros: store.data().egress.elapsed.as_micros() as u64,
         duration_ms: store.data().started.elapsed().as_millis() as u64,
     };
     let state = store.data_mut();
@@ -566,10 +600,11 @@ fn connector<'a>(
 fn page(
     ctx: &CallContext,
     result: Result<Page, types::Error>,
+    report: CallReport,
     limit: u32,
     call: &str,
 ) -> Result<ReadPage, CallError> {
-    let page = result.map_err(|e| guest(ctx, e))?;
+    let page = result.map_err(|e| guest(ctx, report, e))?;
     if page.records.len() > limit as usize {
         return Err(contract(
             ctx,
@@ -586,10 +621,11 @@ fn page(
     })
 }
 
-fn guest(ctx: &CallContext, error: types::Error) -> CallError {
+fn guest(ctx: &CallContext, report: CallReport, error: types::Error) -> CallError {
     CallError::Guest {
         plugin: ctx.plugin.clone(),
         error: error.into(),
+        report,
     }
 }
 

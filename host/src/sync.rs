@@ -62,7 +62,9 @@ impl Tenon {
     /// error; anything that goes wrong once the run started (a plugin not enabled,
     /// a call that fails) ends the run as failed, recorded with the reason, and
     /// everything committed before it stays committed.
-    #[tracing::instrument(skip(self), fields(run))]
+    // At ERROR level so that its fields are on every line of the run whatever
+    // the log filter (see [`crate::sandbox`]).
+    #[tracing::instrument(level = "error", skip(self), fields(run))]
     pub async fn run_flow(&self, tenant: &str, flow: &str) -> Result<Run> {
         let flow = self.flow(tenant, flow)?;
         let cursor = self.state.cursor(tenant, &flow.name, &flow.source.stream)?;
@@ -86,6 +88,7 @@ impl Tenon {
             cursor_after: cursor,
             error: None,
             duration_ms: 0,
+            plugins: Default::default(),
         };
         tracing::Span::current().record("run", run.id);
         self.state.put_run(&run)?;
@@ -163,7 +166,7 @@ impl Tenon {
                 return Ok(Ending::Stopped);
             }
             let cursor = run.cursor_after.clone();
-            let (page, report) = self
+            let read = self
                 .sandbox
                 .read(
                     &source.prepared,
@@ -172,8 +175,15 @@ impl Tenon {
                     cursor.as_deref(),
                     flow.batch_size,
                 )
-                .await?;
-            account(run, report);
+                .await;
+            let (page, report) = match read {
+                Ok(read) => read,
+                Err(error) => {
+                    account_error(run, &source.plugin, &error);
+                    return Err(error.into());
+                }
+            };
+            account(run, &source.plugin, report);
             run.records_read += page.records.len() as u64;
             if page.records.is_empty() && page.more && page.next_cursor == cursor {
                 return Err(Error::Invalid(format!(
@@ -327,12 +337,15 @@ impl Tenon {
         commit: &mut Commit,
     ) -> Result<Vec<Envelope>> {
         match self.chain(transforms, records.clone()).await {
-            Ok((out, cost)) => {
-                account(run, cost);
+            Ok((out, costs)) => {
+                account_chain(run, transforms, costs);
                 return Ok(out);
             }
-            Err((_, CallError::Guest { .. })) if records.len() > 1 => {}
-            Err((stage, CallError::Guest { error, .. })) => {
+            Err((stage, CallError::Guest { report, .. })) if records.len() > 1 => {
+                account(run, &transforms[stage].plugin, report);
+            }
+            Err((stage, CallError::Guest { error, report, .. })) => {
+                account(run, &transforms[stage].plugin, report);
                 let record = records.into_iter().next().expect("one record");
                 self.dead_letter_transform(flow, &transforms[stage], record, &error, run, commit);
                 return Ok(Vec::new());
@@ -342,11 +355,12 @@ impl Tenon {
         let mut out = Vec::new();
         for record in records {
             match self.chain(transforms, vec![record.clone()]).await {
-                Ok((mapped, cost)) => {
-                    account(run, cost);
+                Ok((mapped, costs)) => {
+                    account_chain(run, transforms, costs);
                     out.extend(mapped);
                 }
-                Err((stage, CallError::Guest { error, .. })) => {
+                Err((stage, CallError::Guest { error, report, .. })) => {
+                    account(run, &transforms[stage].plugin, report);
                     self.dead_letter_transform(
                         flow,
                         &transforms[stage],
@@ -362,14 +376,15 @@ impl Tenon {
         Ok(out)
     }
 
-    /// The transforms in order, with what they cost; an error says which stage
+    /// The transforms in order, with what each stage that ran cost (a stage
+    /// with nothing left to transform is not called); an error says which stage
     /// failed.
     pub(crate) async fn chain(
         &self,
         transforms: &[Step],
         mut batch: Vec<Envelope>,
-    ) -> std::result::Result<(Vec<Envelope>, CallReport), (usize, CallError)> {
-        let mut cost = CallReport::default();
+    ) -> std::result::Result<(Vec<Envelope>, Vec<CallReport>), (usize, CallError)> {
+        let mut costs = Vec::new();
         for (i, stage) in transforms.iter().enumerate() {
             if batch.is_empty() {
                 break;
@@ -379,10 +394,10 @@ impl Tenon {
                 .transform(&stage.prepared, &stage.ctx, batch)
                 .await
                 .map_err(|e| (i, e))?;
-            cost += report;
+            costs.push(report);
             batch = out;
         }
-        Ok((batch, cost))
+        Ok((batch, costs))
     }
 
     fn dead_letter_transform(
@@ -442,10 +457,13 @@ impl Tenon {
             .await
         {
             Ok((outcomes, report)) => {
-                account(run, report);
+                account(run, &destination.plugin, report);
                 outcomes
             }
-            Err(CallError::Guest { error, .. }) => vec![Err(error); pending.len()],
+            Err(CallError::Guest { error, report, .. }) => {
+                account(run, &destination.plugin, report);
+                vec![Err(error); pending.len()]
+            }
             Err(other) => return Err(other.into()),
         };
         let now = now_ms();
@@ -513,7 +531,27 @@ impl Tenon {
     }
 }
 
-pub(crate) fn account(run: &mut Run, report: CallReport) {
+/// Adds what a call of `plugin` cost to the run, in total and for the plugin.
+fn account(run: &mut Run, plugin: &str, report: CallReport) {
     run.fuel_used += report.fuel_used;
     run.http_requests += u64::from(report.http_requests);
+    run.plugins
+        .entry(plugin.to_owned())
+        .or_default()
+        .add(&report);
+}
+
+/// Adds what a call that returned an error cost; a call the host stopped (a
+/// trap, a limit) reports nothing.
+fn account_error(run: &mut Run, plugin: &str, error: &CallError) {
+    if let CallError::Guest { report, .. } = error {
+        account(run, plugin, *report);
+    }
+}
+
+/// Accounts the stages of [`Tenon::chain`] that ran, each to its transform.
+fn account_chain(run: &mut Run, transforms: &[Step], costs: Vec<CallReport>) {
+    for (stage, report) in transforms.iter().zip(costs) {
+        account(run, &stage.plugin, report);
+    }
 }

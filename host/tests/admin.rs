@@ -4,7 +4,9 @@
 //! enabled, flows defined on a schedule), syncing against in-process vendor
 //! sandboxes; a plugin disabled while flows run, a dead letter replayed, the
 //! audit log read, a flow reconciled; tenant tokens kept to their own tenant;
-//! and the CLI acting through `--server`.
+//! and the CLI acting through `--server`. And a plugin upgraded while in use:
+//! `demo-ledger` 0.2.0 uploaded, refused for a tenant until it grants the new
+//! egress host, then run, rolled back, and both changes in the audit log.
 
 mod support;
 
@@ -66,38 +68,7 @@ async fn vendors(orders: usize) -> (Shop, Ledger) {
 /// Enables the bundled plugins for `tenant` (with `token`) against its vendors,
 /// and defines `orders-to-erp` to run every second.
 async fn set_up(served: &Served, tenant: &str, token: Option<&str>, shop: &Shop, ledger: &Ledger) {
-    let plugins = [
-        (
-            "demo-shop",
-            json!({
-                "config": { "base_url": shop.base_url() },
-                "secrets": { "api_token": SHOP_TOKEN },
-                "grants": [shop.addr().to_string()],
-            }),
-        ),
-        ("order-to-sale", json!({})),
-        (
-            "demo-ledger",
-            json!({
-                "config": { "base_url": ledger.base_url() },
-                "secrets": { "api_token": LEDGER_TOKEN },
-                "grants": [ledger.addr().to_string()],
-                "limits": { "timeout_ms": 10000 },
-            }),
-        ),
-    ];
-    for (plugin, settings) in plugins {
-        let path = format!("/api/v1/tenants/{tenant}/plugins/{plugin}");
-        let (status, body) = served
-            .call("PUT", &path, token, Some(Body::Json(settings)))
-            .await;
-        assert_eq!(status, 200, "{path}: {body}");
-        let text = body.to_string();
-        assert!(
-            !text.contains(SHOP_TOKEN) && !text.contains(LEDGER_TOKEN),
-            "a secret value was answered: {text}"
-        );
-    }
+    enable_plugins(served, tenant, token, shop, ledger, &[]).await;
     let (status, body) = served
         .call(
             "GET",
@@ -123,6 +94,52 @@ async fn set_up(served: &Served, tenant: &str, token: Option<&str>, shop: &Shop,
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["schedule"], json!({ "every": "1s" }), "{body}");
+}
+
+/// Enables the bundled plugins for `tenant` (with `token`) against its vendors;
+/// `demo-ledger` may also reach `more_ledger_hosts`.
+async fn enable_plugins(
+    served: &Served,
+    tenant: &str,
+    token: Option<&str>,
+    shop: &Shop,
+    ledger: &Ledger,
+    more_ledger_hosts: &[&str],
+) {
+    let mut ledger_grants = vec![ledger.addr().to_string()];
+    ledger_grants.extend(more_ledger_hosts.iter().map(|h| h.to_string()));
+    let plugins = [
+        (
+            "demo-shop",
+            json!({
+                "config": { "base_url": shop.base_url() },
+                "secrets": { "api_token": SHOP_TOKEN },
+                "grants": [shop.addr().to_string()],
+            }),
+        ),
+        ("order-to-sale", json!({})),
+        (
+            "demo-ledger",
+            json!({
+                "config": { "base_url": ledger.base_url() },
+                "secrets": { "api_token": LEDGER_TOKEN },
+                "grants": ledger_grants,
+                "limits": { "timeout_ms": 10000 },
+            }),
+        ),
+    ];
+    for (plugin, settings) in plugins {
+        let path = format!("/api/v1/tenants/{tenant}/plugins/{plugin}");
+        let (status, body) = served
+            .call("PUT", &path, token, Some(Body::Json(settings)))
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains(SHOP_TOKEN) && !text.contains(LEDGER_TOKEN),
+            "a secret value was answered: {text}"
+        );
+    }
 }
 
 /// The runs of `tenant`, newest first.
@@ -624,6 +641,238 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
         (Some("plugin.enable"), Some("acme-portal")),
         "{last}"
     );
+
+    let (status, _) = served.terminate(WAIT).await;
+    assert!(status.success());
+}
+
+/// The egress host `demo-ledger` 0.2.0 (`tests/guests/ledger-v2`) declares and
+/// the bundled 0.1.0 does not.
+const NEW_LEDGER_HOST: &str = "api.ledger.example";
+
+/// Runs acme's `orders-to-erp` now and answers its run record.
+async fn run_now(served: &Served) -> Value {
+    let (status, run) = served
+        .call(
+            "POST",
+            "/api/v1/tenants/acme/flows/orders-to-erp/run?wait=true",
+            OPS,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    run
+}
+
+/// The versions of `demo-ledger` as `(version, current)`.
+async fn ledger_versions(served: &Served, token: Option<&str>) -> Vec<(String, bool)> {
+    let (status, versions) = served
+        .call("GET", "/api/v1/plugins/demo-ledger/versions", token, None)
+        .await;
+    assert_eq!(status, 200, "{versions}");
+    versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["current"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Changes an order of the shop so the next run reads it again.
+fn touch(shop: &Shop) {
+    let mut order = shop.orders().remove(0);
+    order.customer.last_name.push_str(" Jr.");
+    shop.upsert_order(order);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_waits_for_its_grant_and_rolls_back_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(dir.path());
+    let served = Served::start(&data, &["serve", "--config", &config]).await;
+    let v2 = support::ledger_v2().await;
+
+    for (name, wasm) in tenon::bundled::PLUGINS {
+        let (status, body) = served
+            .call(
+                "POST",
+                "/api/v1/plugins",
+                OPS,
+                Some(Body::Bytes(wasm.to_vec())),
+            )
+            .await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    let (status, body) = served
+        .call(
+            "POST",
+            "/api/v1/tenants",
+            OPS,
+            Some(Body::Json(json!({ "id": "acme" }))),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (shop, ledger) = vendors(3).await;
+    enable_plugins(&served, "acme", OPS, &shop, &ledger, &[]).await;
+    // No schedule: the test runs the flow when it wants.
+    let (status, body) = served
+        .call(
+            "PUT",
+            "/api/v1/tenants/acme/flows/orders-to-erp",
+            OPS,
+            Some(Body::Json(json!({
+                "source": "demo-shop:orders",
+                "transforms": ["order-to-sale"],
+                "destination": "demo-ledger:sale-orders",
+            }))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = run_now(&served).await;
+    assert_eq!(
+        (&run["status"], &run["records_written"]),
+        (&json!("succeeded"), &json!(3)),
+        "{run}"
+    );
+    assert_eq!(ledger.sales_orders().len(), 3);
+    assert_eq!(
+        ledger_versions(&served, ACME).await,
+        [("0.1.0".into(), true)]
+    );
+
+    // Upload 0.2.0 while 0.1.0 is in use: both kept, 0.2.0 current.
+    let (status, installed) = served
+        .call("POST", "/api/v1/plugins", OPS, Some(Body::Bytes(v2)))
+        .await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(
+        (installed["id"].as_str(), installed["version"].as_str()),
+        (Some("demo-ledger"), Some("0.2.0"))
+    );
+    assert_eq!(
+        ledger_versions(&served, ACME).await,
+        [("0.1.0".into(), false), ("0.2.0".into(), true)]
+    );
+
+    // acme has not granted 0.2.0's new host: its next run is refused, naming it.
+    touch(&shop);
+    let run = run_now(&served).await;
+    let error = run["error"].as_str().unwrap_or_default();
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        error.contains(NEW_LEDGER_HOST)
+            && error.contains("0.2.0")
+            && error.contains("tenant `acme` has not granted"),
+        "{error}"
+    );
+    assert_eq!(run["records_written"], 0, "{run}");
+
+    // Granted through the API, the next run goes through 0.2.0, which accepts
+    // the changed order without posting it to the ledger.
+    enable_plugins(&served, "acme", OPS, &shop, &ledger, &[NEW_LEDGER_HOST]).await;
+    let posted = |ledger: &Ledger| ledger.sales_orders().iter().map(|s| s.applied).sum::<u64>();
+    let posted_by_v1 = posted(&ledger);
+    let run = run_now(&served).await;
+    assert_eq!(
+        (&run["status"], &run["records_written"]),
+        (&json!("succeeded"), &json!(1)),
+        "{run}"
+    );
+    assert_eq!(
+        posted(&ledger),
+        posted_by_v1,
+        "0.2.0 delivered it, not 0.1.0"
+    );
+
+    // Rollback: only the operator; 0.1.0 is current again and posts to the ledger.
+    let rollback = "/api/v1/plugins/demo-ledger/rollback";
+    let (status, body) = served.call("POST", rollback, ACME, None).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (status, current) = served.call("POST", rollback, OPS, None).await;
+    assert_eq!(
+        (status, current["version"].as_str()),
+        (200, Some("0.1.0")),
+        "{current}"
+    );
+    assert_eq!(
+        ledger_versions(&served, OPS).await,
+        [("0.1.0".into(), true), ("0.2.0".into(), false)]
+    );
+    let (status, body) = served.call("POST", rollback, OPS, None).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (422, Some("invalid")),
+        "nothing before 0.1.0: {body}"
+    );
+    touch(&shop);
+    let run = run_now(&served).await;
+    assert_eq!(
+        (&run["status"], &run["records_written"]),
+        (&json!("succeeded"), &json!(1)),
+        "{run}"
+    );
+    assert_eq!(posted(&ledger), posted_by_v1 + 1, "0.1.0 posted it");
+
+    // The CLI through the server: versions, and a rollback refused as locally.
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--server", served.url.as_str(), "--token", OPERATOR_TOKEN];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        let data = data.clone();
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            tenon(&data, &args).await
+        }
+    };
+    let out = cli(&["--json", "plugin", "versions", "demo-ledger"]).await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    let versions: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&versions[0]["current"], &versions[1]["current"]),
+        (&json!(true), &json!(false)),
+        "{versions}"
+    );
+    let out = cli(&["plugin", "rollback", "demo-ledger"]).await;
+    assert_eq!(code(&out), 4, "{}", support::stderr(&out));
+    assert!(support::stderr(&out).contains("nothing to roll back to"));
+
+    // The audit log: the upload and the rollback, by the operator token's name.
+    let (_, audit) = served.call("GET", "/api/v1/audit", OPS, None).await;
+    let entries = audit.as_array().unwrap();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .rfind(|e| e["action"] == action && e["subject"] == "plugin/demo-ledger")
+            .unwrap_or_else(|| panic!("no {action} of demo-ledger: {audit:#}"))
+    };
+    let install = find("plugin.install");
+    assert_eq!(install["actor"], "ops", "{install}");
+    assert_eq!(install["detail"]["after"]["version"], "0.2.0", "{install}");
+    let rolled_back = find("plugin.rollback");
+    assert_eq!(rolled_back["actor"], "ops", "{rolled_back}");
+    assert_eq!(
+        (
+            &rolled_back["detail"]["before"]["version"],
+            &rolled_back["detail"]["after"]["version"]
+        ),
+        (&json!("0.2.0"), &json!("0.1.0")),
+        "{rolled_back}"
+    );
+    let rollbacks = entries
+        .iter()
+        .filter(|e| e["action"] == "plugin.rollback")
+        .count();
+    assert_eq!(rollbacks, 1, "refused rollbacks are not recorded");
 
     let (status, _) = served.terminate(WAIT).await;
     assert!(status.success());

@@ -117,6 +117,13 @@ pub struct Egress {
     limits: Limits,
     /// Requests sent (or refused) during this call.
     pub requests: u32,
+    /// Of those, the ones that ended in an error instead of a response: refused
+    /// (not granted, over the limit, no such secret), invalid, or failed in
+    /// transport (connect, timeout, oversized body). An HTTP error status is a
+    /// response, not an error here.
+    pub errors: u32,
+    /// Time spent in requests during this call, refused ones included.
+    pub elapsed: Duration,
 }
 
 impl Egress {
@@ -136,6 +143,8 @@ impl Egress {
             client,
             limits,
             requests: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
         }
     }
 
@@ -150,7 +159,19 @@ impl Egress {
             .expect("the HTTP client builds with static settings")
     }
 
+    /// Sends a request for the guest, counting it, whether it failed, and how
+    /// long it took.
     async fn send(&mut self, request: Request) -> Result<Response, WitError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request).await;
+        self.elapsed += started.elapsed();
+        if result.is_err() {
+            self.errors += 1;
+        }
+        result
+    }
+
+    async fn exchange(&mut self, request: Request) -> Result<Response, WitError> {
         self.requests += 1;
         if self.requests > self.limits.max_requests {
             return Err(WitError::Denied(format!(

@@ -1,15 +1,17 @@
-//! The admin API's handlers under `/api/v1/`: plugins, tenants, enablements,
-//! flows, runs, retries, dead letters, reconciliation and the audit log, each a
-//! thin JSON layer over a [`crate::Tenon`] operation. Every change is recorded
-//! in the audit log under the calling token's name. Owns request and answer
-//! bodies and what each role may reach ([`Principal`]); authentication is
-//! [`super::auth`]'s, the route list's composition [`super::http`]'s.
+//! The admin API's handlers under `/api/v1/`: plugins and their versions
+//! (rollback), tenants, enablements, flows, runs, retries, dead letters,
+//! reconciliation and the audit log, each a thin JSON layer over a
+//! [`crate::Tenon`] operation. Every change is recorded in the audit log under
+//! the calling token's name. Owns request and answer bodies and what each role
+//! may reach ([`Principal`]); authentication is [`super::auth`]'s, the route
+//! list's composition [`super::http`]'s.
 //!
 //! Secret values are accepted (enable) but never answered: enablements are
 //! shown as [`EnablementView`]s, with secret names only.
 
 use crate::flow::{Endpoint, Flow, Schedule};
 use crate::limits::LimitOverrides;
+use crate::plugin::Installed;
 use crate::server::auth::Principal;
 use crate::server::http::{App, Refused, Routes, error};
 use crate::tenant::{Enablement, EnablementView};
@@ -41,6 +43,8 @@ pub fn routes() -> Routes {
         )
         .at("GET", "/api/v1/plugins/{plugin}", inspect_plugin)
         .at("DELETE", "/api/v1/plugins/{plugin}", remove_plugin)
+        .at("GET", "/api/v1/plugins/{plugin}/versions", plugin_versions)
+        .at("POST", "/api/v1/plugins/{plugin}/rollback", rollback)
         .at("GET", "/api/v1/tenants", list_tenants)
         .at("POST", "/api/v1/tenants", create_tenant)
         .at("GET", "/api/v1/tenants/{tenant}", show_tenant)
@@ -127,6 +131,47 @@ async fn remove_plugin(
     who.operator("remove plugins")?;
     tenon(&app).remove_plugin(&plugin, &who.name)?;
     ok(serde_json::json!({ "removed": plugin }))
+}
+
+/// One installed version of a plugin, and whether it is the current one (the
+/// version flows run unless they pin another).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VersionRow {
+    #[serde(flatten)]
+    pub installed: Installed,
+    pub current: bool,
+}
+
+/// Every installed version of a plugin, oldest installation first.
+pub fn version_rows(tenon: &Tenon, plugin: &str) -> Result<Vec<VersionRow>, Error> {
+    let versions = tenon.plugin_versions(plugin)?;
+    let current = tenon.plugin(plugin).ok();
+    Ok(versions
+        .into_iter()
+        .map(|installed| VersionRow {
+            current: current
+                .as_ref()
+                .is_some_and(|c| c.version == installed.version),
+            installed,
+        })
+        .collect())
+}
+
+/// Every installed version, the current one marked; any token may read them,
+/// as it may the catalogue.
+async fn plugin_versions(State(app): State<App>, Path(plugin): Path<String>) -> Answer {
+    ok(version_rows(tenon(&app), &plugin)?)
+}
+
+/// Makes the version installed before the current one current again (flows that
+/// pin a version keep it); answers the now current version. Operator only.
+async fn rollback(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(plugin): Path<String>,
+) -> Answer {
+    who.operator("roll plugins back")?;
+    ok(tenon(&app).rollback(&plugin, &who.name)?)
 }
 
 // Tenants and enablements.

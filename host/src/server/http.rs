@@ -1,5 +1,6 @@
 //! The server's HTTP surface: composes the open routes (`GET /healthz`,
-//! `/readyz`, `/metrics`, `/api/v1/openapi.json`) with the admin API behind
+//! `/readyz`, `/metrics`, `/api/v1/openapi.json`, the webhooks
+//! `POST /hooks/{tenant}/{plugin}`) with the admin API behind
 //! bearer tokens ([`super::api`], [`super::auth`]), and answers the run-now
 //! trigger `POST /api/v1/tenants/{tenant}/flows/{flow}/run`. Owns status codes
 //! and error bodies; starting runs is the scheduler's.
@@ -12,7 +13,7 @@ use crate::Error;
 use crate::server::auth::{self, Principal, Tokens};
 use crate::server::metrics::{self, Metrics};
 use crate::server::schedule::{Refusal, Scheduler};
-use crate::server::{api, openapi};
+use crate::server::{api, openapi, webhook};
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::handler::Handler;
@@ -92,13 +93,15 @@ impl Routes {
     }
 }
 
-/// Every route: the open ones, then the admin API behind its tokens.
+/// Every route: the open ones (webhooks authenticate by their plugin's
+/// signature check), then the admin API behind its tokens.
 pub fn routes(tokens: Tokens) -> Routes {
     let open = Routes::default()
         .at("GET", "/healthz", healthz)
         .at("GET", "/readyz", readyz)
         .at("GET", "/metrics", render_metrics)
-        .at("GET", "/api/v1/openapi.json", openapi::serve);
+        .at("GET", "/api/v1/openapi.json", openapi::serve)
+        .merge(webhook::routes());
     let admin = api::routes()
         .at("POST", "/api/v1/tenants/{tenant}/flows/{flow}/run", run_now)
         .behind(tokens);
@@ -110,7 +113,6 @@ pub fn router(app: App) -> Router {
     let metrics = Arc::clone(&app.metrics);
     routes(app.tokens.clone())
         .router
-        .merge(super::webhook::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(app)
         .layer(middleware::from_fn_with_state(metrics, count_request))

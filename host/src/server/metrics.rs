@@ -13,15 +13,22 @@
 //! | `tenon_records_queued_total` | counter | tenant, flow, plugin (the destination) |
 //! | `tenon_records_dead_lettered_total` | counter | tenant, flow, plugin (the destination) |
 //! | `tenon_fuel_used_total` | counter | tenant, flow |
-//! | `tenon_plugin_http_requests_total` | counter | tenant, flow |
+//! | `tenon_plugin_calls_total` | counter | tenant, flow, plugin |
+//! | `tenon_plugin_fuel_total` | counter | tenant, flow, plugin |
+//! | `tenon_plugin_http_requests_total` | counter | tenant, flow, plugin |
+//! | `tenon_plugin_http_errors_total` | counter | tenant, flow, plugin |
+//! | `tenon_plugin_http_seconds_total` | counter | tenant, flow, plugin |
 //! | `tenon_api_requests_total` | counter | method, route, status |
 //!
 //! Run counters grow when a run ends, by what the run did (runs of the server
-//! process only). Fuel and vendor requests are per flow: a run adds them up over
-//! all its plugins. (A record dead-lettered by a transform counts under the
-//! destination too.)
+//! process only). `tenon_fuel_used_total` adds up all the flow's plugins; the
+//! `tenon_plugin_*` families split a run's calls by the plugin that made them
+//! ([`Run::plugins`]): HTTP requests to its vendor, the ones that got no
+//! response (refused or failed in transport), and the time spent waiting for
+//! them (divide by the requests for the mean latency). (A record dead-lettered
+//! by a transform counts under the destination too.)
 
-use crate::flow::Run;
+use crate::flow::{PluginUsage, Run};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
@@ -34,8 +41,8 @@ const DURATION_BUCKETS: [f64; 11] = [
 /// A counter family of destination outcomes: name, help, its value.
 type PerWrite = (&'static str, &'static str, fn(&Writes) -> u64);
 
-/// A counter family per flow: name, help, its value.
-type PerFlow = (&'static str, &'static str, fn(&FlowSeries) -> u64);
+/// A counter family per plugin of a flow: name, help, its value.
+type PerPlugin = (&'static str, &'static str, fn(&PluginUsage) -> String);
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -56,6 +63,8 @@ struct Series {
     writes: BTreeMap<(String, String, String), Writes>,
     /// By (tenant, flow).
     flows: BTreeMap<(String, String), FlowSeries>,
+    /// By (tenant, flow, plugin).
+    plugins: BTreeMap<(String, String, String), PluginUsage>,
     /// Runs in progress by tenant.
     running: BTreeMap<String, usize>,
     /// By (method, route, status).
@@ -73,7 +82,6 @@ struct Writes {
 #[derive(Debug, Default)]
 struct FlowSeries {
     fuel_used: u64,
-    http_requests: u64,
     duration: Histogram,
 }
 
@@ -123,9 +131,19 @@ impl Metrics {
         writes.retried += run.records_retried;
         writes.queued += run.records_queued;
         writes.dead_lettered += run.dead_lettered;
+        for (plugin, used) in &run.plugins {
+            let total = series
+                .plugins
+                .entry((tenant.clone(), flow.clone(), plugin.clone()))
+                .or_default();
+            total.calls += used.calls;
+            total.fuel_used += used.fuel_used;
+            total.http_requests += used.http_requests;
+            total.http_errors += used.http_errors;
+            total.http_micros += used.http_micros;
+        }
         let flow = series.flows.entry((tenant, flow)).or_default();
         flow.fuel_used += run.fuel_used;
-        flow.http_requests += run.http_requests;
         flow.duration.observe(run.duration_ms as f64 / 1e3);
     }
 
@@ -208,28 +226,55 @@ impl Metrics {
                 }),
             );
         }
-        let per_flow: [PerFlow; 2] = [
+        family(
+            &mut out,
+            "tenon_fuel_used_total",
+            "counter",
+            "Fuel (about one unit per instruction) used by the flow's plugin calls.",
+            series.flows.iter().map(|((tenant, flow), f)| {
+                (
+                    labels(&[("tenant", tenant), ("flow", flow)]),
+                    f.fuel_used.to_string(),
+                )
+            }),
+        );
+        let per_plugin: [PerPlugin; 5] = [
             (
-                "tenon_fuel_used_total",
-                "Fuel (about one unit per instruction) used by the flow's plugin calls.",
-                |f| f.fuel_used,
+                "tenon_plugin_calls_total",
+                "Calls of the plugin in the flow's runs.",
+                |u| u.calls.to_string(),
+            ),
+            (
+                "tenon_plugin_fuel_total",
+                "Fuel used by the plugin's calls in the flow's runs.",
+                |u| u.fuel_used.to_string(),
             ),
             (
                 "tenon_plugin_http_requests_total",
-                "HTTP requests the flow's plugins sent to vendors.",
-                |f| f.http_requests,
+                "HTTP requests the plugin sent to its vendor, refused ones included.",
+                |u| u.http_requests.to_string(),
+            ),
+            (
+                "tenon_plugin_http_errors_total",
+                "HTTP requests of the plugin that got no response: refused, or failed in transport.",
+                |u| u.http_errors.to_string(),
+            ),
+            (
+                "tenon_plugin_http_seconds_total",
+                "Time the plugin's HTTP requests took, in seconds.",
+                |u| (u.http_micros as f64 / 1e6).to_string(),
             ),
         ];
-        for (name, help, value) in per_flow {
+        for (name, help, value) in per_plugin {
             family(
                 &mut out,
                 name,
                 "counter",
                 help,
-                series.flows.iter().map(|((tenant, flow), f)| {
+                series.plugins.iter().map(|((tenant, flow, plugin), u)| {
                     (
-                        labels(&[("tenant", tenant), ("flow", flow)]),
-                        value(f).to_string(),
+                        labels(&[("tenant", tenant), ("flow", flow), ("plugin", plugin)]),
+                        value(u),
                     )
                 }),
             );
@@ -332,6 +377,29 @@ mod tests {
             cursor_after: None,
             error: None,
             duration_ms,
+            plugins: [
+                (
+                    "demo-shop".to_owned(),
+                    PluginUsage {
+                        calls: 1,
+                        fuel_used: 400,
+                        http_requests: 1,
+                        http_errors: 0,
+                        http_micros: 250_000,
+                    },
+                ),
+                (
+                    "demo-ledger".to_owned(),
+                    PluginUsage {
+                        calls: 2,
+                        fuel_used: 600,
+                        http_requests: 2,
+                        http_errors: 1,
+                        http_micros: 1_500,
+                    },
+                ),
+            ]
+            .into(),
         }
     }
 
@@ -366,7 +434,14 @@ mod tests {
             r#"tenon_records_queued_total{tenant="acme",flow="orders",plugin="demo-ledger"} 2"#,
             r#"tenon_records_written_total{tenant="globex",flow="orders",plugin="demo-ledger"} 1"#,
             r#"tenon_fuel_used_total{tenant="acme",flow="orders"} 2000"#,
-            r#"tenon_plugin_http_requests_total{tenant="acme",flow="orders"} 6"#,
+            r#"tenon_plugin_calls_total{tenant="acme",flow="orders",plugin="demo-ledger"} 4"#,
+            r#"tenon_plugin_fuel_total{tenant="acme",flow="orders",plugin="demo-shop"} 800"#,
+            r#"tenon_plugin_http_requests_total{tenant="acme",flow="orders",plugin="demo-ledger"} 4"#,
+            r#"tenon_plugin_http_requests_total{tenant="acme",flow="orders",plugin="demo-shop"} 2"#,
+            r#"tenon_plugin_http_errors_total{tenant="acme",flow="orders",plugin="demo-ledger"} 2"#,
+            r#"tenon_plugin_http_errors_total{tenant="acme",flow="orders",plugin="demo-shop"} 0"#,
+            r#"tenon_plugin_http_seconds_total{tenant="acme",flow="orders",plugin="demo-shop"} 0.5"#,
+            r#"tenon_plugin_http_seconds_total{tenant="globex",flow="orders",plugin="demo-ledger"} 0.0015"#,
             "# TYPE tenon_run_duration_seconds histogram",
             r#"tenon_run_duration_seconds_bucket{tenant="acme",flow="orders",le="0.25"} 0"#,
             r#"tenon_run_duration_seconds_bucket{tenant="acme",flow="orders",le="0.5"} 1"#,

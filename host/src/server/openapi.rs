@@ -49,6 +49,48 @@ fn open(summary: &str) -> Value {
     operation
 }
 
+/// `POST /hooks/{tenant}/{plugin}`: no bearer token (a vendor cannot send ours);
+/// the plugin authenticates the request, e.g. by an HMAC signature with the
+/// tenant's secret. The answers are [`super::webhook`]'s.
+fn webhook() -> Value {
+    let error = |description: &str| {
+        json!({ "description": description,
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+    };
+    json!({
+        "summary": "A vendor's webhook, handed to the plugin, which verifies it (e.g. an HMAC signature \
+            with the tenant's secret) and turns it into records, stored durably before the answer is 202. \
+            No bearer token: the plugin's verification authenticates it.",
+        "security": [],
+        "parameters": [
+            { "name": "tenant", "in": "path", "required": true, "schema": { "type": "string" } },
+            { "name": "plugin", "in": "path", "required": true, "schema": { "type": "string" } },
+        ],
+        "requestBody": {
+            "required": true,
+            "description": "the vendor's body, as sent, at most 1 MiB",
+            "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } },
+        },
+        "responses": {
+            "202": { "description": "accepted and stored for the flows that take its records",
+                "content": { "application/json": { "schema": { "type": "object",
+                    "required": ["tenant", "plugin", "records"],
+                    "properties": {
+                        "tenant": { "type": "string" },
+                        "plugin": { "type": "string" },
+                        "records": { "type": "integer" },
+                    } } } } },
+            "400": error("the plugin refused the body for good (`permanent`)"),
+            "401": error("the plugin denied it: a bad or missing signature, or no secret set"),
+            "404": error("unknown tenant or plugin, not enabled for the tenant, or no `webhook-api` export"),
+            "413": error("the body is larger than 1 MiB"),
+            "422": error("no flow of the tenant takes the records' stream; nothing stored"),
+            "502": error("the plugin call failed (trap, limit, broken contract)"),
+            "503": error("the plugin answered `retryable` or `rate-limited`: send it again later (Retry-After)"),
+        },
+    })
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let tf = &["tenant", "flow"];
@@ -58,7 +100,8 @@ pub fn document() -> Value {
         "info": {
             "title": "Tenon admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every /api/v1/ route but this document needs `Authorization: Bearer <token>`. \
+            "description": "Every /api/v1/ route but this document needs `Authorization: Bearer <token>`; \
+                /hooks/ routes take none (their plugin verifies each request). \
                 An operator token reaches everything; a tenant token reaches its own tenant only: \
                 other tenants' resources answer 404, installing or removing plugins and creating tenants 403. \
                 Changes are recorded in the audit log under the token's name. Secret values are never answered.",
@@ -114,6 +157,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "metrics", "content": { "text/plain": {} } } },
             } },
             "/api/v1/openapi.json": { "get": open("This document") },
+            "/hooks/{tenant}/{plugin}": { "post": webhook() },
             "/api/v1/plugins": {
                 "get": op("Installed plugins", &[], None, ("200", list())),
                 "post": op("Install (upload) a component; query: fuel, timeout_ms, memory_mib, ... (operator)", &[],
@@ -123,6 +167,15 @@ pub fn document() -> Value {
             "/api/v1/plugins/{plugin}": {
                 "get": op("A plugin's description", &["plugin"], None, ("200", object())),
                 "delete": op("Remove a plugin no tenant has enabled (operator)", &["plugin"], None, ("200", object())),
+            },
+            "/api/v1/plugins/{plugin}/versions": {
+                "get": op("Every installed version, oldest first, each with `current` (the version flows run unless they pin one)",
+                    &["plugin"], None, ("200", list())),
+            },
+            "/api/v1/plugins/{plugin}/rollback": {
+                "post": op("Make the version installed before the current one current again; flows that pin a version keep it; \
+                    answers the now current version; 422 when there is none (operator)",
+                    &["plugin"], None, ("200", object())),
             },
             "/api/v1/tenants": {
                 "get": op("Tenants and their enabled plugins", &[], None, ("200", list())),
@@ -228,5 +281,16 @@ mod tests {
             "in the document, not served: {unserved:?}"
         );
         assert_eq!(document["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn webhooks_are_documented_without_a_bearer_token_with_every_answer() {
+        let webhook = &document()["paths"]["/hooks/{tenant}/{plugin}"]["post"];
+        assert_eq!(webhook["security"], json!([]));
+        let answers: Vec<&String> = webhook["responses"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            answers,
+            ["202", "400", "401", "404", "413", "422", "502", "503"]
+        );
     }
 }

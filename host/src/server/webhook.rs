@@ -20,15 +20,14 @@
 use crate::Error;
 use crate::bindings::GuestError;
 use crate::sandbox::{CallError, WebhookRequest};
-use crate::server::http::{App, error, error_of};
+use crate::server::http::{App, Routes, error, error_of};
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::handler::Handler as _;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde_json::json;
 
 /// The largest webhook body taken, 1 MiB: vendors' notifications are small, and
@@ -36,10 +35,12 @@ use serde_json::json;
 pub const MAX_WEBHOOK_BYTES: usize = 1 << 20;
 
 /// The webhook routes, open (no bearer token), with the body cap.
-pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/hooks/{tenant}/{plugin}", post(receive))
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+pub fn routes() -> Routes {
+    Routes::default().at(
+        "POST",
+        "/hooks/{tenant}/{plugin}",
+        receive.layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)),
+    )
 }
 
 async fn receive(

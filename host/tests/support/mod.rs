@@ -162,6 +162,8 @@ pub struct Served {
     pub url: String,
     /// What it wrote to stderr so far, line by line.
     stderr: Arc<Mutex<Vec<String>>>,
+    /// What it wrote to stdout so far, line by line, the first one included.
+    stdout: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
     /// Sent as the bearer token by [`Served::get`] and [`Served::post`].
     token: String,
@@ -203,11 +205,18 @@ impl Served {
             .unwrap_or_else(|| panic!("no URL in {first:?}"))
             .to_owned();
         // Keep reading stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = out_lines.next_line().await {} });
+        let stdout = Arc::new(Mutex::new(vec![first]));
+        let sink = Arc::clone(&stdout);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out_lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Served {
             child,
             url,
             stderr,
+            stdout,
             http: reqwest::Client::new(),
             token: OPERATOR_TOKEN.to_owned(),
         }
@@ -249,6 +258,11 @@ impl Served {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    /// What it wrote to stdout so far, line by line.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
@@ -319,4 +333,56 @@ pub enum Body {
 pub fn metric(text: &str, key: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The component of the test guest `tests/guests/ledger-v2`: `demo-ledger`
+/// 0.2.0, which declares one more egress host than the bundled 0.1.0.
+///
+/// The guests are built by the build script of `tenon-tests`. A plain `cargo
+/// test` at the root builds every test target, that script included, before it
+/// runs any test, but `cargo test -p tenon` does not build `tenon-tests`, and
+/// `tenon` cannot take it as a dev-dependency (it depends on `tenon`). So the
+/// guest is built here with the very `cargo build` that script runs, in the same
+/// target folder (`target/wasm`, not the outer build's, so it never waits on the
+/// outer build's lock): a no-op when it is up to date, whatever the build order.
+pub async fn ledger_v2() -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate has a parent folder");
+    let target_dir = root.join("target").join("wasm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(&cargo);
+    build
+        .current_dir(root)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .args(["-p", "guest-ledger-v2", "--target-dir"])
+        .arg(&target_dir)
+        .stdout(Stdio::null());
+    // Settings of the outer (native) build must not reach the guest's build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "CARGO_PRIMARY_PACKAGE",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        build.env_remove(var);
+    }
+    let status = build
+        .status()
+        .await
+        .unwrap_or_else(|e| panic!("could not run `{cargo}` to build guest-ledger-v2: {e}"));
+    assert!(
+        status.success(),
+        "building tests/guests/ledger-v2 for wasm32-wasip2 failed ({status}); \
+         `rustup target add wasm32-wasip2` if the target is missing"
+    );
+    let wasm = target_dir.join("wasm32-wasip2/release/guest_ledger_v2.wasm");
+    std::fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()))
 }
