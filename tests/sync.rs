@@ -138,7 +138,10 @@ async fn state_and_compiled_components_survive_a_restart() {
     }
 
     let tenon = tenon::Tenon::open(dir.path()).unwrap();
-    assert_eq!(tenon.plugins().unwrap().len(), 3);
+    assert_eq!(
+        tenon.plugins().unwrap().len(),
+        tenon::bundled::PLUGINS.len()
+    );
     assert_eq!(tenon.tenants().unwrap().len(), 1);
     assert_eq!(tenon.enablements(Some("acme")).unwrap().len(), 3);
     assert_eq!(tenon.flows(Some("acme")).unwrap().len(), 1);

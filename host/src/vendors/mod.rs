@@ -14,6 +14,10 @@
 //! - `shop.rs`: the shop's API, its [`Order`] records and the demo seed data.
 //! - `ledger.rs`: the ERP's API, its [`SalesOrder`] records and the scripted
 //!   [`Fault`]s tests use to exercise retries.
+//! - `pim.rs`: an Akeneo-shaped PIM ([`Pim`]): products with localized values,
+//!   search by `updated`, page links.
+//! - `threepl.rs`: a ShipStation-shaped 3PL ([`ThreePl`]): orders to fulfil,
+//!   shipments split in parcels, Basic auth, `X-Rate-Limit-*` and SHIP_NOTIFY.
 //! - this file: the plumbing both share: binding, the bearer check, JSON errors,
 //!   injected failures and shutdown.
 //!
@@ -21,7 +25,9 @@
 //! store or any plugin; everything it knows arrives over HTTP.
 
 pub mod ledger;
+pub mod pim;
 pub mod shop;
+pub mod threepl;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -41,7 +47,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use ledger::{Fault, Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
+pub use pim::{Pim, Product, ProductValue, demo_products};
 pub use shop::{Customer, Order, OrderLine, OrderStatus, Shop, demo_orders};
+// The 3PL's `Fault` stays at `threepl::Fault`: the ledger's owns the short name.
+pub use threepl::{FulfilmentOrder, Parcel, ShipNotify, Shipment, ShipmentItem, ThreePl};
 
 /// How long `stop` waits for open connections to finish before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -1,0 +1,142 @@
+//! The JSON-RPC client: `POST {base_url}/{database}/rpc/` with the tenant's
+//! session as `Authorization`, the user's context added to every model call.
+//! Owns error mapping of Tryton's answers; knows no model.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tenon_sdk::prelude::*;
+
+/// The tenant secret holding the `Authorization` header value.
+pub const SESSION_SECRET: &str = "session";
+
+/// A Tryton database reached with this tenant's session.
+pub struct Tryton {
+    client: Client,
+    path: String,
+    /// The user's preferences (`company`, `language`, ...): the context of every call.
+    pub context: Value,
+}
+
+/// A JSON-RPC answer.
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    result: Value,
+    #[serde(default)]
+    error: Value,
+}
+
+impl Tryton {
+    /// Connects with the tenant's config and session and loads the user's context.
+    pub fn connect() -> Result<Self, Error> {
+        let base_url = config::require("base_url")?;
+        let database = config::require("database")?;
+        let mut tryton = Self {
+            client: Client::new(base_url.trim_end_matches('/'))
+                .credential(Credential::header(SESSION_SECRET, "Authorization")),
+            path: format!("/{database}/rpc/"),
+            context: json!({}),
+        };
+        tryton.context = tryton.call("model.res.user.get_preferences", json!([true, {}]))?;
+        if tryton.context.get("company").is_none_or(Value::is_null) {
+            return Err(Error::permanent(
+                "the Tryton user has no company: set one (products and sales need it)",
+            ));
+        }
+        Ok(tryton)
+    }
+
+    /// Calls `method` with `params` as given.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
+        let body = json!({"id": 1, "method": method, "params": params});
+        let response = self.client.post(&self.path).json(&body)?.send()?;
+        if matches!(response.status(), 401 | 403) {
+            return Err(Error::denied(format!(
+                "Tryton refused the session (HTTP {}): log in again and update the secret `{SESSION_SECRET}`",
+                response.status()
+            )));
+        }
+        let answer: Answer = response.error_for_status()?.json()?;
+        if !answer.error.is_null() {
+            return Err(tryton_error(method, &answer.error));
+        }
+        Ok(answer.result)
+    }
+
+    /// Calls `model.{model}.{method}` with `args` and the user's context last.
+    pub fn model(&self, model: &str, method: &str, args: Vec<Value>) -> Result<Value, Error> {
+        let mut params = args;
+        params.push(self.context.clone());
+        self.call(&format!("model.{model}.{method}"), Value::Array(params))
+    }
+
+    /// `search_read(domain, 0, limit, order, fields)` on `model`.
+    pub fn search_read(
+        &self,
+        model: &str,
+        domain: Value,
+        limit: Option<u32>,
+        order: Value,
+        fields: &[&str],
+    ) -> Result<Vec<Value>, Error> {
+        let rows = self.model(
+            model,
+            "search_read",
+            vec![domain, json!(0), json!(limit), order, json!(fields)],
+        )?;
+        serde_json::from_value(rows)
+            .map_err(|e| Error::permanent(format!("unexpected answer of {model}.search_read: {e}")))
+    }
+
+    /// The ids of `model` matching `domain`, at most `limit`.
+    pub fn search(&self, model: &str, domain: Value, limit: u32) -> Result<Vec<i64>, Error> {
+        let ids = self.model(
+            model,
+            "search",
+            vec![domain, json!(0), json!(limit), Value::Null],
+        )?;
+        serde_json::from_value(ids)
+            .map_err(|e| Error::permanent(format!("unexpected answer of {model}.search: {e}")))
+    }
+
+    /// Creates one record of `model`; its id.
+    pub fn create(&self, model: &str, values: Value) -> Result<i64, Error> {
+        let ids = self.model(model, "create", vec![json!([values])])?;
+        ids.get(0)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Error::permanent(format!("{model}.create answered no id: {ids}")))
+    }
+}
+
+/// Tryton's `error` member as an [`Error`]: user and access errors are
+/// permanent; anything else (a concurrency conflict, a server fault) retryable.
+fn tryton_error(method: &str, error: &Value) -> Error {
+    let kind = error.get(0).and_then(Value::as_str).unwrap_or("");
+    let detail = match error.get(1) {
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(Value::String(text)) => text.clone(),
+        _ => error.to_string(),
+    };
+    let detail: String = detail.chars().take(300).collect();
+    let message = format!("Tryton {method}: {kind}: {detail}");
+    match kind {
+        "UserError"
+        | "UserWarning"
+        | "AccessError"
+        | "DomainValidationError"
+        | "RequiredValidationError"
+        | "SelectionValidationError"
+        | "SizeValidationError"
+        | "DigitsValidationError"
+        | "ForbiddenCharValidationError"
+        | "RecursionError"
+        | "SQLConstraintError"
+        | "ImportDataError" => Error::permanent(message),
+        _ if kind.ends_with("ValidationError") => Error::permanent(message),
+        _ => Error::retryable(message),
+    }
+}

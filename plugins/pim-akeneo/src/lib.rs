@@ -1,0 +1,308 @@
+//! `pim-akeneo`: reads the products of a PIM that follows Akeneo's REST API.
+//!
+//! - **Reads** stream `products` from `GET /api/rest/v1/products`: one record
+//!   per product, key = `identifier`, op = upsert, payload = the product as the
+//!   PIM returns it (`identifier`, `family`, `categories`, `enabled`, `values`
+//!   with every locale and scope: `{"name": [{"locale": "en_US", "scope": null,
+//!   "data": "..."}, ...]}`, media values with their `_links`, `created`,
+//!   `updated`), source time = `updated`.
+//! - **Writes** nothing.
+//! - **Config**: `base_url` (required), the PIM's address.
+//! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`. Akeneo's
+//!   password grant (`POST /api/oauth/v1/token`) would need the client secret and
+//!   password inside the guest; the operator obtains the token out of band and
+//!   stores it as the tenant secret instead.
+//! - **Egress**: none declared: the operator grants the host of `base_url`.
+//! - **Cursor**: a [`Watermark`] over `(updated, identifier)`. Akeneo's search by
+//!   `updated` is strict (`>`) and in whole seconds, so the connector asks for
+//!   everything after the second *before* the watermark and skips what it
+//!   already delivered: products updated in the same second are never lost.
+
+use serde::Deserialize;
+use serde_json::Value;
+use tenon_sdk::prelude::*;
+
+/// The only stream.
+const PRODUCTS: &str = "products";
+
+/// Akeneo's largest page.
+const MAX_PAGE: u32 = 100;
+
+/// The most PIM pages one `read` walks through.
+const MAX_PAGES_PER_READ: u32 = 20;
+
+/// The product list path.
+const LIST: &str = "/api/rest/v1/products";
+
+/// JSON Schema of a `products` payload.
+const PRODUCT_SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["identifier", "values", "updated"],
+  "properties": {
+    "identifier": {"type": "string"},
+    "family": {"type": ["string", "null"]},
+    "categories": {"type": "array", "items": {"type": "string"}},
+    "enabled": {"type": "boolean"},
+    "values": {
+      "type": "object",
+      "additionalProperties": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": ["data"],
+          "properties": {
+            "locale": {"type": ["string", "null"]},
+            "scope": {"type": ["string", "null"]},
+            "data": {}
+          }
+        }
+      }
+    },
+    "updated": {"type": "string", "format": "date-time"}
+  }
+}"#;
+
+/// One page of the product list.
+#[derive(Debug, Deserialize)]
+struct ProductPage {
+    #[serde(rename = "_links", default)]
+    links: Links,
+    #[serde(rename = "_embedded")]
+    embedded: Embedded,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Links {
+    next: Option<Link>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Link {
+    href: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Embedded {
+    items: Vec<Value>,
+}
+
+/// The fields of a product the connector needs; the payload keeps them all.
+#[derive(Debug, Deserialize)]
+struct Position {
+    identifier: String,
+    updated: String,
+}
+
+struct Akeneo;
+
+impl Connector for Akeneo {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "pim-akeneo".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            kind: Kind::Pim,
+            description: "Products with localized values from an Akeneo-style PIM.".to_owned(),
+            streams: vec![StreamInfo::readable(
+                PRODUCTS,
+                Some("updated"),
+                PRODUCT_SCHEMA,
+            )],
+            egress: Vec::new(),
+            config: vec![ConfigKey::required(
+                "base_url",
+                "Address of the PIM, like https://pim.example.com; grant its host too.",
+            )],
+            secrets: vec!["api_token".to_owned()],
+        }
+    }
+
+    fn check() -> Result<(), Error> {
+        pim()?
+            .get(LIST)
+            .query("limit", "1")
+            .send()?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        if stream != PRODUCTS {
+            return Err(Error::unknown_stream(&stream));
+        }
+        let api = pim()?;
+        let mut mark = Watermark::from_cursor(cursor.as_deref());
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut request = api.get(LIST).query("limit", &limit.to_string());
+        if !mark.is_start() {
+            let after = second_before(&mark.time).ok_or_else(|| {
+                Error::permanent(format!("cursor time `{}` is not a date-time", mark.time))
+            })?;
+            let search = serde_json::json!({"updated": [{"operator": ">", "value": after}]});
+            request = request.query("search", &search.to_string());
+        }
+        let mut fresh: Vec<(Position, Value)> = Vec::new();
+        let mut next = None;
+        for _ in 0..MAX_PAGES_PER_READ {
+            let page: ProductPage = request.send()?.error_for_status()?.json()?;
+            for product in page.embedded.items {
+                let position = Position::deserialize(&product).map_err(|e| {
+                    Error::permanent(format!(
+                        "the PIM returned a product without identifier or updated: {e}"
+                    ))
+                })?;
+                if mark.is_new(&position.updated, &position.identifier) {
+                    fresh.push((position, product));
+                }
+            }
+            next = page.links.next.map(|link| link.href);
+            let Some(href) = &next else { break };
+            if fresh.len() > limit as usize {
+                break;
+            }
+            request = api.get(relative(api.base_url(), href)?);
+        }
+        fresh.sort_by(|(a, _), (b, _)| {
+            (&a.updated, &a.identifier).cmp(&(&b.updated, &b.identifier))
+        });
+        let more = fresh.len() > limit as usize || next.is_some();
+        fresh.truncate(limit as usize);
+        let mut records = Vec::with_capacity(fresh.len());
+        for (position, product) in &fresh {
+            records.push(Envelope::upsert(
+                PRODUCTS,
+                &position.identifier,
+                product,
+                Some(&position.updated),
+            )?);
+            mark.advance(&position.updated, &position.identifier);
+        }
+        log::info(format!(
+            "count={} more={more} cursor={mark} Read products.",
+            records.len()
+        ));
+        Ok(Page {
+            next_cursor: (!records.is_empty()).then(|| mark.encode()),
+            more: more && !records.is_empty(),
+            records,
+        })
+    }
+
+    fn write(stream: String, _batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
+        if stream != PRODUCTS {
+            return Err(Error::unknown_stream(&stream));
+        }
+        Err(Error::permanent(format!("stream `{stream}` is read-only")))
+    }
+}
+
+/// The PIM of this tenant, with its bearer `api_token`.
+fn pim() -> Result<Client, Error> {
+    let base_url = config::require("base_url")?;
+    Ok(Client::new(base_url.trim_end_matches('/')).credential(Credential::bearer("api_token")))
+}
+
+/// The path of a `_links` href, absolute under `base_url` or relative; any other
+/// host would get the tenant's token, so it is refused.
+fn relative<'a>(base_url: &str, href: &'a str) -> Result<&'a str, Error> {
+    if let Some(path) = href.strip_prefix(base_url)
+        && path.starts_with('/')
+    {
+        return Ok(path);
+    }
+    if href.starts_with('/') && !href.starts_with("//") {
+        return Ok(href);
+    }
+    Err(Error::permanent(format!(
+        "the PIM linked to `{href}`, outside base_url"
+    )))
+}
+
+/// `2026-11-23 09:59:59` for `2026-11-23T10:00:00+00:00`: the search value
+/// one second before a product's `updated` (read as UTC).
+fn second_before(time: &str) -> Option<String> {
+    let bytes = time.as_bytes();
+    if bytes.len() < 19 {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| time.get(range)?.parse::<i64>().ok();
+    let (y, mo, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (h, mi, s) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - 1;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, mo, d) = civil_from_days(days);
+    Some(format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    ))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+export_connector!(Akeneo);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_second_before_crosses_days_and_years() {
+        assert_eq!(
+            second_before("2026-11-23T10:00:00+00:00").as_deref(),
+            Some("2026-11-23 09:59:59")
+        );
+        assert_eq!(
+            second_before("2027-01-01T00:00:00+00:00").as_deref(),
+            Some("2026-12-31 23:59:59")
+        );
+        assert_eq!(
+            second_before("2024-03-01 00:00:00").as_deref(),
+            Some("2024-02-29 23:59:59")
+        );
+        assert_eq!(second_before("yesterday"), None);
+    }
+
+    #[test]
+    fn links_stay_under_the_base_url() {
+        let base = "http://127.0.0.1:9000";
+        assert_eq!(
+            relative(base, "http://127.0.0.1:9000/api/rest/v1/products?page=2").unwrap(),
+            "/api/rest/v1/products?page=2"
+        );
+        assert_eq!(relative(base, "/api/x").unwrap(), "/api/x");
+        assert!(relative(base, "http://evil.example/api").is_err());
+        assert!(relative(base, "//evil.example/api").is_err());
+        assert!(relative(base, "http://127.0.0.1:90001/api").is_err());
+    }
+}

@@ -1,0 +1,480 @@
+//! `wms-shipstation`: a 3PL that follows ShipStation's public API (v1): orders to
+//! fulfil go in, shipments with tracking numbers come out.
+//!
+//! - **Writes** stream `fulfilment-orders`: each record is a `sale-orders`
+//!   payload (what `order-to-sale` produces: `external_ref`, `customer_email`,
+//!   `customer_name`, `currency`, `lines` with `unit_price_cents`, `total_cents`,
+//!   `status`), POSTed to `/orders/createorder` with `orderKey` = `orderNumber` =
+//!   `external_ref`. ShipStation upserts by `orderKey` and takes no idempotency
+//!   key, so a retried record updates the same order; the outcome is its `orderId`.
+//! - **Reads** stream `shipments` from `GET /shipments`: one record per shipment
+//!   (a split shipment is several), key = `shipmentId`, payload = see
+//!   [`ShipmentRecord`], source time = `createDate`.
+//! - **Config**: `base_url` (required), `api_key` (required, the Basic user).
+//! - **Secrets**: `api_secret`, the Basic password (the host adds
+//!   `Authorization: Basic base64(api_key:api_secret)`).
+//! - **Egress**: none declared: the operator grants the host of `base_url`.
+//! - **Rate limits**: a `429` is `rate-limited` after `X-Rate-Limit-Reset`
+//!   seconds (ShipStation sends no `Retry-After`).
+//! - **Webhooks**: SHIP_NOTIFY, `{"resource_url": ..., "resource_type":
+//!   "SHIP_NOTIFY"}`. ShipStation does not sign them, so the connector trusts only
+//!   what it fetches itself: the `resource_url` must lie under
+//!   `{base_url}/shipments`, is fetched with the tenant's credentials, and its
+//!   shipments become `shipments` records as `read` would give them.
+//! - **Cursor**: a [`Watermark`] over `(createDate, shipmentId)`, the id
+//!   zero-padded to 20 digits so that it compares as text. `createDateStart` is
+//!   inclusive; shipments at or before the watermark are skipped.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenon_sdk::prelude::*;
+
+/// The stream written.
+const FULFILMENT_ORDERS: &str = "fulfilment-orders";
+
+/// The stream read.
+const SHIPMENTS: &str = "shipments";
+
+/// ShipStation's largest `pageSize`.
+const MAX_PAGE: u32 = 500;
+
+/// The most vendor pages one `read` walks through (pages of skipped ties count).
+const MAX_PAGES_PER_READ: u32 = 20;
+
+/// Used when a `429` has no usable `X-Rate-Limit-Reset`.
+const DEFAULT_RESET_MS: u64 = 60_000;
+
+/// JSON Schema of a `shipments` payload.
+const SHIPMENT_SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["shipment_id", "order_key", "tracking_number", "carrier", "items", "created_at"],
+  "properties": {
+    "shipment_id": {"type": "string"},
+    "order_id": {"type": "string"},
+    "order_key": {"type": "string"},
+    "order_number": {"type": "string"},
+    "tracking_number": {"type": "string"},
+    "carrier": {"type": "string"},
+    "ship_date": {"type": "string"},
+    "created_at": {"type": "string"},
+    "voided": {"type": "boolean"},
+    "items": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["sku", "quantity"],
+        "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer"}}
+      }
+    }
+  }
+}"#;
+
+/// JSON Schema of a `fulfilment-orders` payload (the `sale-orders` shape).
+const ORDER_SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["external_ref", "customer_email", "lines", "status"],
+  "properties": {
+    "external_ref": {"type": "string"},
+    "customer_email": {"type": "string"},
+    "customer_name": {"type": "string"},
+    "currency": {"type": "string"},
+    "lines": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["sku", "quantity"],
+        "properties": {
+          "sku": {"type": "string"},
+          "quantity": {"type": "integer"},
+          "unit_price_cents": {"type": "integer"}
+        }
+      }
+    },
+    "total_cents": {"type": "integer"},
+    "status": {"enum": ["open", "cancelled"]}
+  }
+}"#;
+
+/// A `fulfilment-orders` payload.
+#[derive(Debug, Deserialize)]
+struct SaleOrder {
+    external_ref: String,
+    customer_email: String,
+    #[serde(default)]
+    customer_name: String,
+    lines: Vec<SaleOrderLine>,
+    #[serde(default)]
+    total_cents: u64,
+    status: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SaleOrderLine {
+    sku: String,
+    quantity: u32,
+    #[serde(default)]
+    unit_price_cents: u64,
+}
+
+/// The part of ShipStation's answer to `createorder` the connector needs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedOrder {
+    order_id: u64,
+}
+
+/// One answer of `GET /shipments`.
+#[derive(Debug, Deserialize)]
+struct ShipmentPage {
+    shipments: Vec<Shipment>,
+    #[serde(default)]
+    page: u32,
+    #[serde(default)]
+    pages: u32,
+}
+
+/// A shipment as ShipStation lists it (the fields the connector keeps).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shipment {
+    shipment_id: u64,
+    #[serde(default)]
+    order_id: u64,
+    #[serde(default)]
+    order_key: String,
+    #[serde(default)]
+    order_number: String,
+    create_date: String,
+    #[serde(default)]
+    ship_date: String,
+    #[serde(default)]
+    tracking_number: String,
+    #[serde(default)]
+    carrier_code: String,
+    #[serde(default)]
+    voided: bool,
+    #[serde(default)]
+    shipment_items: Option<Vec<Item>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Item {
+    sku: String,
+    quantity: u32,
+}
+
+/// A `shipments` payload: one parcel with its tracking number.
+#[derive(Debug, Serialize)]
+struct ShipmentRecord {
+    shipment_id: String,
+    order_id: String,
+    order_key: String,
+    order_number: String,
+    tracking_number: String,
+    carrier: String,
+    ship_date: String,
+    created_at: String,
+    voided: bool,
+    items: Vec<Item>,
+}
+
+/// The SHIP_NOTIFY body.
+#[derive(Debug, Deserialize)]
+struct ShipNotify {
+    resource_url: String,
+    resource_type: String,
+}
+
+struct ShipStation;
+
+impl Connector for ShipStation {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "wms-shipstation".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            kind: Kind::Wms,
+            description: "Orders to fulfil and shipments of a ShipStation-style 3PL.".to_owned(),
+            streams: vec![
+                StreamInfo::readable(SHIPMENTS, Some("created_at"), SHIPMENT_SCHEMA),
+                StreamInfo::writable(FULFILMENT_ORDERS, ORDER_SCHEMA),
+            ],
+            egress: Vec::new(),
+            config: vec![
+                ConfigKey::required(
+                    "base_url",
+                    "Address of the ShipStation API, like https://ssapi.shipstation.com; grant its host too.",
+                ),
+                ConfigKey::required("api_key", "The API key, the user of HTTP Basic auth."),
+            ],
+            secrets: vec!["api_secret".to_owned()],
+        }
+    }
+
+    fn check() -> Result<(), Error> {
+        send(api()?.get("/shipments").query("pageSize", "1"))?;
+        Ok(())
+    }
+
+    fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        if stream != SHIPMENTS {
+            return Err(Error::unknown_stream(&stream));
+        }
+        let api = api()?;
+        let mut mark = Watermark::from_cursor(cursor.as_deref());
+        let limit = limit.clamp(1, MAX_PAGE);
+        let page_size = limit.to_string();
+        let mut fresh: Vec<Shipment> = Vec::new();
+        let mut exhausted = false;
+        for page in 1..=MAX_PAGES_PER_READ {
+            let page_number = page.to_string();
+            let mut request = api
+                .get("/shipments")
+                .query("sortBy", "CreateDate")
+                .query("sortDir", "ASC")
+                .query("page", &page_number)
+                .query("pageSize", &page_size);
+            if !mark.is_start() {
+                request = request.query("createDateStart", &mark.time);
+            }
+            let answer: ShipmentPage = send(request)?.json()?;
+            let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
+            fresh.extend(
+                answer
+                    .shipments
+                    .into_iter()
+                    .filter(|s| mark.is_new(&s.create_date, &position(s.shipment_id))),
+            );
+            if last_page {
+                exhausted = true;
+                break;
+            }
+            if fresh.len() > limit as usize {
+                break;
+            }
+        }
+        fresh.sort_by(|a, b| (&a.create_date, a.shipment_id).cmp(&(&b.create_date, b.shipment_id)));
+        let more = fresh.len() > limit as usize || !exhausted;
+        fresh.truncate(limit as usize);
+        let mut records = Vec::with_capacity(fresh.len());
+        for shipment in fresh {
+            mark.advance(&shipment.create_date, &position(shipment.shipment_id));
+            records.push(envelope(shipment)?);
+        }
+        log::info(format!(
+            "count={} more={more} cursor={mark} Read shipments.",
+            records.len()
+        ));
+        Ok(Page {
+            next_cursor: (!records.is_empty()).then(|| mark.encode()),
+            more: more && !records.is_empty(),
+            records,
+        })
+    }
+
+    fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
+        if stream != FULFILMENT_ORDERS {
+            return Err(Error::unknown_stream(&stream));
+        }
+        let api = api()?;
+        Ok(record::apply_each(&batch, |delivery| {
+            let order: SaleOrder = delivery.json()?;
+            let body = shipstation_order(&order, delivery.envelope.source_time.as_deref())?;
+            let created: CreatedOrder =
+                send(api.post("/orders/createorder").json(&body)?)?.json()?;
+            Ok(Some(created.order_id.to_string()))
+        }))
+    }
+}
+
+impl Webhook for ShipStation {
+    fn handle(request: webhook::WebhookRequest) -> Result<Vec<Envelope>, Error> {
+        if request.method != "POST" {
+            return Err(Error::permanent("webhooks are POSTed"));
+        }
+        let notify: ShipNotify = serde_json::from_slice(&request.body)
+            .map_err(|e| Error::permanent(format!("the body is not a notification: {e}")))?;
+        if notify.resource_type != "SHIP_NOTIFY" {
+            return Err(Error::permanent(format!(
+                "resource type `{}` is not taken; only `SHIP_NOTIFY`",
+                notify.resource_type
+            )));
+        }
+        let api = api()?;
+        // Only the vendor's own shipment listing gets the tenant's credentials.
+        let path = notify
+            .resource_url
+            .strip_prefix(api.base_url())
+            .filter(|path| path.starts_with("/shipments?") || *path == "/shipments")
+            .ok_or_else(|| {
+                Error::denied(format!(
+                    "resource_url `{}` is not under the configured base_url",
+                    notify.resource_url
+                ))
+            })?;
+        let mut records = Vec::new();
+        for page in 1..=MAX_PAGES_PER_READ {
+            let answer: ShipmentPage = send(
+                api.get(path)
+                    .query("page", &page.to_string())
+                    .query("pageSize", &MAX_PAGE.to_string()),
+            )?
+            .json()?;
+            let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
+            for shipment in answer.shipments {
+                records.push(envelope(shipment)?);
+            }
+            if last_page {
+                break;
+            }
+        }
+        log::info(format!("count={} SHIP_NOTIFY fetched.", records.len()));
+        Ok(records)
+    }
+}
+
+/// The ShipStation API of this tenant, with Basic auth `api_key:api_secret`.
+fn api() -> Result<Client, Error> {
+    let base_url = config::require("base_url")?;
+    let api_key = config::require("api_key")?;
+    Ok(Client::new(base_url.trim_end_matches('/'))
+        .credential(Credential::basic("api_secret", api_key)))
+}
+
+/// Sends `request`; a `429` waits `X-Rate-Limit-Reset` seconds, other statuses
+/// map as the SDK maps them.
+fn send(request: http::Request) -> Result<http::Response, Error> {
+    let response = request.send()?;
+    if response.status() == 429 {
+        let after_ms = rate_limit_reset_ms(response.header("X-Rate-Limit-Reset"));
+        log::warn(format!("after_ms={after_ms} Rate limited by the 3PL."));
+        return Err(Error::rate_limited(
+            after_ms,
+            format!("the 3PL answered 429; its rate limit resets in {after_ms} ms"),
+        ));
+    }
+    response.error_for_status()
+}
+
+/// `X-Rate-Limit-Reset` (whole seconds) in milliseconds, at least one second.
+fn rate_limit_reset_ms(header: Option<&str>) -> u64 {
+    header
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_RESET_MS, |secs| secs.max(1).saturating_mul(1000))
+}
+
+/// The watermark key of a shipment: its id, zero-padded to sort as text.
+fn position(shipment_id: u64) -> String {
+    format!("{shipment_id:020}")
+}
+
+/// The `shipments` record of a vendor shipment.
+fn envelope(shipment: Shipment) -> Result<Envelope, Error> {
+    let source_time = rfc3339(&shipment.create_date);
+    let record = ShipmentRecord {
+        shipment_id: shipment.shipment_id.to_string(),
+        order_id: shipment.order_id.to_string(),
+        order_key: shipment.order_key,
+        order_number: shipment.order_number,
+        tracking_number: shipment.tracking_number,
+        carrier: shipment.carrier_code,
+        ship_date: shipment.ship_date,
+        created_at: shipment.create_date,
+        voided: shipment.voided,
+        items: shipment.shipment_items.unwrap_or_default(),
+    };
+    Envelope::upsert(SHIPMENTS, &record.shipment_id, &record, Some(&source_time))
+}
+
+/// ShipStation's `2026-11-23T10:00:00.0000000` (no zone) as RFC 3339 in UTC.
+fn rfc3339(create_date: &str) -> String {
+    if create_date.ends_with('Z') || create_date.contains('+') {
+        create_date.to_owned()
+    } else {
+        format!("{create_date}Z")
+    }
+}
+
+/// The `createorder` body for a `sale-orders` payload.
+fn shipstation_order(
+    order: &SaleOrder,
+    order_date: Option<&str>,
+) -> Result<serde_json::Value, Error> {
+    let status = match order.status.as_str() {
+        "open" => "awaiting_shipment",
+        "cancelled" => "cancelled",
+        other => {
+            return Err(Error::permanent(format!(
+                "status `{other}` is neither `open` nor `cancelled`"
+            )));
+        }
+    };
+    if order.lines.is_empty() {
+        return Err(Error::permanent(
+            "an order to fulfil needs at least one line",
+        ));
+    }
+    let items: Vec<serde_json::Value> = order
+        .lines
+        .iter()
+        .map(|line| {
+            json!({
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unitPrice": cents_to_amount(line.unit_price_cents),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "orderNumber": order.external_ref,
+        "orderKey": order.external_ref,
+        "orderDate": order_date.unwrap_or_default(),
+        "orderStatus": status,
+        "customerEmail": order.customer_email,
+        "billTo": {"name": order.customer_name},
+        "shipTo": {"name": order.customer_name},
+        "items": items,
+        "amountPaid": cents_to_amount(order.total_cents),
+    }))
+}
+
+/// ShipStation takes amounts as JSON numbers with two decimals.
+fn cents_to_amount(cents: u64) -> f64 {
+    // Exact for amounts below 2^53 cents, far beyond any order.
+    cents as f64 / 100.0
+}
+
+export_webhook_connector!(ShipStation);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_header_gives_the_delay() {
+        assert_eq!(rate_limit_reset_ms(Some("7")), 7_000);
+        assert_eq!(rate_limit_reset_ms(Some("0")), 1_000);
+        assert_eq!(rate_limit_reset_ms(None), DEFAULT_RESET_MS);
+        assert_eq!(rate_limit_reset_ms(Some("soon")), DEFAULT_RESET_MS);
+    }
+
+    #[test]
+    fn positions_compare_as_numbers() {
+        assert!(position(9) < position(10));
+    }
+
+    #[test]
+    fn sale_orders_become_shipstation_orders() {
+        let order: SaleOrder = serde_json::from_value(json!({
+            "external_ref": "shop:1001", "customer_email": "ada@example.com",
+            "customer_name": "Ada Lovelace", "currency": "EUR",
+            "lines": [{"sku": "TEE", "quantity": 2, "unit_price_cents": 1990}],
+            "total_cents": 3980, "status": "open"
+        }))
+        .unwrap();
+        let body = shipstation_order(&order, Some("2026-11-23T10:00:00Z")).unwrap();
+        assert_eq!(body["orderKey"], "shop:1001");
+        assert_eq!(body["orderStatus"], "awaiting_shipment");
+        assert_eq!(body["items"][0]["unitPrice"], 19.9);
+        assert_eq!(body["amountPaid"], 39.8);
+    }
+}

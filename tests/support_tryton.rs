@@ -1,0 +1,249 @@
+//! A real Tryton 8.2 server for the `erp-tryton` tests: installed from PyPI once
+//! into `target/servers/tryton` by `servers/tryton/setup.sh` (which serialises
+//! concurrent test processes with `flock` on `setup.lock`), then one server per
+//! test on a copy of the prepared database, on a free loopback port, stopped by
+//! PID when the [`TrytonServer`] is dropped. Also a minimal JSON-RPC client (std
+//! only) for the tests to arrange and inspect Tryton's data.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The database the set-up script prepares.
+pub const DATABASE: &str = "tenon";
+
+/// A running `trytond` on its own copy of the prepared database.
+#[derive(Debug)]
+pub struct TrytonServer {
+    child: Child,
+    port: u16,
+    /// `Authorization` header value of an admin session: the connector's secret.
+    pub session: String,
+    /// The admin user's context (its company).
+    pub context: Value,
+    _dir: tempfile::TempDir,
+}
+
+/// `<workspace>/target/servers/tryton`.
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/servers/tryton")
+}
+
+impl TrytonServer {
+    /// Installs Tryton if needed, then starts a server and logs in as admin.
+    pub fn start() -> TrytonServer {
+        let cache = cache_dir();
+        let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers/tryton/setup.sh");
+        let started = Instant::now();
+        let status = Command::new("bash")
+            .arg(&setup)
+            .arg(&cache)
+            .status()
+            .expect("could not run the Tryton set-up script");
+        assert!(status.success(), "Tryton set-up failed: {status}");
+        eprintln!("tryton set-up ready in {:?}", started.elapsed());
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            cache.join("db").join(format!("{DATABASE}.sqlite")),
+            dir.path().join(format!("{DATABASE}.sqlite")),
+        )
+        .expect("could not copy the prepared Tryton database");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.path().join("trytond.log")).unwrap();
+        let started = Instant::now();
+        let child = Command::new(cache.join("venv/bin/trytond"))
+            .arg("-c")
+            .arg(cache.join("trytond.conf"))
+            .args(["-d", DATABASE])
+            .env("TRYTOND_DATABASE__PATH", dir.path())
+            .env("TRYTOND_WEB__LISTEN", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("could not start trytond");
+        let mut server = TrytonServer {
+            child,
+            port,
+            session: String::new(),
+            context: Value::Null,
+            _dir: dir,
+        };
+        loop {
+            if rpc(port, "/rpc/", None, "common.server.version", json!([])).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("trytond exited at start ({status}), see its log");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "trytond not ready after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let password = std::fs::read_to_string(cache.join("adminpass")).unwrap();
+        let login = server
+            .call(
+                "common.db.login",
+                json!(["admin", {"password": password.trim()}, "en"]),
+            )
+            .expect("admin logs in");
+        let token = format!("admin:{}:{}", login[0], login[1].as_str().unwrap());
+        server.session = format!("Session {}", base64(token.as_bytes()));
+        server.context = server
+            .call("model.res.user.get_preferences", json!([true, {}]))
+            .unwrap();
+        eprintln!("trytond ready on port {port} in {:?}", started.elapsed());
+        server
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:<port>`, the grant the connector needs.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Calls `method` with the admin session; Tryton's error as `Err`.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let auth = (!self.session.is_empty()).then_some(self.session.as_str());
+        rpc(
+            self.port,
+            &format!("/{DATABASE}/rpc/"),
+            auth,
+            method,
+            params,
+        )
+    }
+
+    /// Calls `model.<model>.<method>` with `args` and the admin's context.
+    pub fn model(&self, model: &str, method: &str, mut args: Vec<Value>) -> Value {
+        args.push(self.context.clone());
+        self.call(&format!("model.{model}.{method}"), Value::Array(args))
+            .unwrap_or_else(|e| panic!("{model}.{method} failed: {e}"))
+    }
+
+    /// How many records of `model` match `domain`.
+    pub fn count(&self, model: &str, domain: Value) -> usize {
+        let ids = self.model(
+            model,
+            "search",
+            vec![domain, json!(0), Value::Null, Value::Null],
+        );
+        ids.as_array().unwrap().len()
+    }
+
+    /// Creates a salable product (template and variant) with code `sku`; the
+    /// template's id.
+    pub fn create_product(&self, sku: &str, name: &str, price: &str) -> i64 {
+        let unit = self.model(
+            "product.uom",
+            "search",
+            vec![
+                json!([["name", "=", "Unit"]]),
+                json!(0),
+                json!(1),
+                Value::Null,
+            ],
+        )[0]
+        .clone();
+        let ids = self.model(
+            "product.template",
+            "create",
+            vec![json!([{
+                "name": name, "type": "goods", "default_uom": unit, "salable": true,
+                "sale_uom": unit, "list_price": decimal(price),
+                "products": [["create", [{"suffix_code": sku}]]],
+            }])],
+        );
+        ids[0].as_i64().unwrap()
+    }
+}
+
+impl Drop for TrytonServer {
+    fn drop(&mut self) {
+        // Our own child, by its PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Tryton `Decimal`.
+pub fn decimal(value: &str) -> Value {
+    json!({"__class__": "Decimal", "decimal": value})
+}
+
+/// One JSON-RPC call over a fresh HTTP/1.1 connection.
+fn rpc(
+    port: u16,
+    path: &str,
+    auth: Option<&str>,
+    method: &str,
+    params: Value,
+) -> Result<Value, Value> {
+    let body = json!({"id": 1, "method": method, "params": params}).to_string();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| json!(e.to_string()))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let auth = auth
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n{auth}\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| json!(e.to_string()))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| json!(e.to_string()))?;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| json!("no HTTP answer"))?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(json!(format!("{head} {body}")));
+    }
+    let answer: Value = serde_json::from_str(body).map_err(|e| json!(e.to_string()))?;
+    match answer.get("error") {
+        Some(error) if !error.is_null() => Err(error.clone()),
+        _ => Ok(answer["result"].clone()),
+    }
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

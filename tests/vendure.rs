@@ -1,0 +1,462 @@
+//! `commerce-vendure` against a real Vendure 3.x server on loopback (installed
+//! from npm by `vendure_server.rs`): orders move into the ledger through
+//! `order-to-sale` and only what changed moves again; stock levels written by
+//! SKU land in Vendure, and writing them again changes nothing.
+
+mod support;
+mod vendure_server;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+use tenon::engine::Engine;
+use tenon::limits::Limits;
+use tenon::record::{Envelope, Op};
+use tenon::sandbox::{CallContext, Sandbox};
+use tenon::tenant::Enablement;
+use tenon::vendors::Ledger;
+use vendure_server::Vendure;
+
+const PLUGIN: &str = "commerce-vendure";
+
+/// Held by the tests that create orders: the orders test counts every order of
+/// the shared server, so none may appear while it runs.
+static ORDERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How many orders the server holds.
+fn order_count(vendure: &Vendure) -> u64 {
+    vendure.gql("{ orders { totalItems } }", json!({}))["orders"]["totalItems"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Creates a product with one variant; returns the variant id.
+fn variant(vendure: &Vendure, sku: &str, price: i64, stock: i64) -> String {
+    let product = vendure.gql(
+        "mutation($n:String!,$s:String!){ createProduct(input:{translations:[{languageCode:en, name:$n, slug:$s, description:\"\"}]}){ id } }",
+        json!({"n": sku, "s": sku.to_lowercase()}),
+    );
+    let variants = vendure.gql(
+        "mutation($p:ID!,$sku:String!,$price:Money,$stock:Int){ createProductVariants(input:[{productId:$p, sku:$sku, price:$price, stockOnHand:$stock, translations:[{languageCode:en, name:$sku}]}]){ id } }",
+        json!({"p": product["createProduct"]["id"], "sku": sku, "price": price, "stock": stock}),
+    );
+    variants["createProductVariants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Creates a draft order for `customer` with these `(variant id, quantity)` lines.
+fn order(vendure: &Vendure, customer: &str, lines: &[(&str, i64)]) -> String {
+    let created = vendure.gql("mutation{ createDraftOrder { id } }", json!({}));
+    let id = created["createDraftOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    vendure.gql(
+        "mutation($o:ID!,$c:ID!){ setCustomerForDraftOrder(orderId:$o, customerId:$c){ ... on Order { id } } }",
+        json!({"o": id, "c": customer}),
+    );
+    for (variant, quantity) in lines {
+        add_line(vendure, &id, variant, *quantity);
+    }
+    id
+}
+
+fn add_line(vendure: &Vendure, order: &str, variant: &str, quantity: i64) {
+    let added = vendure.gql(
+        "mutation($o:ID!,$v:ID!,$q:Int!){ addItemToDraftOrder(orderId:$o, input:{productVariantId:$v, quantity:$q}){ ... on Order { id } ... on ErrorResult { message } } }",
+        json!({"o": order, "v": variant, "q": quantity}),
+    );
+    assert!(added["addItemToDraftOrder"]["id"].is_string(), "{added}");
+}
+
+fn vendure_enablement(tenant: &str, vendure: &Vendure) -> Enablement {
+    Enablement {
+        config: BTreeMap::from([("base_url".into(), vendure.base_url())]),
+        secrets: BTreeMap::from([("api_token".into(), vendure.token.clone())]),
+        grants: vec![vendure.addr().parse().unwrap()],
+        ..enablement(tenant, PLUGIN)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
+    let vendure = Vendure::shared();
+    let _orders = ORDERS.lock().await;
+    let tee = variant(&vendure, "ORD-TEE-M", 1990, 10);
+    let mug = variant(&vendure, "ORD-MUG", 1250, 10);
+    let customer = vendure.gql(
+        "mutation{ createCustomer(input:{emailAddress:\"ada@example.com\", firstName:\"Ada\", lastName:\"Lovelace\"}){ ... on Customer { id } } }",
+        json!({}),
+    )["createCustomer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = order(&vendure, &customer, &[(&tee, 2)]);
+    let second = order(&vendure, &customer, &[(&tee, 1), (&mug, 3)]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let ledger = Ledger::start(LEDGER_TOKEN).await.unwrap();
+    tenon.create_tenant("acme", "test").unwrap();
+    tenon
+        .enable(vendure_enablement("acme", &vendure), "test")
+        .unwrap();
+    tenon
+        .enable(enablement("acme", "order-to-sale"), "test")
+        .unwrap();
+    tenon
+        .enable(ledger_enablement("acme", &ledger), "test")
+        .unwrap();
+    tenon
+        .add_flow(orders_flow("acme", PLUGIN, "orders"), "test")
+        .unwrap();
+    tenon.check("acme", PLUGIN).await.expect("check passes");
+
+    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_succeeded(&run);
+    // Every order of the server: these two, and those of other tests before.
+    let all = order_count(&vendure);
+    assert_eq!(
+        (run.records_read, run.records_written),
+        (all, all),
+        "{run:?}"
+    );
+    let books = ledger.sales_orders();
+    let sale = |id: &str| {
+        ledger
+            .sales_orders()
+            .into_iter()
+            .find(|s| s.external_ref == format!("shop:{id}"))
+            .unwrap_or_else(|| panic!("order {id} reached the ledger"))
+    };
+    assert_eq!(books.len() as u64, all);
+    let sale2 = sale(&second);
+    assert_eq!(sale2.total_cents, 1990 + 3 * 1250);
+    assert_eq!(sale2.customer_name, "Ada Lovelace");
+    assert_eq!(sale2.customer_email, "ada@example.com");
+    let skus: Vec<(&str, u32, u64)> = sale2
+        .lines
+        .iter()
+        .map(|l| (l.sku.as_str(), l.quantity, l.unit_price_cents))
+        .collect();
+    assert_eq!(skus, [("ORD-TEE-M", 1, 1990), ("ORD-MUG", 3, 1250)]);
+    assert_eq!(sale(&first).total_cents, 3980);
+
+    // Nothing changed: nothing moves.
+    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_succeeded(&run);
+    assert_eq!((run.records_read, run.records_written), (0, 0), "{run:?}");
+
+    // Vendure's times have whole seconds: change the order in a later second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    add_line(&vendure, &first, &mug, 1);
+    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_succeeded(&run);
+    assert_eq!((run.records_read, run.records_written), (1, 1), "{run:?}");
+    assert_eq!(sale(&first).total_cents, 3980 + 1250);
+    let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_eq!((run.records_read, run.records_written), (0, 0), "{run:?}");
+}
+
+/// The bundled `commerce-vendure` in a sandbox of its own, called directly (no
+/// flow has a stock or parcel source yet).
+struct Writer {
+    sandbox: Sandbox,
+    prepared: tenon::engine::Prepared,
+    ctx: CallContext,
+}
+
+impl Writer {
+    fn new(vendure: &Vendure, dir: &std::path::Path) -> Writer {
+        let engine = Arc::new(Engine::new(dir.join("cache")).unwrap());
+        let wasm = tenon::bundled::PLUGINS
+            .iter()
+            .find(|(name, _)| *name == PLUGIN)
+            .expect("commerce-vendure is bundled")
+            .1;
+        let (_, prepared) = engine.load(wasm).unwrap();
+        Writer {
+            sandbox: Sandbox::new(engine),
+            prepared,
+            ctx: CallContext {
+                tenant: "acme".into(),
+                plugin: PLUGIN.into(),
+                config: Arc::new(BTreeMap::from([("base_url".into(), vendure.base_url())])),
+                secrets: Arc::new(BTreeMap::from([(
+                    "api_token".into(),
+                    vendure.token.clone(),
+                )])),
+                grants: Arc::new(vec![vendure.addr().parse().unwrap()]),
+                limits: Limits::default(),
+                idmap: None,
+            },
+        }
+    }
+
+    async fn write(
+        &self,
+        stream: &str,
+        batch: Vec<(Envelope, String)>,
+    ) -> tenon::sandbox::WriteOutcomes {
+        self.sandbox
+            .write(&self.prepared, &self.ctx, stream, batch)
+            .await
+            .unwrap()
+            .0
+    }
+}
+
+/// A delivery of an upsert of `payload` with key `key`.
+fn record(stream: &str, key: &str, payload: Value) -> (Envelope, String) {
+    (
+        Envelope {
+            stream: stream.into(),
+            key: key.into(),
+            op: Op::Upsert,
+            payload: payload.to_string(),
+            source_time: None,
+        },
+        format!("{stream}:{key}:{payload}"),
+    )
+}
+
+/// Stock on hand and the number of stock movements of a variant.
+fn stock(vendure: &Vendure, variant: &str) -> (i64, i64) {
+    let data = vendure.gql(
+        "query($id:ID!){ productVariant(id:$id){ stockOnHand stockMovements { totalItems } } }",
+        json!({"id": variant}),
+    );
+    let v = &data["productVariant"];
+    (
+        v["stockOnHand"].as_i64().unwrap(),
+        v["stockMovements"]["totalItems"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stock_levels_written_by_sku_land_in_vendure_once() {
+    let vendure = Vendure::shared();
+    let a = variant(&vendure, "INV-A", 500, 3);
+    let b = variant(&vendure, "INV-B", 700, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::new(&vendure, dir.path());
+    let level = |sku: &str, quantity: i64| {
+        record(
+            "inventory-levels",
+            sku,
+            json!({"sku": sku, "quantity": quantity}),
+        )
+    };
+    let batch = vec![
+        level("INV-A", 17),
+        level("NO-SUCH-SKU", 1),
+        level("INV-B", 4),
+    ];
+
+    let outcomes = writer.write("inventory-levels", batch.clone()).await;
+    assert_eq!(outcomes[0], Ok(Some(a.clone())));
+    assert_eq!(outcomes[2], Ok(Some(b.clone())));
+    let unknown = outcomes[1].as_ref().unwrap_err().to_string();
+    assert!(
+        unknown.starts_with("permanent") && unknown.contains("`NO-SUCH-SKU`"),
+        "{unknown}"
+    );
+    let (a_stock, a_moves) = stock(&vendure, &a);
+    let (b_stock, b_moves) = stock(&vendure, &b);
+    assert_eq!((a_stock, b_stock), (17, 4));
+
+    // The same levels again: nothing changes in Vendure, not even a movement.
+    let outcomes = writer.write("inventory-levels", batch).await;
+    assert_eq!(outcomes[0], Ok(Some(a.clone())));
+    assert_eq!(stock(&vendure, &a), (17, a_moves));
+    assert_eq!(stock(&vendure, &b), (4, b_moves));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn customers_page_one_by_one_through_equal_update_times() {
+    let vendure = Vendure::shared();
+    // Created back to back, most of them in the same second.
+    for name in ["Grace", "Alan", "Edsger", "Barbara"] {
+        vendure.gql(
+            "mutation($e:String!,$f:String!){ createCustomer(input:{emailAddress:$e, firstName:$f, lastName:\"Paging\"}){ ... on Customer { id } } }",
+            json!({"e": format!("{}@paging.example", name.to_lowercase()), "f": name}),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    tenon.create_tenant("acme", "test").unwrap();
+
+    // A token Vendure does not know: `check` and reads fail, naming the secret.
+    let mut wrong = vendure_enablement("acme", &vendure);
+    wrong
+        .secrets
+        .insert("api_token".into(), "not-a-session".into());
+    tenon.enable(wrong, "test").unwrap();
+    let refused = tenon.check("acme", PLUGIN).await.unwrap_err().to_string();
+    assert!(refused.contains("api_token"), "{refused}");
+    let refused = tenon
+        .preview("acme", PLUGIN, "customers", None, 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("api_token"), "{refused}");
+
+    tenon
+        .enable(vendure_enablement("acme", &vendure), "test")
+        .unwrap();
+
+    // Pages of one record: every customer exactly once, in (updated_at, id) order.
+    let mut cursor: Option<String> = None;
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    loop {
+        let page = tenon
+            .preview("acme", PLUGIN, "customers", cursor.as_deref(), 1)
+            .await
+            .unwrap();
+        assert!(page.records.len() <= 1);
+        let Some(record) = page.records.first() else {
+            assert!(!page.more && page.next_cursor.is_none(), "{page:?}");
+            break;
+        };
+        let payload: Value = serde_json::from_str(&record.payload).unwrap();
+        assert_eq!(payload["id"].as_str(), Some(record.key.as_str()));
+        seen.push((
+            payload["updated_at"].as_str().unwrap().to_owned(),
+            format!("{:0>12}", record.key),
+            payload["email"].as_str().unwrap().to_owned(),
+        ));
+        cursor = page.next_cursor;
+        assert!(cursor.is_some());
+        assert!(seen.len() < 1000, "paging does not end");
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "each customer once, in order");
+    let paging: Vec<&str> = seen
+        .iter()
+        .map(|(_, _, email)| email.as_str())
+        .filter(|email| email.ends_with("@paging.example"))
+        .collect();
+    assert_eq!(
+        paging,
+        [
+            "grace@paging.example",
+            "alan@paging.example",
+            "edsger@paging.example",
+            "barbara@paging.example"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
+    let vendure = Vendure::shared();
+    let _orders = ORDERS.lock().await;
+    let tee = variant(&vendure, "FUL-TEE", 1990, 10);
+    let mug = variant(&vendure, "FUL-MUG", 1250, 10);
+    let customer = vendure.gql(
+        "mutation{ createCustomer(input:{emailAddress:\"margaret@example.com\", firstName:\"Margaret\", lastName:\"Hamilton\"}){ ... on Customer { id } } }",
+        json!({}),
+    )["createCustomer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = order(&vendure, &customer, &[(&tee, 2), (&mug, 1)]);
+    // Paid: address, shipping method, payment.
+    vendure.gql(
+        "mutation($o:ID!){ setDraftOrderShippingAddress(orderId:$o, input:{streetLine1:\"Main 1\", city:\"Berlin\", postalCode:\"10115\", countryCode:\"DE\"}){ id } }",
+        json!({"o": id}),
+    );
+    let methods = vendure.gql(
+        "query($o:ID!){ eligibleShippingMethodsForDraftOrder(orderId:$o){ id } }",
+        json!({"o": id}),
+    );
+    vendure.gql(
+        "mutation($o:ID!,$m:ID!){ setDraftOrderShippingMethod(orderId:$o, shippingMethodId:$m){ ... on Order { id } } }",
+        json!({"o": id, "m": methods["eligibleShippingMethodsForDraftOrder"][0]["id"]}),
+    );
+    vendure.gql(
+        "mutation($o:ID!){ transitionOrderToState(id:$o, state:\"ArrangingPayment\"){ ... on Order { id } } }",
+        json!({"o": id}),
+    );
+    let paid = vendure.gql(
+        "mutation($o:ID!){ addManualPaymentToOrder(input:{orderId:$o, method:\"manual\", transactionId:\"T-1\", metadata:{}}){ ... on Order { state } } }",
+        json!({"o": id}),
+    );
+    assert_eq!(paid["addManualPaymentToOrder"]["state"], "PaymentSettled");
+
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::new(&vendure, dir.path());
+    let parcel = |tracking: &str, lines: Value| {
+        record(
+            "fulfilments",
+            tracking,
+            json!({"order_id": id, "tracking_number": tracking, "carrier": "UPS", "lines": lines}),
+        )
+    };
+    let batch = vec![
+        parcel("1Z-PARCEL-ONE", json!([{"sku": "FUL-TEE", "quantity": 2}])),
+        parcel("1Z-PARCEL-TWO", json!([{"sku": "FUL-MUG", "quantity": 1}])),
+        parcel(
+            "1Z-NO-SUCH-LINE",
+            json!([{"sku": "ORD-NOWHERE", "quantity": 1}]),
+        ),
+    ];
+    let first = writer.write("fulfilments", batch.clone()).await;
+    let unknown = first[2].as_ref().unwrap_err().to_string();
+    assert!(unknown.contains("`ORD-NOWHERE`"), "{unknown}");
+    let ids: Vec<String> = first[..2]
+        .iter()
+        .map(|o| o.clone().unwrap().expect("a fulfilment id"))
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+
+    let shipped = |vendure: &Vendure| {
+        let data = vendure.gql(
+            "query($o:ID!){ order(id:$o){ state fulfillments { id state trackingCode method } } }",
+            json!({"o": id}),
+        );
+        let order = &data["order"];
+        let mut parcels: Vec<(String, String, String, String)> = order["fulfillments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let s = |k: &str| f[k].as_str().unwrap().to_owned();
+                (s("id"), s("trackingCode"), s("state"), s("method"))
+            })
+            .collect();
+        parcels.sort();
+        (order["state"].as_str().unwrap().to_owned(), parcels)
+    };
+    let expected = (
+        "Shipped".to_owned(),
+        vec![
+            (
+                ids[0].clone(),
+                "1Z-PARCEL-ONE".to_owned(),
+                "Shipped".to_owned(),
+                "UPS".to_owned(),
+            ),
+            (
+                ids[1].clone(),
+                "1Z-PARCEL-TWO".to_owned(),
+                "Shipped".to_owned(),
+                "UPS".to_owned(),
+            ),
+        ],
+    );
+    assert_eq!(shipped(&vendure), expected);
+
+    // Delivered again: the same fulfilments, no new ones.
+    let again = writer.write("fulfilments", batch[..2].to_vec()).await;
+    assert_eq!(again, first[..2]);
+    assert_eq!(shipped(&vendure), expected);
+}

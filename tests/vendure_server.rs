@@ -1,0 +1,186 @@
+//! A real Vendure 3.x server on loopback for the `vendure` tests.
+//!
+//! [`Vendure::shared`] installs the npm packages once per machine
+//! (`tests/servers/vendure/setup.sh` into `target/servers/vendure`, serialised
+//! across test processes by a lock file), then starts one server per test binary
+//! on a free port with a fresh sqljs database, waits until it answers, and
+//! bootstraps it (`bootstrap.js`: a country, a zone, a tax rate, the channel's
+//! default zones). The server is killed by PID when the last test holding it
+//! drops it. Admin GraphQL requests go through `gql.js` (node's `fetch`), so the
+//! tests need no HTTP client of their own.
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long the server may take to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running Vendure server, killed on drop.
+#[derive(Debug)]
+pub struct Vendure {
+    child: Mutex<Child>,
+    port: u16,
+    home: PathBuf,
+    /// The superadmin's session token (the connector's `api_token`).
+    pub token: String,
+    _data: tempfile::TempDir,
+}
+
+static SHARED: Mutex<Weak<Vendure>> = Mutex::new(Weak::new());
+
+impl Vendure {
+    /// The server of this test binary, started on first use.
+    pub fn shared() -> Arc<Vendure> {
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(server) = shared.upgrade() {
+            return server;
+        }
+        let server = Arc::new(Self::start());
+        *shared = Arc::downgrade(&server);
+        server
+    }
+
+    fn start() -> Vendure {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let home = root.join("../target/servers/vendure");
+        let t0 = Instant::now();
+        let status = Command::new("bash")
+            .arg(root.join("servers/vendure/setup.sh"))
+            .arg(&home)
+            .status()
+            .expect("could not run tests/servers/vendure/setup.sh (bash)");
+        assert!(status.success(), "the Vendure set-up failed: {status}");
+        let installed = t0.elapsed();
+
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let data = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(data.path().join("server.log")).unwrap();
+        let child = Command::new("node")
+            .arg(home.join("index.js"))
+            .current_dir(&home)
+            .env("VENDURE_PORT", port.to_string())
+            .env("VENDURE_DATA", data.path())
+            .env("VENDURE_DISABLE_TELEMETRY", "true")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("could not start node");
+        let mut server = Vendure {
+            child: Mutex::new(child),
+            port,
+            home,
+            token: String::new(),
+            _data: data,
+        };
+        let t1 = Instant::now();
+        loop {
+            if let Some(status) = server.child.lock().unwrap().try_wait().unwrap() {
+                panic!("Vendure exited ({status}) while starting: {}", server.log());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            assert!(
+                t1.elapsed() < START_TIMEOUT,
+                "Vendure did not answer within {START_TIMEOUT:?}: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let started = t1.elapsed();
+        let out = Command::new("node")
+            .arg(server.home.join("bootstrap.js"))
+            .arg(server.admin_url())
+            .output()
+            .expect("could not run bootstrap.js");
+        assert!(
+            out.status.success(),
+            "bootstrapping Vendure failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let boot: Value = serde_json::from_slice(&out.stdout).unwrap();
+        server.token = boot["token"].as_str().unwrap().to_owned();
+        eprintln!(
+            "vendure: set-up {:.1} s, start {:.1} s, bootstrap {:.1} s (port {port})",
+            installed.as_secs_f64(),
+            started.as_secs_f64(),
+            t1.elapsed().as_secs_f64() - started.as_secs_f64()
+        );
+        server
+    }
+
+    /// `127.0.0.1:<port>`, the egress grant.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:<port>`, the connector's `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("{}/admin-api", self.base_url())
+    }
+
+    /// The end of the server's log, for failure messages.
+    pub fn log(&self) -> String {
+        let text =
+            std::fs::read_to_string(self._data.path().join("server.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        text[start..].to_owned()
+    }
+
+    /// Runs an Admin API request as superadmin and returns its `data`; panics on
+    /// GraphQL errors.
+    pub fn gql(&self, query: &str, variables: Value) -> Value {
+        let mut child = Command::new("node")
+            .arg(self.home.join("gql.js"))
+            .arg(self.admin_url())
+            .arg(&self.token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("could not run gql.js");
+        let body = json!({"query": query, "variables": variables}).to_string();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "gql.js failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let body = &answer["body"];
+        assert!(
+            body.get("errors").is_none(),
+            "Vendure refused `{query}`: {}",
+            body["errors"]
+        );
+        body["data"].clone()
+    }
+}
+
+impl Drop for Vendure {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
