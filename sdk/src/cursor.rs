@@ -114,9 +114,129 @@ impl fmt::Display for Watermark {
     }
 }
 
+/// A UTC time to the second: what [`second_before`] returns, to format as the
+/// vendor's filter expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcSecond {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub second: i64,
+}
+
+impl UtcSecond {
+    /// `2026-11-23T09:59:59Z`.
+    pub fn rfc3339(&self) -> String {
+        self.with_separator('T') + "Z"
+    }
+
+    /// `2026-11-23 09:59:59`.
+    pub fn sql(&self) -> String {
+        self.with_separator(' ')
+    }
+
+    fn with_separator(&self, sep: char) -> String {
+        format!(
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// The second before `time`, read as UTC from its `YYYY-MM-DDTHH:MM:SS` prefix
+/// (`T` or a space between date and time; fractions and offset ignored); `None`
+/// if `time` is not in that form.
+///
+/// For vendors whose "updated after" filter is strict and whole-second: asking
+/// for records after `second_before(t)` includes those at `t`, which
+/// [`Watermark::is_new`] then sorts out.
+pub fn second_before(time: &str) -> Option<UtcSecond> {
+    let b = time.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| time.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let seconds = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss - 1;
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    Some(UtcSecond {
+        year,
+        month,
+        day,
+        hour: rest / 3600,
+        minute: rest / 60 % 60,
+        second: rest % 60,
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01: the inverse of [`days_from_civil`].
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Watermark;
+    use super::{Watermark, second_before};
+
+    #[test]
+    fn the_second_before_crosses_minutes_days_and_years() {
+        let back = |t| second_before(t).unwrap();
+        assert_eq!(
+            back("2026-11-23T19:31:33.000Z").rfc3339(),
+            "2026-11-23T19:31:32Z"
+        );
+        assert_eq!(
+            back("2026-11-23T00:00:00.000Z").rfc3339(),
+            "2026-11-22T23:59:59Z"
+        );
+        assert_eq!(
+            back("2026-01-01T00:00:00Z").rfc3339(),
+            "2025-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            back("2027-01-01T00:00:00+00:00").sql(),
+            "2026-12-31 23:59:59"
+        );
+        assert_eq!(back("2024-03-01 00:00:00").sql(), "2024-02-29 23:59:59");
+        assert_eq!(second_before("yesterday"), None);
+        assert_eq!(second_before("2026/11/23 10:00:00"), None);
+    }
 
     #[test]
     fn cursor_round_trips_keys_containing_the_separator() {

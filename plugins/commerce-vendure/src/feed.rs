@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tenon_sdk::prelude::*;
 
-use crate::{graphql, time};
+use crate::graphql;
 
 /// The most records one `read` returns; larger limits are lowered to this.
 pub const MAX_PAGE: u32 = 100;
@@ -44,11 +44,13 @@ pub fn changed_since<T: Changed + DeserializeOwned>(
     let filter = if mark.time.is_empty() {
         json!({})
     } else {
-        let after = time::one_second_before(&mark.time).ok_or_else(|| {
-            Error::permanent(format!(
-                "cursor `{mark}` does not start with an RFC 3339 time"
-            ))
-        })?;
+        let after = tenon_sdk::cursor::second_before(&mark.time)
+            .map(|t| t.rfc3339())
+            .ok_or_else(|| {
+                Error::permanent(format!(
+                    "cursor `{mark}` does not start with an RFC 3339 time"
+                ))
+            })?;
         json!({"updatedAt": {"after": after}})
     };
 

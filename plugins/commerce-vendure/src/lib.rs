@@ -8,7 +8,8 @@
 //! - `customers.rs`: the `customers` stream (read);
 //! - `inventory.rs`: the `inventory-levels` stream (write);
 //! - `fulfilments.rs`: the `fulfilments` stream (write), parcels with tracking;
-//! - `money.rs` and `time.rs`: minor units to decimal strings, cursor times.
+//! - `money.rs`: minor units to decimal strings (cursor times come from
+//!   `tenon_sdk::cursor::second_before`).
 //!
 //! - **Config**: `base_url` (required), the server's address; `admin_api_path`
 //!   (default `admin-api`).
@@ -25,7 +26,6 @@ mod graphql;
 mod inventory;
 mod money;
 mod orders;
-mod time;
 
 use tenon_sdk::prelude::*;
 

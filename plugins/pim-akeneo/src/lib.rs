@@ -134,9 +134,11 @@ impl Connector for Akeneo {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut request = api.get(LIST).query("limit", &limit.to_string());
         if !mark.is_start() {
-            let after = second_before(&mark.time).ok_or_else(|| {
-                Error::permanent(format!("cursor time `{}` is not a date-time", mark.time))
-            })?;
+            let after = tenon_sdk::cursor::second_before(&mark.time)
+                .map(|t| t.sql())
+                .ok_or_else(|| {
+                    Error::permanent(format!("cursor time `{}` is not a date-time", mark.time))
+                })?;
             let search = serde_json::json!({"updated": [{"operator": ">", "value": after}]});
             request = request.query("search", &search.to_string());
         }
@@ -217,81 +219,11 @@ fn relative<'a>(base_url: &str, href: &'a str) -> Result<&'a str, Error> {
     )))
 }
 
-/// `2026-11-23 09:59:59` for `2026-11-23T10:00:00+00:00`: the search value
-/// one second before a product's `updated` (read as UTC).
-fn second_before(time: &str) -> Option<String> {
-    let bytes = time.as_bytes();
-    if bytes.len() < 19 {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| time.get(range)?.parse::<i64>().ok();
-    let (y, mo, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (h, mi, s) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - 1;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, mo, d) = civil_from_days(days);
-    Some(format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    ))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
 export_connector!(Akeneo);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_second_before_crosses_days_and_years() {
-        assert_eq!(
-            second_before("2026-11-23T10:00:00+00:00").as_deref(),
-            Some("2026-11-23 09:59:59")
-        );
-        assert_eq!(
-            second_before("2027-01-01T00:00:00+00:00").as_deref(),
-            Some("2026-12-31 23:59:59")
-        );
-        assert_eq!(
-            second_before("2024-03-01 00:00:00").as_deref(),
-            Some("2024-02-29 23:59:59")
-        );
-        assert_eq!(second_before("yesterday"), None);
-    }
 
     #[test]
     fn links_stay_under_the_base_url() {
