@@ -44,6 +44,9 @@
 //! - [`describe`]: shorthands for building a [`Descriptor`].
 //! - [`record`]: building and decoding [`Envelope`]s, and applying a batch of
 //!   [`Delivery`]s one outcome per record.
+//! - [`canonical`]: Tenon's canonical streams (orders, customers, sale orders,
+//!   products, inventory levels, fulfilments): serde types and JSON Schemas.
+//! - [`money`]: decimal amounts and integer minor units, exactly, per currency.
 //! - [`cursor`]: [`Watermark`](cursor::Watermark), the "changed since" cursor
 //!   that survives timestamp ties.
 //! - [`http`]: requests through the host's `http.send`, credentials, and the
@@ -59,6 +62,7 @@
 #[allow(unsafe_code, unused_qualifications)]
 pub mod bindings;
 
+pub mod canonical;
 pub mod config;
 pub mod cursor;
 pub mod describe;
@@ -66,6 +70,7 @@ pub mod error;
 pub mod http;
 pub mod idmap;
 pub mod log;
+pub mod money;
 pub mod record;
 pub mod webhook;
 
@@ -250,4 +255,5 @@ pub mod prelude {
         export_reconciling_connector, export_transform, export_webhook_connector, http, idmap, log,
         record, webhook,
     };
+    pub use crate::{canonical, money};
 }
