@@ -76,6 +76,9 @@ pub struct NewSalesOrder {
     /// Must equal the sum of `quantity * unit_price_cents` over the lines.
     pub total_cents: u64,
     pub status: SalesOrderStatus,
+    /// Where to deliver: `{name, street, city, postal_code, country}`, kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_to: Option<serde_json::Value>,
 }
 
 /// One line of a sales order.
@@ -108,6 +111,8 @@ pub struct SalesOrder {
     pub lines: Vec<SalesOrderLine>,
     pub total_cents: u64,
     pub status: SalesOrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_to: Option<serde_json::Value>,
     /// 1 at creation, plus one for every POST (or [`Ledger::edit_sales_order`])
     /// that changed it.
     pub revision: u64,
@@ -460,6 +465,7 @@ fn sales_order(id: String, new: NewSalesOrder, revision: u64, applied: u64) -> S
         lines: new.lines,
         total_cents: new.total_cents,
         status: new.status,
+        ship_to: new.ship_to,
         revision,
         applied,
     }

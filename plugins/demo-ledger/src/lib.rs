@@ -22,58 +22,12 @@
 //!   operator grants the host of `base_url` (`tenon enable ... --grant 127.0.0.1:8081`).
 //! - **Cursor**: none for `read`; the stream is write-only.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tenon_sdk::canonical::SaleOrder;
 use tenon_sdk::prelude::*;
 
-/// The only stream.
-const SALE_ORDERS: &str = "sale-orders";
-
-/// JSON Schema of a `sale-orders` payload (amounts in integer cents).
-const SALE_ORDER_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["external_ref", "customer_email", "customer_name", "currency", "lines", "total_cents", "status"],
-  "properties": {
-    "external_ref": {"type": "string"},
-    "customer_email": {"type": "string"},
-    "customer_name": {"type": "string"},
-    "currency": {"type": "string"},
-    "lines": {
-      "type": "array",
-      "minItems": 1,
-      "items": {
-        "type": "object",
-        "required": ["sku", "quantity", "unit_price_cents"],
-        "properties": {
-          "sku": {"type": "string"},
-          "quantity": {"type": "integer"},
-          "unit_price_cents": {"type": "integer"}
-        }
-      }
-    },
-    "total_cents": {"type": "integer"},
-    "status": {"enum": ["open", "cancelled"]}
-  }
-}"#;
-
-/// A `sale-orders` payload, exactly the body the ledger accepts.
-#[derive(Debug, Serialize, Deserialize)]
-struct SaleOrder {
-    external_ref: String,
-    customer_email: String,
-    customer_name: String,
-    currency: String,
-    lines: Vec<SaleLine>,
-    total_cents: i64,
-    status: String,
-}
-
-/// One line of a [`SaleOrder`].
-#[derive(Debug, Serialize, Deserialize)]
-struct SaleLine {
-    sku: String,
-    quantity: i64,
-    unit_price_cents: i64,
-}
+/// The only stream, in the canonical `sale-orders` shape.
+const SALE_ORDERS: &str = canonical::SALE_ORDERS;
 
 /// The ledger's answer to a create or update.
 #[derive(Debug, Deserialize)]
@@ -111,7 +65,7 @@ impl Connector for Ledger {
             description:
                 "Sales orders into the demo ERP's sandbox API, and back for reconciliation."
                     .to_owned(),
-            streams: vec![StreamInfo::writable(SALE_ORDERS, SALE_ORDER_SCHEMA)],
+            streams: vec![canonical::writable(SALE_ORDERS, SALE_ORDERS)],
             egress: Vec::new(),
             config: vec![ConfigKey::required(
                 "base_url",
@@ -278,7 +232,9 @@ mod tests {
             "updated_at": "2026-11-23T10:00:00Z",
         });
         let envelope = Envelope::upsert("orders", "1001", &order, None).unwrap();
-        let produced = order_to_sale::map_batch(vec![envelope], Some("EUR")).unwrap();
+        let produced =
+            order_to_sale::map_batch(vec![envelope], Some("EUR"), order_to_sale::DEFAULT_PREFIX)
+                .unwrap();
         let produced: Value = serde_json::from_str(&produced[0].payload).unwrap();
 
         // The ledger stores the POST body and lists it with its bookkeeping.

@@ -1,11 +1,12 @@
 //! `wms-shipstation`: a 3PL that follows ShipStation's public API (v1): orders to
 //! fulfil go in, shipments with tracking numbers come out.
 //!
-//! - **Writes** stream `fulfilment-orders`: each record is a `sale-orders`
-//!   payload (what `order-to-sale` produces: `external_ref`, `customer_email`,
-//!   `customer_name`, `currency`, `lines` with `unit_price_cents`, `total_cents`,
-//!   `status`), POSTed to `/orders/createorder` with `orderKey` = `orderNumber` =
-//!   `external_ref`. ShipStation upserts by `orderKey` and takes no idempotency
+//! - **Writes** stream `fulfilment-orders`: each record is a canonical
+//!   `sale-orders` payload ([`SaleOrder`], what `order-to-sale` produces),
+//!   POSTed to `/orders/createorder` with `orderKey` = `orderNumber` =
+//!   `external_ref`, `ship_to` as `shipTo` (street lines as `street1`/`street2`,
+//!   more lines joined into `street2`), amounts from minor units of the order's
+//!   currency. ShipStation upserts by `orderKey` and takes no idempotency
 //!   key, so a retried record updates the same order; the outcome is its `orderId`.
 //! - **Reads** stream `shipments` from `GET /shipments`: one record per shipment
 //!   (a split shipment is several), key = `shipmentId`, payload = see
@@ -27,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tenon_sdk::canonical::{Address, SaleOrder};
 use tenon_sdk::prelude::*;
 
 /// The stream written.
@@ -68,53 +70,6 @@ const SHIPMENT_SCHEMA: &str = r#"{
     }
   }
 }"#;
-
-/// JSON Schema of a `fulfilment-orders` payload (the `sale-orders` shape).
-const ORDER_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["external_ref", "customer_email", "lines", "status"],
-  "properties": {
-    "external_ref": {"type": "string"},
-    "customer_email": {"type": "string"},
-    "customer_name": {"type": "string"},
-    "currency": {"type": "string"},
-    "lines": {
-      "type": "array",
-      "items": {
-        "type": "object",
-        "required": ["sku", "quantity"],
-        "properties": {
-          "sku": {"type": "string"},
-          "quantity": {"type": "integer"},
-          "unit_price_cents": {"type": "integer"}
-        }
-      }
-    },
-    "total_cents": {"type": "integer"},
-    "status": {"enum": ["open", "cancelled"]}
-  }
-}"#;
-
-/// A `fulfilment-orders` payload.
-#[derive(Debug, Deserialize)]
-struct SaleOrder {
-    external_ref: String,
-    customer_email: String,
-    #[serde(default)]
-    customer_name: String,
-    lines: Vec<SaleOrderLine>,
-    #[serde(default)]
-    total_cents: u64,
-    status: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct SaleOrderLine {
-    sku: String,
-    quantity: u32,
-    #[serde(default)]
-    unit_price_cents: u64,
-}
 
 /// The part of ShipStation's answer to `createorder` the connector needs.
 #[derive(Debug, Deserialize)]
@@ -196,7 +151,7 @@ impl Connector for ShipStation {
             description: "Orders to fulfil and shipments of a ShipStation-style 3PL.".to_owned(),
             streams: vec![
                 StreamInfo::readable(SHIPMENTS, Some("created_at"), SHIPMENT_SCHEMA),
-                StreamInfo::writable(FULFILMENT_ORDERS, ORDER_SCHEMA),
+                canonical::writable(FULFILMENT_ORDERS, canonical::SALE_ORDERS),
             ],
             egress: Vec::new(),
             config: vec![
@@ -413,6 +368,7 @@ fn shipstation_order(
             "an order to fulfil needs at least one line",
         ));
     }
+    let exponent = money::exponent(&order.currency);
     let items: Vec<serde_json::Value> = order
         .lines
         .iter()
@@ -420,10 +376,14 @@ fn shipstation_order(
             json!({
                 "sku": line.sku,
                 "quantity": line.quantity,
-                "unitPrice": cents_to_amount(line.unit_price_cents),
+                "unitPrice": amount(line.unit_price_cents, exponent),
             })
         })
         .collect();
+    let ship_to = match &order.ship_to {
+        Some(address) => ship_to(address),
+        None => json!({"name": order.customer_name}),
+    };
     Ok(json!({
         "orderNumber": order.external_ref,
         "orderKey": order.external_ref,
@@ -431,16 +391,37 @@ fn shipstation_order(
         "orderStatus": status,
         "customerEmail": order.customer_email,
         "billTo": {"name": order.customer_name},
-        "shipTo": {"name": order.customer_name},
+        "shipTo": ship_to,
         "items": items,
-        "amountPaid": cents_to_amount(order.total_cents),
+        "amountPaid": amount(order.total_cents, exponent),
     }))
 }
 
-/// ShipStation takes amounts as JSON numbers with two decimals.
-fn cents_to_amount(cents: u64) -> f64 {
-    // Exact for amounts below 2^53 cents, far beyond any order.
-    cents as f64 / 100.0
+/// ShipStation's address: two street lines (a third and further lines go into
+/// the second, comma-separated), country as ISO alpha-2.
+fn ship_to(address: &Address) -> serde_json::Value {
+    let mut lines = address
+        .street
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    let street1 = lines.next().unwrap_or_default();
+    let street2 = lines.collect::<Vec<_>>().join(", ");
+    json!({
+        "name": address.name,
+        "street1": street1,
+        "street2": street2,
+        "city": address.city,
+        "postalCode": address.postal_code,
+        "country": address.country,
+    })
+}
+
+/// ShipStation takes amounts as JSON numbers in major units. The decimal text
+/// is exact; the JSON number is the nearest double, as ShipStation stores it.
+fn amount(minor: i64, exponent: u32) -> serde_json::Value {
+    let text = money::format(minor, exponent);
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
 
 export_webhook_connector!(ShipStation);
@@ -476,5 +457,27 @@ mod tests {
         assert_eq!(body["orderStatus"], "awaiting_shipment");
         assert_eq!(body["items"][0]["unitPrice"], 19.9);
         assert_eq!(body["amountPaid"], 39.8);
+        assert_eq!(body["shipTo"], json!({"name": "Ada Lovelace"}));
+    }
+
+    #[test]
+    fn the_ship_to_address_and_minor_units_follow_shipstations_shape() {
+        let order: SaleOrder = serde_json::from_value(json!({
+            "external_ref": "jp:7", "customer_email": "kei@example.jp",
+            "customer_name": "Kei", "currency": "JPY",
+            "lines": [{"sku": "CUP", "quantity": 3, "unit_price_cents": 1500}],
+            "total_cents": 4500, "status": "open",
+            "ship_to": {"name": "Kei Tanaka", "street": "1-2-3 Ginza\nBuilding 4\nFloor 5",
+                        "city": "Tokyo", "postal_code": "104-0061", "country": "JP"}
+        }))
+        .unwrap();
+        let body = shipstation_order(&order, None).unwrap();
+        assert_eq!(body["items"][0]["unitPrice"], 1500);
+        assert_eq!(body["amountPaid"], 4500);
+        assert_eq!(
+            body["shipTo"],
+            json!({"name": "Kei Tanaka", "street1": "1-2-3 Ginza", "street2": "Building 4, Floor 5",
+                   "city": "Tokyo", "postalCode": "104-0061", "country": "JP"})
+        );
     }
 }
