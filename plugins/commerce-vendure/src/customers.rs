@@ -1,26 +1,15 @@
-//! The `customers` stream: Vendure customers changed since the cursor.
+//! The `customers` stream: Vendure customers changed since the cursor, as
+//! canonical [`Customer`]s.
 //!
-//! Payload: `{id, email, first_name, last_name, phone, updated_at}`; key = the
-//! Vendure customer id. The cursor and paging are [`feed`](crate::feed)'s.
+//! Payload: `{id, email, first_name, last_name, phone?, updated_at}` (`phone`
+//! left out when Vendure has none); key = the Vendure customer id. The cursor and
+//! paging are [`feed`](crate::feed)'s.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tenon_sdk::canonical::Customer;
 use tenon_sdk::prelude::*;
 
 use crate::{CUSTOMERS, feed};
-
-/// JSON Schema of a `customers` payload.
-pub const CUSTOMER_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["id", "email", "updated_at"],
-  "properties": {
-    "id": {"type": "string"},
-    "email": {"type": "string"},
-    "first_name": {"type": "string"},
-    "last_name": {"type": "string"},
-    "phone": {"type": ["string", "null"]},
-    "updated_at": {"type": "string", "format": "date-time"}
-  }
-}"#;
 
 const CUSTOMERS_QUERY: &str = r#"query Customers($options: CustomerListOptions) {
   customers(options: $options) {
@@ -45,37 +34,26 @@ impl feed::Changed for VendureCustomer {
     }
 }
 
-/// A `customers` payload.
-#[derive(Serialize)]
-struct Customer<'a> {
-    id: &'a str,
-    email: &'a str,
-    first_name: &'a str,
-    last_name: &'a str,
-    phone: Option<&'a str>,
-    updated_at: &'a str,
-}
-
 /// One page of customers after `cursor`.
 pub fn read(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
     let (customers, mut mark, more) =
         feed::changed_since::<VendureCustomer>(CUSTOMERS_QUERY, "customers", cursor, limit)?;
     let mut records = Vec::with_capacity(customers.len());
-    for c in &customers {
+    for c in customers {
         mark.advance(&c.updated_at, &feed::padded(&c.id));
         let payload = Customer {
-            id: &c.id,
-            email: &c.email_address,
-            first_name: &c.first_name,
-            last_name: &c.last_name,
-            phone: c.phone_number.as_deref(),
-            updated_at: &c.updated_at,
+            id: c.id,
+            email: c.email_address,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            phone: c.phone_number.filter(|p| !p.is_empty()),
+            updated_at: c.updated_at,
         };
         records.push(Envelope::upsert(
             CUSTOMERS,
-            &c.id,
+            &payload.id,
             &payload,
-            Some(&c.updated_at),
+            Some(&payload.updated_at),
         )?);
     }
     log::info(format!(

@@ -1,36 +1,23 @@
-//! The `inventory-levels` stream: absolute stock on hand per variant, by SKU.
+//! The `inventory-levels` stream: absolute stock on hand of a variant (by SKU)
+//! at a stock location (by name), as canonical [`InventoryLevel`]s, written and
+//! listed for `reconcile`.
 //!
-//! One lookup of all the batch's SKUs, then one `updateProductVariants` per
-//! record. Setting an absolute level is idempotent, so a record delivered twice
-//! changes nothing the second time.
+//! A write looks up the batch's SKUs (with their stock levels) and the stock
+//! locations once, then sets each record's level with `updateProductVariants`
+//! (`stockLevels`), only when it differs: a record delivered twice changes
+//! nothing, not even a stock movement. The outcome id is
+//! `<variant id>@<stock location id>`, the key `reconcile` lists the level
+//! under. A location name Vendure does not have, or has twice, is a permanent
+//! error naming it; so is a SKU no variant has, and a negative quantity.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::json;
+use tenon_sdk::canonical::InventoryLevel;
 use tenon_sdk::prelude::*;
 
-use crate::graphql;
-
-/// JSON Schema of an `inventory-levels` payload.
-pub const LEVEL_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["sku", "quantity"],
-  "properties": {
-    "sku": {"type": "string"},
-    "quantity": {"type": "integer", "minimum": 0},
-    "location": {"type": "string", "description": "Vendure stock location id; the variant's default level if absent"}
-  }
-}"#;
-
-/// An `inventory-levels` payload.
-#[derive(Deserialize)]
-struct Level {
-    sku: String,
-    quantity: i64,
-    #[serde(default)]
-    location: Option<String>,
-}
+use crate::{INVENTORY_LEVELS, graphql, listing};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,31 +27,60 @@ struct VariantsData {
 
 #[derive(Deserialize)]
 struct VariantList {
-    items: Vec<VariantRef>,
+    items: Vec<Variant>,
 }
 
 #[derive(Deserialize)]
-struct VariantRef {
+#[serde(rename_all = "camelCase")]
+struct Variant {
     id: String,
     sku: String,
+    stock_levels: Vec<StockLevel>,
 }
 
-/// Sets the stock of each record's variant; the outcome is the variant id.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StockLevel {
+    stock_location_id: String,
+    stock_on_hand: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationsData {
+    stock_locations: LocationList,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationList {
+    items: Vec<Location>,
+    total_items: usize,
+}
+
+#[derive(Deserialize)]
+struct Location {
+    id: String,
+    name: String,
+}
+
+/// Sets each record's level; the outcome is `<variant id>@<stock location id>`.
 pub fn write(batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
-    let levels: Vec<Result<Level, Error>> = batch
+    let levels: Vec<Result<InventoryLevel, Error>> = batch
         .iter()
         .map(|d| match d.envelope.op {
             Op::Delete => Err(Error::permanent(
                 "stock levels cannot be deleted; send quantity 0",
             )),
-            _ => d.envelope.json::<Level>(),
+            _ => d.envelope.json::<InventoryLevel>(),
         })
         .collect();
     let skus: Vec<&str> = levels
         .iter()
         .filter_map(|l| l.as_ref().ok().map(|l| l.sku.as_str()))
         .collect();
-    let ids = variant_ids(&skus)?;
+    let mut variants = variants(&skus)?;
+    let locations = locations()?;
 
     let mut levels = levels.into_iter();
     Ok(record::apply_each(batch, |_| {
@@ -75,39 +91,134 @@ pub fn write(batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
                 level.sku, level.quantity
             )));
         }
-        let id = ids.get(&level.sku).ok_or_else(|| {
+        let variant = variants.get_mut(&level.sku).ok_or_else(|| {
             Error::permanent(format!(
                 "sku `{}` is not a Vendure product variant",
                 level.sku
             ))
         })?;
-        let input = match &level.location {
-            Some(location) => json!({"id": id, "stockLevels": [
-                {"stockLocationId": location, "stockOnHand": level.quantity}
-            ]}),
-            None => json!({"id": id, "stockOnHand": level.quantity}),
-        };
+        let location = location_id(&locations, &level.location)?;
+        let id = format!("{}@{location}", variant.id);
+        let now = variant
+            .stock_levels
+            .iter()
+            .find(|s| s.stock_location_id == location)
+            .map(|s| s.stock_on_hand);
+        if now == Some(level.quantity) {
+            return Ok(Some(id));
+        }
         let _: serde_json::Value = graphql::query(
             "mutation Stock($input: [UpdateProductVariantInput!]!) { updateProductVariants(input: $input) { id } }",
-            json!({ "input": [input] }),
+            json!({"input": [{"id": variant.id, "stockLevels": [
+                {"stockLocationId": location, "stockOnHand": level.quantity}
+            ]}]}),
         )?;
-        Ok(Some(id.clone()))
+        // A later record of the batch for the same level compares with this one.
+        match variant
+            .stock_levels
+            .iter_mut()
+            .find(|s| s.stock_location_id == location)
+        {
+            Some(s) => s.stock_on_hand = level.quantity,
+            None => variant.stock_levels.push(StockLevel {
+                stock_location_id: location.to_owned(),
+                stock_on_hand: level.quantity,
+            }),
+        }
+        Ok(Some(id))
     }))
 }
 
-/// The variant id of each of `skus` that Vendure knows.
-fn variant_ids(skus: &[&str]) -> Result<HashMap<String, String>, Error> {
+/// The id of the stock location named `name`.
+fn location_id<'a>(locations: &'a [Location], name: &str) -> Result<&'a str, Error> {
+    let mut named = locations.iter().filter(|l| l.name == name);
+    match (named.next(), named.next()) {
+        (Some(l), None) => Ok(&l.id),
+        (Some(_), Some(_)) => Err(Error::permanent(format!(
+            "Vendure has several stock locations named `{name}`; rename them apart"
+        ))),
+        (None, _) => Err(Error::permanent(format!(
+            "Vendure has no stock location named `{name}` (it has: {})",
+            locations
+                .iter()
+                .map(|l| format!("`{}`", l.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The variants (with their stock levels) of each of `skus` that Vendure knows.
+fn variants(skus: &[&str]) -> Result<HashMap<String, Variant>, Error> {
     if skus.is_empty() {
         return Ok(HashMap::new());
     }
     let data: VariantsData = graphql::query(
-        "query Variants($options: ProductVariantListOptions) { productVariants(options: $options) { items { id sku } } }",
-        json!({"options": {"filter": {"sku": {"in": skus}}, "take": skus.len().max(1)}}),
+        "query Variants($options: ProductVariantListOptions) { productVariants(options: $options) { items { id sku stockLevels { stockLocationId stockOnHand } } } }",
+        json!({"options": {"filter": {"sku": {"in": skus}}, "take": skus.len()}}),
     )?;
     Ok(data
         .product_variants
         .items
         .into_iter()
-        .map(|v| (v.sku, v.id))
+        .map(|v| (v.sku.clone(), v))
         .collect())
+}
+
+/// Every stock location of the channel.
+fn locations() -> Result<Vec<Location>, Error> {
+    const TAKE: usize = 100;
+    let mut all = Vec::new();
+    loop {
+        let data: LocationsData = graphql::query(
+            "query Locations($options: StockLocationListOptions) { stockLocations(options: $options) { items { id name } totalItems } }",
+            json!({"options": {"sort": {"id": "ASC"}, "skip": all.len(), "take": TAKE}}),
+        )?;
+        let fetched = data.stock_locations.items.len();
+        all.extend(data.stock_locations.items);
+        if fetched < TAKE || all.len() >= data.stock_locations.total_items {
+            return Ok(all);
+        }
+    }
+}
+
+/// One page of every variant's level at every stock location it has one at,
+/// keyed `<variant id>@<stock location id>`, payload `{sku, location (name),
+/// quantity}`; in variant id, then location id order.
+pub fn reconcile(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
+    let names: HashMap<String, String> =
+        locations()?.into_iter().map(|l| (l.id, l.name)).collect();
+    let page = listing::page(
+        "query Variants($options: ProductVariantListOptions) { productVariants(options: $options) { items { id sku stockLevels { stockLocationId stockOnHand } } } }",
+        "productVariants",
+        cursor,
+        limit,
+        |v: &Variant| &v.id,
+        |v| {
+            v.stock_levels
+                .iter()
+                .map(|s| {
+                    let payload = InventoryLevel {
+                        sku: v.sku.clone(),
+                        location: names
+                            .get(&s.stock_location_id)
+                            .cloned()
+                            .unwrap_or_else(|| s.stock_location_id.clone()),
+                        quantity: s.stock_on_hand,
+                    };
+                    let key = format!("{}@{}", v.id, s.stock_location_id);
+                    Ok((
+                        s.stock_location_id.clone(),
+                        Envelope::upsert(INVENTORY_LEVELS, &key, &payload, None)?,
+                    ))
+                })
+                .collect()
+        },
+    )?;
+    log::info(format!(
+        "count={} more={} Listed Vendure stock levels.",
+        page.records.len(),
+        page.more
+    ));
+    Ok(page)
 }

@@ -1,15 +1,21 @@
-//! `commerce-vendure`: a Vendure 3.x storefront through its Admin GraphQL API.
+//! `commerce-vendure`: a Vendure 3.x storefront through its Admin GraphQL API,
+//! in Tenon's canonical shapes.
 //!
 //! # Layout
 //! - this file: the descriptor, `check`, and dispatch by stream;
 //! - `graphql.rs`: one Admin API request, GraphQL errors mapped to [`Error`]s;
+//! - `channel.rs`: the active channel's languages, currencies and tax setting;
 //! - `feed.rs`: changed-since reads and their cursor, shared by the read streams;
-//! - `orders.rs`: the `orders` stream (read), in `demo-shop`'s order shape;
-//! - `customers.rs`: the `customers` stream (read);
-//! - `inventory.rs`: the `inventory-levels` stream (write);
-//! - `fulfilments.rs`: the `fulfilments` stream (write), parcels with tracking;
-//! - `money.rs`: minor units to decimal strings (cursor times come from
-//!   `tenon_sdk::cursor::second_before`).
+//! - `listing.rs`: whole-store listings in id order, paged, for `reconcile`;
+//! - `orders.rs`: the `orders` stream (read), canonical `Order` plus extras;
+//! - `customers.rs`: the `customers` stream (read), canonical `Customer`;
+//! - `products.rs`: the `products` stream (write, reconcile), canonical
+//!   `Product`, one record per variant;
+//! - `inventory.rs`: the `inventory-levels` stream (write, reconcile),
+//!   canonical `InventoryLevel` per SKU and stock location name;
+//! - `fulfilments.rs`: the `fulfilments` stream (write, reconcile), canonical
+//!   `Fulfilment`, parcels with tracking;
+//! - `money.rs`: Vendure's hundredths to and from canonical decimal strings.
 //!
 //! - **Config**: `base_url` (required), the server's address; `admin_api_path`
 //!   (default `admin-api`).
@@ -18,15 +24,23 @@
 //! - **Egress**: none declared; the operator grants the host of `base_url`.
 //! - **Cursor** (`orders`, `customers`): a [`Watermark`] over `(updatedAt, id)`;
 //!   ids are zero-padded in the cursor so that they compare as numbers.
+//! - **Reconcile** (`products`, `inventory-levels`, `fulfilments`): keyed by the
+//!   ids `write` returns (variant id; `<variant id>@<stock location id>`;
+//!   fulfilment id), payloads in the canonical shape written; cursor
+//!   `<skip>:<id>:<sub id>` (see `listing.rs`).
 
+mod channel;
 mod customers;
 mod feed;
 mod fulfilments;
 mod graphql;
 mod inventory;
+mod listing;
 mod money;
 mod orders;
+mod products;
 
+use tenon_sdk::canonical;
 use tenon_sdk::prelude::*;
 
 /// The readable stream of orders.
@@ -34,6 +48,9 @@ const ORDERS: &str = "orders";
 
 /// The readable stream of customers.
 const CUSTOMERS: &str = "customers";
+
+/// The writable stream of catalogue variants.
+const PRODUCTS: &str = "products";
 
 /// The writable stream of shipped parcels.
 const FULFILMENTS: &str = "fulfilments";
@@ -51,13 +68,14 @@ impl Connector for Vendure {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kind: Kind::Commerce,
             description:
-                "Orders and customers from a Vendure 3.x server; stock levels and fulfilments into it (Admin GraphQL API)."
+                "Orders and customers from a Vendure 3.x server; products, stock levels and fulfilments into it, and reconciled (Admin GraphQL API)."
                     .to_owned(),
             streams: vec![
-                StreamInfo::readable(ORDERS, Some("updated_at"), orders::ORDER_SCHEMA),
-                StreamInfo::readable(CUSTOMERS, Some("updated_at"), customers::CUSTOMER_SCHEMA),
-                StreamInfo::writable(INVENTORY_LEVELS, inventory::LEVEL_SCHEMA),
-                StreamInfo::writable(FULFILMENTS, fulfilments::FULFILMENT_SCHEMA),
+                canonical::readable(ORDERS, Some("updated_at"), canonical::ORDERS),
+                canonical::readable(CUSTOMERS, Some("updated_at"), canonical::CUSTOMERS),
+                canonical::writable(PRODUCTS, canonical::PRODUCTS),
+                canonical::writable(INVENTORY_LEVELS, canonical::INVENTORY_LEVELS),
+                canonical::writable(FULFILMENTS, canonical::FULFILMENTS),
             ],
             egress: Vec::new(),
             config: vec![
@@ -90,15 +108,16 @@ impl Connector for Vendure {
         match stream.as_str() {
             ORDERS => orders::read(cursor.as_deref(), limit),
             CUSTOMERS => customers::read(cursor.as_deref(), limit),
-            INVENTORY_LEVELS | FULFILMENTS => {
-                Err(Error::permanent(format!("stream `{stream}` is write-only")))
-            }
+            PRODUCTS | INVENTORY_LEVELS | FULFILMENTS => Err(Error::permanent(format!(
+                "stream `{stream}` is write-only (its records are listed by `reconcile`)"
+            ))),
             _ => Err(Error::unknown_stream(&stream)),
         }
     }
 
     fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
         match stream.as_str() {
+            PRODUCTS => products::write(&batch),
             INVENTORY_LEVELS => inventory::write(&batch),
             FULFILMENTS => fulfilments::write(&batch),
             ORDERS | CUSTOMERS => Err(Error::permanent(format!("stream `{stream}` is read-only"))),
@@ -107,4 +126,18 @@ impl Connector for Vendure {
     }
 }
 
-export_connector!(Vendure);
+impl Reconcile for Vendure {
+    fn reconcile(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        match stream.as_str() {
+            PRODUCTS => products::reconcile(cursor.as_deref(), limit),
+            INVENTORY_LEVELS => inventory::reconcile(cursor.as_deref(), limit),
+            FULFILMENTS => fulfilments::reconcile(cursor.as_deref(), limit),
+            ORDERS | CUSTOMERS => Err(Error::permanent(format!(
+                "stream `{stream}` is read-only: there is nothing written to reconcile"
+            ))),
+            _ => Err(Error::unknown_stream(&stream)),
+        }
+    }
+}
+
+export_reconciling_connector!(Vendure);

@@ -1,24 +1,85 @@
-//! Vendure's integer minor units as the decimal strings of the `orders` payload.
+//! Vendure's stored amounts and the canonical decimal strings, exactly.
+//!
+//! Vendure's default money strategy stores every currency in hundredths of its
+//! unit (the yen too: ¥1500 is `150000`). Canonical amounts are decimal strings
+//! with the currency's ISO 4217 decimals (`tenon_sdk::money`): `"19.90"` EUR,
+//! `"1500"` JPY, `"2.125"` KWD. An amount Vendure cannot hold (a third decimal)
+//! is refused, never rounded.
 
-/// `1990` -> `"19.90"`, `-5` -> `"-0.05"`: two decimals, exactly (Vendure's
-/// default money strategy stores every currency in hundredths).
-pub fn decimal(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+use tenon_sdk::money;
+
+/// Vendure's `amount` of `currency` (hundredths) as a canonical decimal string
+/// with the currency's decimals: `(1990, "EUR")` -> `"19.90"`, `(150000, "JPY")`
+/// -> `"1500"`. An amount with a fraction the currency has no decimals for (only
+/// possible for a zero-decimal currency) keeps two decimals.
+pub fn decimal(hundredths: i64, currency: &str) -> String {
+    let exponent = money::exponent(currency);
+    if exponent >= 2 {
+        let scale = 10_i64.pow(exponent - 2);
+        match hundredths.checked_mul(scale) {
+            Some(minor) => money::format(minor, exponent),
+            None => money::format(hundredths, 2),
+        }
+    } else {
+        let scale = 10_i64.pow(2 - exponent);
+        if hundredths % scale == 0 {
+            money::format(hundredths / scale, exponent)
+        } else {
+            money::format(hundredths, 2)
+        }
+    }
+}
+
+/// A canonical decimal `amount` of `currency` as Vendure stores it
+/// (hundredths). Refuses what [`money::minor_units`] refuses, and amounts finer
+/// than a hundredth.
+pub fn hundredths(amount: &str, currency: &str) -> Result<i64, String> {
+    let minor = money::minor_units(amount, currency)?;
+    let exponent = money::exponent(currency);
+    if exponent <= 2 {
+        minor
+            .checked_mul(10_i64.pow(2 - exponent))
+            .ok_or_else(|| format!("`{amount}` ({currency}) is too large"))
+    } else {
+        let scale = 10_i64.pow(exponent - 2);
+        if minor % scale == 0 {
+            Ok(minor / scale)
+        } else {
+            Err(format!(
+                "`{amount}` ({currency}) has more decimals than Vendure stores (two)"
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
+    use super::{decimal, hundredths};
 
     #[test]
-    fn minor_units_become_exact_decimals() {
-        assert_eq!(decimal(1990), "19.90");
-        assert_eq!(decimal(3980), "39.80");
-        assert_eq!(decimal(5), "0.05");
-        assert_eq!(decimal(0), "0.00");
-        assert_eq!(decimal(-310), "-3.10");
-        assert_eq!(decimal(i64::MIN), "-92233720368547758.08");
+    fn hundredths_become_exact_decimals() {
+        assert_eq!(decimal(1990, "USD"), "19.90");
+        assert_eq!(decimal(5, "EUR"), "0.05");
+        assert_eq!(decimal(0, "EUR"), "0.00");
+        assert_eq!(decimal(-310, "EUR"), "-3.10");
+        assert_eq!(decimal(150_000, "JPY"), "1500");
+        assert_eq!(decimal(150_050, "JPY"), "1500.50");
+        assert_eq!(decimal(212, "KWD"), "2.120");
+        assert_eq!(decimal(i64::MIN, "EUR"), "-92233720368547758.08");
+    }
+
+    #[test]
+    fn decimals_become_hundredths_or_are_refused() {
+        assert_eq!(hundredths("19.90", "EUR"), Ok(1990));
+        assert_eq!(hundredths("19.9", "EUR"), Ok(1990));
+        assert_eq!(hundredths("1500", "JPY"), Ok(150_000));
+        assert_eq!(hundredths("2.120", "KWD"), Ok(212));
+        assert!(hundredths("2.125", "KWD").is_err());
+        assert!(hundredths("1500.5", "JPY").is_err());
+        assert!(hundredths("19.999", "EUR").is_err());
+        assert!(hundredths("abc", "EUR").is_err());
+        for amount in ["0.00", "19.90", "1234.05"] {
+            assert_eq!(decimal(hundredths(amount, "EUR").unwrap(), "EUR"), amount);
+        }
     }
 }

@@ -1,51 +1,22 @@
-//! The `orders` stream: Vendure orders changed since the cursor, in the order
-//! shape of `demo-shop` so that `order-to-sale` transforms them unchanged.
+//! The `orders` stream: Vendure orders changed since the cursor, as canonical
+//! [`Order`]s (so `order-to-sale` and any canonical destination take them
+//! unchanged), plus three Vendure extras.
 //!
-//! The cursor and paging are [`feed`](crate::feed)'s.
+//! Payload: the canonical order `{id, number, status, currency, customer,
+//! lines, total, shipping_address?, updated_at}` with `vendure_state` (the
+//! Vendure order state), `shipping` and `total_with_shipping` (decimals with
+//! tax). `shipping_address` maps Vendure's `shippingAddress`: `fullName` ->
+//! `name`, `streetLine1` and a non-empty `streetLine2` joined with `\n` ->
+//! `street`, `city`, `postalCode` -> `postal_code`, `countryCode` upper-cased ->
+//! `country`; it is left out when the order has no address with a country.
+//! Amounts are [`money`](crate::money)'s decimals. The cursor and paging are
+//! [`feed`](crate::feed)'s.
 
 use serde::{Deserialize, Serialize};
+use tenon_sdk::canonical::{Address, Order, OrderCustomer, OrderLine};
 use tenon_sdk::prelude::*;
 
 use crate::{ORDERS, feed, money};
-
-/// JSON Schema of an `orders` payload (as `demo-shop`'s, plus Vendure extras).
-pub const ORDER_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["id", "number", "status", "currency", "customer", "lines", "total", "updated_at"],
-  "properties": {
-    "id": {"type": "string"},
-    "number": {"type": "string", "description": "Vendure's order code"},
-    "status": {"enum": ["placed", "paid", "cancelled"]},
-    "vendure_state": {"type": "string"},
-    "currency": {"type": "string"},
-    "customer": {
-      "type": "object",
-      "required": ["email"],
-      "properties": {
-        "email": {"type": "string"},
-        "first_name": {"type": "string"},
-        "last_name": {"type": "string"}
-      }
-    },
-    "lines": {
-      "type": "array",
-      "items": {
-        "type": "object",
-        "required": ["sku", "quantity", "unit_price"],
-        "properties": {
-          "sku": {"type": "string"},
-          "name": {"type": "string"},
-          "quantity": {"type": "integer"},
-          "unit_price": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$"}
-        }
-      }
-    },
-    "total": {"type": "string", "description": "goods with tax, without shipping"},
-    "shipping": {"type": "string"},
-    "total_with_shipping": {"type": "string"},
-    "updated_at": {"type": "string", "format": "date-time"}
-  }
-}"#;
 
 const ORDERS_QUERY: &str = r#"query Orders($options: OrderListOptions) {
   orders(options: $options) {
@@ -54,6 +25,7 @@ const ORDERS_QUERY: &str = r#"query Orders($options: OrderListOptions) {
       subTotalWithTax shippingWithTax totalWithTax
       customer { emailAddress firstName lastName }
       lines { quantity unitPriceWithTax productVariant { sku name } }
+      shippingAddress { fullName streetLine1 streetLine2 city postalCode countryCode }
     }
   }
 }"#;
@@ -71,6 +43,7 @@ struct VendureOrder {
     total_with_tax: i64,
     customer: Option<VendureCustomer>,
     lines: Vec<VendureLine>,
+    shipping_address: Option<VendureAddress>,
 }
 
 #[derive(Deserialize)]
@@ -95,35 +68,28 @@ struct Variant {
     name: String,
 }
 
-/// An `orders` payload.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct VendureAddress {
+    full_name: Option<String>,
+    street_line1: Option<String>,
+    street_line2: Option<String>,
+    city: Option<String>,
+    postal_code: Option<String>,
+    country_code: Option<String>,
+}
+
+/// An `orders` payload: the canonical order and Vendure's extras.
 #[derive(Serialize)]
-struct Order {
-    id: String,
-    number: String,
-    status: &'static str,
+struct Payload {
+    #[serde(flatten)]
+    order: Order,
+    /// Vendure's order state (`PaymentSettled`, `Shipped`...).
     vendure_state: String,
-    currency: String,
-    customer: Customer,
-    lines: Vec<Line>,
-    total: String,
+    /// Shipping with tax.
     shipping: String,
+    /// Goods and shipping with tax.
     total_with_shipping: String,
-    updated_at: String,
-}
-
-#[derive(Serialize)]
-struct Customer {
-    email: String,
-    first_name: String,
-    last_name: String,
-}
-
-#[derive(Serialize)]
-struct Line {
-    sku: String,
-    name: String,
-    quantity: i64,
-    unit_price: String,
 }
 
 /// One page of orders after `cursor`.
@@ -166,40 +132,61 @@ fn status(state: &str) -> &'static str {
     }
 }
 
-fn payload(order: VendureOrder) -> Order {
+/// The canonical address of Vendure's `shippingAddress`, if it has a country.
+fn address(a: VendureAddress) -> Option<Address> {
+    let country = a.country_code.filter(|c| !c.trim().is_empty())?;
+    let mut street = a.street_line1.unwrap_or_default();
+    if let Some(line2) = a.street_line2.filter(|l| !l.is_empty()) {
+        street.push('\n');
+        street.push_str(&line2);
+    }
+    Some(Address {
+        name: a.full_name.unwrap_or_default(),
+        street,
+        city: a.city.unwrap_or_default(),
+        postal_code: a.postal_code.unwrap_or_default(),
+        country: country.trim().to_ascii_uppercase(),
+    })
+}
+
+fn payload(order: VendureOrder) -> Payload {
     let customer = order.customer.map_or_else(
-        || Customer {
+        || OrderCustomer {
             email: String::new(),
             first_name: String::new(),
             last_name: String::new(),
         },
-        |c| Customer {
+        |c| OrderCustomer {
             email: c.email_address,
             first_name: c.first_name,
             last_name: c.last_name,
         },
     );
-    Order {
-        status: status(&order.state),
+    let currency = order.currency_code;
+    Payload {
+        order: Order {
+            status: status(&order.state).to_owned(),
+            number: Some(order.code),
+            customer,
+            lines: order
+                .lines
+                .into_iter()
+                .map(|l| OrderLine {
+                    sku: l.product_variant.sku,
+                    name: l.product_variant.name,
+                    quantity: l.quantity,
+                    unit_price: money::decimal(l.unit_price_with_tax, &currency),
+                })
+                .collect(),
+            total: money::decimal(order.sub_total_with_tax, &currency),
+            shipping_address: order.shipping_address.and_then(address),
+            updated_at: order.updated_at,
+            id: order.id,
+            currency: currency.clone(),
+        },
         vendure_state: order.state,
-        number: order.code,
-        currency: order.currency_code,
-        customer,
-        lines: order
-            .lines
-            .into_iter()
-            .map(|l| Line {
-                sku: l.product_variant.sku,
-                name: l.product_variant.name,
-                quantity: l.quantity,
-                unit_price: money::decimal(l.unit_price_with_tax),
-            })
-            .collect(),
-        total: money::decimal(order.sub_total_with_tax),
-        shipping: money::decimal(order.shipping_with_tax),
-        total_with_shipping: money::decimal(order.total_with_tax),
-        updated_at: order.updated_at,
-        id: order.id,
+        shipping: money::decimal(order.shipping_with_tax, &currency),
+        total_with_shipping: money::decimal(order.total_with_tax, &currency),
     }
 }
 
@@ -214,5 +201,35 @@ mod tests {
         assert_eq!(status("PaymentSettled"), "paid");
         assert_eq!(status("Shipped"), "paid");
         assert_eq!(status("Cancelled"), "cancelled");
+    }
+
+    #[test]
+    fn addresses_join_street_lines_and_need_a_country() {
+        let full = VendureAddress {
+            full_name: Some("Ada Lovelace".into()),
+            street_line1: Some("Main 1".into()),
+            street_line2: Some("Hinterhaus".into()),
+            city: Some("Berlin".into()),
+            postal_code: Some("10115".into()),
+            country_code: Some("de".into()),
+        };
+        assert_eq!(
+            address(full),
+            Some(Address {
+                name: "Ada Lovelace".into(),
+                street: "Main 1\nHinterhaus".into(),
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            })
+        );
+        let one_line = VendureAddress {
+            street_line1: Some("Main 1".into()),
+            street_line2: Some(String::new()),
+            country_code: Some("DE".into()),
+            ..VendureAddress::default()
+        };
+        assert_eq!(address(one_line).unwrap().street, "Main 1");
+        assert_eq!(address(VendureAddress::default()), None);
     }
 }
