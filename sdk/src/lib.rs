@@ -25,7 +25,8 @@
 //! implements [`Reconcile`] too and is exported with
 //! [`export_reconciling_connector!`] instead; one that takes the vendor's
 //! webhooks implements [`Webhook`] and is exported with
-//! [`export_webhook_connector!`].
+//! [`export_webhook_connector!`]; one that does both, with
+//! [`export_reconciling_webhook_connector!`].
 //!
 //! The `README.md` beside this crate walks through a complete connector, from
 //! `cargo new` to `tenon flow run`.
@@ -217,6 +218,49 @@ macro_rules! export_webhook_connector {
     };
 }
 
+/// Makes a type that implements [`Connector`], [`Reconcile`] and [`Webhook`]
+/// this component's connector with both extra exports: `connector-api`,
+/// `reconcile-api` and `webhook-api` (the `reconciling-connector` and
+/// `webhook-connector` worlds together; the host looks for each export on its
+/// own). Use it instead of the other connector macros, not beside them.
+///
+/// ```ignore
+/// struct Warehouse;
+/// impl tenon_sdk::Connector for Warehouse { /* ... */ }
+/// impl tenon_sdk::Reconcile for Warehouse { /* ... */ }
+/// impl tenon_sdk::Webhook for Warehouse { /* ... */ }
+/// tenon_sdk::export_reconciling_webhook_connector!(Warehouse);
+/// ```
+#[macro_export]
+macro_rules! export_reconciling_webhook_connector {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::bindings::reconcile::export_reconcile_api!($ty with_types_in $crate::bindings::reconcile);
+            $crate::bindings::webhook::export_webhook_api!($ty with_types_in $crate::bindings::webhook);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[used]
+            static DESCRIBE: fn() -> $crate::Descriptor = <$ty as $crate::Connector>::describe;
+            #[used]
+            static RECONCILE: fn(
+                ::std::string::String,
+                ::std::option::Option<::std::string::String>,
+                u32,
+            ) -> ::std::result::Result<$crate::Page, $crate::Error> =
+                <$ty as $crate::Reconcile>::reconcile;
+            #[used]
+            static HANDLE: fn(
+                $crate::webhook::WebhookRequest,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::Envelope>, $crate::Error> =
+                <$ty as $crate::Webhook>::handle;
+        };
+    };
+}
+
 /// Makes a type that implements [`Transform`] this component's `transform` world.
 ///
 /// Call it once, at the crate root, with a type name (not a path):
@@ -252,8 +296,8 @@ pub mod prelude {
     pub use crate::{
         ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
         RateLimit, Reconcile, StreamInfo, Transform, Webhook, config, export_connector,
-        export_reconciling_connector, export_transform, export_webhook_connector, http, idmap, log,
-        record, webhook,
+        export_reconciling_connector, export_reconciling_webhook_connector, export_transform,
+        export_webhook_connector, http, idmap, log, record, webhook,
     };
     pub use crate::{canonical, money};
 }

@@ -7,6 +7,14 @@
 //! - `GET /api/health` answers `200 {"ok": true}`.
 //! - `GET /api/orders?updated_after=<time>&after_id=<id>&limit=<n>` answers
 //!   `200 {"orders": [Order, ...], "has_more": bool}`.
+//! - `PUT /api/orders/{id}/fulfilments/{tracking_number}` with
+//!   `{"carrier": "ups", "lines": [{"sku": "TEE-BLK-M", "quantity": 1}]}`
+//!   records a parcel shipped for the order (see [`Fulfilment`]): `201 {"id":
+//!   "F-000001"}` when new, `200` with the same id when that tracking number was
+//!   recorded already (it is replaced). `404` for an unknown order; `422` when a
+//!   line's SKU is not in the order or the order's parcels would hold more of a
+//!   SKU than was ordered.
+//! - `GET /api/orders/{id}/fulfilments` answers `200 {"fulfilments": [...]}`.
 //!
 //! An order (see [`Order`]) looks like this; prices are decimal strings and times
 //! are RFC 3339 in UTC with whole seconds:
@@ -50,7 +58,7 @@
 //! body and signature without sending them.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -59,10 +67,10 @@ use anyhow::Context as _;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -121,6 +129,34 @@ pub struct OrderLine {
     pub unit_price: String,
 }
 
+/// A parcel shipped for an order, as the shop shows it to its customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fulfilment {
+    /// The shop's id (`"F-000001"`), fixed at creation.
+    pub id: String,
+    pub order_id: String,
+    pub tracking_number: String,
+    pub carrier: String,
+    pub lines: Vec<FulfilmentLine>,
+}
+
+/// What a parcel holds of one order line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilmentLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// The body of `PUT /api/orders/{id}/fulfilments/{tracking_number}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFulfilment {
+    #[serde(default)]
+    carrier: String,
+    lines: Vec<FulfilmentLine>,
+}
+
 /// A running shop sandbox; dropping it stops the server too.
 #[derive(Debug)]
 pub struct Shop {
@@ -166,6 +202,11 @@ impl Shop {
         let routes = Router::new()
             .route("/api/health", get(health))
             .route("/api/orders", get(list_orders))
+            .route("/api/orders/{id}/fulfilments", get(list_fulfilments))
+            .route(
+                "/api/orders/{id}/fulfilments/{tracking}",
+                put(put_fulfilment),
+            )
             .with_state(Arc::clone(&catalog));
         let server = Server::start("shop", addr, token, routes).await?;
         Ok(Shop { server, catalog })
@@ -219,6 +260,11 @@ impl Shop {
             .collect()
     }
 
+    /// Every parcel recorded, by id.
+    pub fn fulfilments(&self) -> Vec<Fulfilment> {
+        lock(&self.catalog).fulfilments.values().cloned().collect()
+    }
+
     /// Makes the next `count` order reads answer `status` (with `Retry-After: 1`
     /// when it is `429`) instead of orders. Health checks are not affected.
     ///
@@ -269,6 +315,8 @@ impl Shop {
 struct Catalog {
     orders: HashMap<String, Entry>,
     failures: InjectedFailures,
+    /// By id; ids sort in creation order.
+    fulfilments: BTreeMap<String, Fulfilment>,
 }
 
 /// An order and its `updated_at` in seconds since the Unix epoch.
@@ -354,6 +402,105 @@ async fn list_orders(
     after.truncate(limit);
     let orders: Vec<&Order> = after.iter().map(|entry| &entry.order).collect();
     Json(json!({ "orders": orders, "has_more": has_more })).into_response()
+}
+
+/// `GET /api/orders/{id}/fulfilments`.
+async fn list_fulfilments(
+    State(catalog): State<Arc<Mutex<Catalog>>>,
+    Path(id): Path<String>,
+) -> Response {
+    let catalog = lock(&catalog);
+    if !catalog.orders.contains_key(&id) {
+        return error(StatusCode::NOT_FOUND, format!("no order `{id}`"));
+    }
+    let parcels: Vec<&Fulfilment> = catalog
+        .fulfilments
+        .values()
+        .filter(|f| f.order_id == id)
+        .collect();
+    Json(json!({ "fulfilments": parcels })).into_response()
+}
+
+/// `PUT /api/orders/{id}/fulfilments/{tracking}`: idempotent by tracking number.
+async fn put_fulfilment(
+    State(catalog): State<Arc<Mutex<Catalog>>>,
+    Path((id, tracking)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let new: NewFulfilment = match serde_json::from_slice(&body) {
+        Ok(new) => new,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("malformed fulfilment: {e}"),
+            );
+        }
+    };
+    let mut catalog = lock(&catalog);
+    let Some(entry) = catalog.orders.get(&id) else {
+        return error(StatusCode::NOT_FOUND, format!("no order `{id}`"));
+    };
+    if tracking.trim().is_empty() || new.lines.is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a parcel needs a tracking number and at least one line",
+        );
+    }
+    let existing = catalog
+        .fulfilments
+        .values()
+        .find(|f| f.order_id == id && f.tracking_number == tracking)
+        .map(|f| f.id.clone());
+    // What the order's other parcels hold already, per SKU.
+    let mut shipped: HashMap<&str, u64> = HashMap::new();
+    for parcel in catalog.fulfilments.values() {
+        if parcel.order_id == id && Some(&parcel.id) != existing.as_ref() {
+            for line in &parcel.lines {
+                *shipped.entry(&line.sku).or_default() += u64::from(line.quantity);
+            }
+        }
+    }
+    for line in &new.lines {
+        let ordered: u64 = entry
+            .order
+            .lines
+            .iter()
+            .filter(|l| l.sku == line.sku)
+            .map(|l| u64::from(l.quantity))
+            .sum();
+        if ordered == 0 || line.quantity == 0 {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("order `{id}` has no line with sku `{}` to ship", line.sku),
+            );
+        }
+        let total = shipped.get(line.sku.as_str()).copied().unwrap_or(0) + u64::from(line.quantity);
+        if total > ordered {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "order `{id}` has {ordered} of sku `{}`; its parcels would hold {total}",
+                    line.sku
+                ),
+            );
+        }
+    }
+    let (status, parcel_id) = match existing {
+        Some(parcel_id) => (StatusCode::OK, parcel_id),
+        None => (
+            StatusCode::CREATED,
+            format!("F-{:06}", catalog.fulfilments.len() + 1),
+        ),
+    };
+    let parcel = Fulfilment {
+        id: parcel_id.clone(),
+        order_id: id,
+        tracking_number: tracking,
+        carrier: new.carrier,
+        lines: new.lines,
+    };
+    catalog.fulfilments.insert(parcel_id.clone(), parcel);
+    (status, Json(json!({ "id": parcel_id }))).into_response()
 }
 
 /// Reads the feed query; the error is the message of the `400`.
@@ -830,6 +977,50 @@ mod tests {
         let (status, _) = get(&shop, "/api/orders").await;
         assert_eq!(status, 200);
         shop.stop().await;
+    }
+
+    #[tokio::test]
+    async fn parcels_are_idempotent_by_tracking_number_and_never_exceed_the_order() {
+        let orders = demo_orders(1);
+        let order = &orders[0];
+        let sku = order.lines[0].sku.clone();
+        let ordered = order.lines[0].quantity;
+        let shop = Shop::start(TOKEN, orders.clone()).await.unwrap();
+        let put = |tracking: &str, quantity: u32| {
+            let url = format!(
+                "{}/api/orders/{}/fulfilments/{tracking}",
+                shop.base_url(),
+                order.id
+            );
+            let body = json!({"carrier": "ups", "lines": [{"sku": sku, "quantity": quantity}]});
+            async move {
+                let response = reqwest::Client::new()
+                    .put(url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), json_body(response).await)
+            }
+        };
+        let (status, first) = put("1Z-A", 1).await;
+        assert_eq!(status, 201, "{first}");
+        let (status, again) = put("1Z-A", 1).await;
+        assert_eq!((status, &again), (200, &first));
+        let (status, refused) = put("1Z-B", ordered).await;
+        assert_eq!(status, 422, "{refused}");
+        assert!(refused["error"].as_str().unwrap().contains("would hold"));
+        if ordered > 1 {
+            assert_eq!(put("1Z-B", ordered - 1).await.0, 201);
+        }
+        let (status, listed) = get(&shop, &format!("/api/orders/{}/fulfilments", order.id)).await;
+        assert_eq!(status, 200);
+        let expected = if ordered > 1 { 2 } else { 1 };
+        assert_eq!(listed["fulfilments"].as_array().unwrap().len(), expected);
+        assert_eq!(shop.fulfilments().len(), expected);
+        assert_eq!(get(&shop, "/api/orders/nope/fulfilments").await.0, 404);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   more lines joined into `street2`), amounts from minor units of the order's
 //!   currency. ShipStation upserts by `orderKey` and takes no idempotency
 //!   key, so a retried record updates the same order; the outcome is its `orderId`.
+//!   See [`orders`].
+//! - **Reconciles** `fulfilment-orders` from `GET /orders`: every order keyed by
+//!   `orderId`, as the canonical payload it was written from.
 //! - **Reads** stream `shipments` from `GET /shipments`: one record per shipment
 //!   (a split shipment is several), key = `shipmentId`, payload = see
 //!   [`ShipmentRecord`], source time = `createDate`.
@@ -26,9 +29,9 @@
 //!   zero-padded to 20 digits so that it compares as text. `createDateStart` is
 //!   inclusive; shipments at or before the watermark are skipped.
 
+mod orders;
+
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use tenon_sdk::canonical::{Address, SaleOrder};
 use tenon_sdk::prelude::*;
 
 /// The stream written.
@@ -70,13 +73,6 @@ const SHIPMENT_SCHEMA: &str = r#"{
     }
   }
 }"#;
-
-/// The part of ShipStation's answer to `createorder` the connector needs.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreatedOrder {
-    order_id: u64,
-}
 
 /// One answer of `GET /shipments`.
 #[derive(Debug, Deserialize)]
@@ -227,17 +223,22 @@ impl Connector for ShipStation {
     }
 
     fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
-        if stream != FULFILMENT_ORDERS {
-            return Err(Error::unknown_stream(&stream));
+        match stream.as_str() {
+            FULFILMENT_ORDERS => orders::write(&batch),
+            SHIPMENTS => Err(Error::permanent(format!("stream `{stream}` is read-only"))),
+            _ => Err(Error::unknown_stream(&stream)),
         }
-        let api = api()?;
-        Ok(record::apply_each(&batch, |delivery| {
-            let order: SaleOrder = delivery.json()?;
-            let body = shipstation_order(&order, delivery.envelope.source_time.as_deref())?;
-            let created: CreatedOrder =
-                send(api.post("/orders/createorder").json(&body)?)?.json()?;
-            Ok(Some(created.order_id.to_string()))
-        }))
+    }
+}
+
+impl Reconcile for ShipStation {
+    fn reconcile(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        match stream.as_str() {
+            FULFILMENT_ORDERS => orders::reconcile(cursor.as_deref(), limit),
+            _ => Err(Error::permanent(format!(
+                "stream `{stream}` cannot be reconciled; only `{FULFILMENT_ORDERS}`"
+            ))),
+        }
     }
 }
 
@@ -349,82 +350,7 @@ fn rfc3339(create_date: &str) -> String {
     }
 }
 
-/// The `createorder` body for a `sale-orders` payload.
-fn shipstation_order(
-    order: &SaleOrder,
-    order_date: Option<&str>,
-) -> Result<serde_json::Value, Error> {
-    let status = match order.status.as_str() {
-        "open" => "awaiting_shipment",
-        "cancelled" => "cancelled",
-        other => {
-            return Err(Error::permanent(format!(
-                "status `{other}` is neither `open` nor `cancelled`"
-            )));
-        }
-    };
-    if order.lines.is_empty() {
-        return Err(Error::permanent(
-            "an order to fulfil needs at least one line",
-        ));
-    }
-    let exponent = money::exponent(&order.currency);
-    let items: Vec<serde_json::Value> = order
-        .lines
-        .iter()
-        .map(|line| {
-            json!({
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unitPrice": amount(line.unit_price_cents, exponent),
-            })
-        })
-        .collect();
-    let ship_to = match &order.ship_to {
-        Some(address) => ship_to(address),
-        None => json!({"name": order.customer_name}),
-    };
-    Ok(json!({
-        "orderNumber": order.external_ref,
-        "orderKey": order.external_ref,
-        "orderDate": order_date.unwrap_or_default(),
-        "orderStatus": status,
-        "customerEmail": order.customer_email,
-        "billTo": {"name": order.customer_name},
-        "shipTo": ship_to,
-        "items": items,
-        "amountPaid": amount(order.total_cents, exponent),
-    }))
-}
-
-/// ShipStation's address: two street lines (a third and further lines go into
-/// the second, comma-separated), country as ISO alpha-2.
-fn ship_to(address: &Address) -> serde_json::Value {
-    let mut lines = address
-        .street
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty());
-    let street1 = lines.next().unwrap_or_default();
-    let street2 = lines.collect::<Vec<_>>().join(", ");
-    json!({
-        "name": address.name,
-        "street1": street1,
-        "street2": street2,
-        "city": address.city,
-        "postalCode": address.postal_code,
-        "country": address.country,
-    })
-}
-
-/// ShipStation takes amounts as JSON numbers in major units. The decimal text
-/// is exact; the JSON number is the nearest double, as ShipStation stores it.
-fn amount(minor: i64, exponent: u32) -> serde_json::Value {
-    let text = money::format(minor, exponent);
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-}
-
-export_webhook_connector!(ShipStation);
+export_reconciling_webhook_connector!(ShipStation);
 
 #[cfg(test)]
 mod tests {
@@ -441,43 +367,5 @@ mod tests {
     #[test]
     fn positions_compare_as_numbers() {
         assert!(position(9) < position(10));
-    }
-
-    #[test]
-    fn sale_orders_become_shipstation_orders() {
-        let order: SaleOrder = serde_json::from_value(json!({
-            "external_ref": "shop:1001", "customer_email": "ada@example.com",
-            "customer_name": "Ada Lovelace", "currency": "EUR",
-            "lines": [{"sku": "TEE", "quantity": 2, "unit_price_cents": 1990}],
-            "total_cents": 3980, "status": "open"
-        }))
-        .unwrap();
-        let body = shipstation_order(&order, Some("2026-11-23T10:00:00Z")).unwrap();
-        assert_eq!(body["orderKey"], "shop:1001");
-        assert_eq!(body["orderStatus"], "awaiting_shipment");
-        assert_eq!(body["items"][0]["unitPrice"], 19.9);
-        assert_eq!(body["amountPaid"], 39.8);
-        assert_eq!(body["shipTo"], json!({"name": "Ada Lovelace"}));
-    }
-
-    #[test]
-    fn the_ship_to_address_and_minor_units_follow_shipstations_shape() {
-        let order: SaleOrder = serde_json::from_value(json!({
-            "external_ref": "jp:7", "customer_email": "kei@example.jp",
-            "customer_name": "Kei", "currency": "JPY",
-            "lines": [{"sku": "CUP", "quantity": 3, "unit_price_cents": 1500}],
-            "total_cents": 4500, "status": "open",
-            "ship_to": {"name": "Kei Tanaka", "street": "1-2-3 Ginza\nBuilding 4\nFloor 5",
-                        "city": "Tokyo", "postal_code": "104-0061", "country": "JP"}
-        }))
-        .unwrap();
-        let body = shipstation_order(&order, None).unwrap();
-        assert_eq!(body["items"][0]["unitPrice"], 1500);
-        assert_eq!(body["amountPaid"], 4500);
-        assert_eq!(
-            body["shipTo"],
-            json!({"name": "Kei Tanaka", "street1": "1-2-3 Ginza", "street2": "Building 4, Floor 5",
-                   "city": "Tokyo", "postalCode": "104-0061", "country": "JP"})
-        );
     }
 }
