@@ -1,7 +1,13 @@
 //! `commerce-vendure` against a real Vendure 3.x server on loopback (installed
 //! from npm by `vendure_server.rs`): orders move into the ledger through
-//! `order-to-sale` and only what changed moves again; stock levels written by
-//! SKU land in Vendure, and writing them again changes nothing.
+//! `order-to-sale` and only what changed moves again; canonical products, stock
+//! levels per stock location and parcels written into Vendure land once, and
+//! its `reconcile` export lists them keyed by the ids `write` returned with
+//! the very payloads written, until something changes behind Tenon's back.
+//!
+//! The server is shared by the tests of this binary, so its listings hold other
+//! tests' records too: the reconcile checks compare the ids a test wrote, as
+//! the host does through the id map (the others would be `extra`).
 
 mod support;
 mod vendure_server;
@@ -21,6 +27,9 @@ use tenon::vendors::Ledger;
 use vendure_server::Vendure;
 
 const PLUGIN: &str = "commerce-vendure";
+
+/// The stock location every Vendure has.
+const DEFAULT_LOCATION: &str = "Default Stock Location";
 
 /// Held by the tests that create orders: the orders test counts every order of
 /// the shared server, so none may appear while it runs.
@@ -209,6 +218,100 @@ impl Writer {
             .unwrap()
             .0
     }
+
+    /// Every record of readable `stream`, paging by `limit`.
+    async fn read_all(&self, stream: &str, limit: u32) -> Vec<Envelope> {
+        let mut cursor: Option<String> = None;
+        let mut all = Vec::new();
+        loop {
+            let (page, _) = self
+                .sandbox
+                .read(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
+                .await
+                .unwrap();
+            all.extend(page.records);
+            if !page.more || page.next_cursor.is_none() {
+                return all;
+            }
+            cursor = page.next_cursor;
+            assert!(all.len() < 10_000, "paging does not end");
+        }
+    }
+
+    /// What `reconcile` lists of `stream`, paging by `limit`: (key, payload)
+    /// in the order listed. Asserts pages hold at most `limit` records and that
+    /// no key comes twice.
+    async fn reconcile_all(&self, stream: &str, limit: u32) -> Vec<(String, Value)> {
+        let mut cursor: Option<String> = None;
+        let mut all: Vec<(String, Value)> = Vec::new();
+        loop {
+            let (page, _) = self
+                .sandbox
+                .reconcile(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
+                .await
+                .unwrap();
+            assert!(page.records.len() <= limit as usize, "{page:?}");
+            for record in page.records {
+                assert_eq!(record.op, Op::Upsert);
+                assert!(
+                    all.iter().all(|(key, _)| *key != record.key),
+                    "`{}` listed twice",
+                    record.key
+                );
+                all.push((record.key, serde_json::from_str(&record.payload).unwrap()));
+            }
+            if !page.more || page.next_cursor.is_none() {
+                return all;
+            }
+            cursor = page.next_cursor;
+            assert!(all.len() < 10_000, "paging does not end");
+        }
+    }
+}
+
+/// The host's comparison restricted to what a test wrote: for each `(id,
+/// payload written)`, whether the listing holds it (`matching`), holds
+/// something else (`different`) or nothing (`missing`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Comparison {
+    matching: Vec<String>,
+    different: Vec<String>,
+    missing: Vec<String>,
+}
+
+fn compare(listed: &[(String, Value)], written: &[(String, Value)]) -> Comparison {
+    let mut report = Comparison::default();
+    for (id, payload) in written {
+        match listed.iter().find(|(key, _)| key == id) {
+            None => report.missing.push(id.clone()),
+            Some((_, held)) if held == payload => report.matching.push(id.clone()),
+            Some(_) => report.different.push(id.clone()),
+        }
+    }
+    report
+}
+
+/// The listed payload of `id`.
+fn listed<'a>(listing: &'a [(String, Value)], id: &str) -> &'a Value {
+    &listing
+        .iter()
+        .find(|(key, _)| key == id)
+        .unwrap_or_else(|| panic!("`{id}` is listed"))
+        .1
+}
+
+/// The id of the stock location named `name`.
+fn stock_location(vendure: &Vendure, name: &str) -> String {
+    let data = vendure.gql("{ stockLocations { items { id name } } }", json!({}));
+    data["stockLocations"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("stock location `{name}`: {data}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// A delivery of an upsert of `payload` with key `key`.
@@ -244,13 +347,15 @@ async fn stock_levels_written_by_sku_land_in_vendure_once() {
     let a = variant(&vendure, "INV-A", 500, 3);
     let b = variant(&vendure, "INV-B", 700, 0);
 
+    let default = stock_location(&vendure, DEFAULT_LOCATION);
+
     let dir = tempfile::tempdir().unwrap();
     let writer = Writer::new(&vendure, dir.path());
     let level = |sku: &str, quantity: i64| {
         record(
             "inventory-levels",
             sku,
-            json!({"sku": sku, "quantity": quantity}),
+            json!({"sku": sku, "location": DEFAULT_LOCATION, "quantity": quantity}),
         )
     };
     let batch = vec![
@@ -260,8 +365,8 @@ async fn stock_levels_written_by_sku_land_in_vendure_once() {
     ];
 
     let outcomes = writer.write("inventory-levels", batch.clone()).await;
-    assert_eq!(outcomes[0], Ok(Some(a.clone())));
-    assert_eq!(outcomes[2], Ok(Some(b.clone())));
+    assert_eq!(outcomes[0], Ok(Some(format!("{a}@{default}"))));
+    assert_eq!(outcomes[2], Ok(Some(format!("{b}@{default}"))));
     let unknown = outcomes[1].as_ref().unwrap_err().to_string();
     assert!(
         unknown.starts_with("permanent") && unknown.contains("`NO-SUCH-SKU`"),
@@ -273,7 +378,7 @@ async fn stock_levels_written_by_sku_land_in_vendure_once() {
 
     // The same levels again: nothing changes in Vendure, not even a movement.
     let outcomes = writer.write("inventory-levels", batch).await;
-    assert_eq!(outcomes[0], Ok(Some(a.clone())));
+    assert_eq!(outcomes[0], Ok(Some(format!("{a}@{default}"))));
     assert_eq!(stock(&vendure, &a), (17, a_moves));
     assert_eq!(stock(&vendure, &b), (4, b_moves));
 }
@@ -369,9 +474,10 @@ async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
         .unwrap()
         .to_owned();
     let id = order(&vendure, &customer, &[(&tee, 2), (&mug, 1)]);
+    let bare = order(&vendure, &customer, &[(&mug, 1)]);
     // Paid: address, shipping method, payment.
     vendure.gql(
-        "mutation($o:ID!){ setDraftOrderShippingAddress(orderId:$o, input:{streetLine1:\"Main 1\", city:\"Berlin\", postalCode:\"10115\", countryCode:\"DE\"}){ id } }",
+        "mutation($o:ID!){ setDraftOrderShippingAddress(orderId:$o, input:{fullName:\"Margaret Hamilton\", streetLine1:\"Main 1\", streetLine2:\"Hinterhaus\", city:\"Berlin\", postalCode:\"10115\", countryCode:\"DE\"}){ id } }",
         json!({"o": id}),
     );
     let methods = vendure.gql(
@@ -459,4 +565,315 @@ async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
     let again = writer.write("fulfilments", batch[..2].to_vec()).await;
     assert_eq!(again, first[..2]);
     assert_eq!(shipped(&vendure), expected);
+
+    // `reconcile` lists both parcels under the ids written, as written.
+    let written: Vec<(String, Value)> = ids
+        .iter()
+        .zip(&batch)
+        .map(|(id, (envelope, _))| (id.clone(), serde_json::from_str(&envelope.payload).unwrap()))
+        .collect();
+    let listing = writer.reconcile_all("fulfilments", 1).await;
+    let report = compare(&listing, &written);
+    assert_eq!(report.matching, ids, "{report:?}\n{listing:?}");
+    assert_eq!(listing, writer.reconcile_all("fulfilments", 100).await);
+
+    // The orders stream: canonical orders, the shipping address mapped, and
+    // none on an order without one.
+    let orders = writer.read_all("orders", 3).await;
+    let payload = |key: &str| -> Value {
+        let record = orders
+            .iter()
+            .find(|r| r.key == key)
+            .unwrap_or_else(|| panic!("order {key} is read"));
+        serde_json::from_str(&record.payload).unwrap()
+    };
+    let shipped_order = payload(&id);
+    assert_eq!(
+        shipped_order["shipping_address"],
+        json!({"name": "Margaret Hamilton", "street": "Main 1\nHinterhaus", "city": "Berlin",
+               "postal_code": "10115", "country": "DE"})
+    );
+    assert_eq!(shipped_order["status"], "paid");
+    assert_eq!(shipped_order["vendure_state"], "Shipped");
+    assert_eq!(shipped_order["currency"], "USD");
+    assert_eq!(shipped_order["total"], "52.30");
+    let order: tenon_sdk::canonical::Order = serde_json::from_value(shipped_order).unwrap();
+    assert_eq!(order.number.as_deref().map(str::is_empty), Some(false));
+    assert_eq!(order.lines.len(), 2);
+    let bare = payload(&bare);
+    assert!(bare.get("shipping_address").is_none(), "{bare}");
+}
+
+/// A canonical `products` record, as a source's transform would make it.
+fn product_payload(sku: &str, names: (&str, &str), usd: &str, eur: &str) -> Value {
+    json!({
+        "sku": sku,
+        "group": "rec-tee",
+        "name": {"en": names.0, "de": names.1},
+        "description": {"en": "A heavy cotton tee.", "de": "Ein schweres Baumwollshirt."},
+        "prices": {"EUR": eur, "USD": usd},
+        "enabled": true,
+    })
+}
+
+/// The product with slug `slug` as the tests look at it: its `updatedAt`, its
+/// variants' `(sku, updatedAt)` and its number of option groups.
+fn product_state(vendure: &Vendure, slug: &str) -> (String, Vec<(String, String)>, usize) {
+    let data = vendure.gql(
+        "query($s:String!){ product(slug:$s){ updatedAt optionGroups { id } variants { sku updatedAt } } }",
+        json!({"s": slug}),
+    );
+    let product = &data["product"];
+    let mut variants: Vec<(String, String)> = product["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["sku"].as_str().unwrap().to_owned(),
+                v["updatedAt"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    variants.sort();
+    (
+        product["updatedAt"].as_str().unwrap().to_owned(),
+        variants,
+        product["optionGroups"].as_array().unwrap().len(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn products_land_once_and_reconcile_until_vendure_changes_behind_our_back() {
+    let vendure = Vendure::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::new(&vendure, dir.path());
+
+    let small = product_payload("REC-TEE-S", ("Tee S", "T-Shirt S"), "21.00", "19.90");
+    let medium = product_payload("REC-TEE-M", ("Tee M", "T-Shirt M"), "21.50", "20.40");
+    let mut yen = product_payload("REC-TEE-YEN", ("Tee", "T-Shirt"), "1.00", "1.00");
+    yen["prices"]["JPY"] = json!("1500");
+    let mut french = product_payload("REC-TEE-FR", ("Tee", "T-Shirt"), "1.00", "1.00");
+    french["name"]["fr"] = json!("Tee-shirt");
+    let batch = vec![
+        record("products", "REC-TEE-S", small.clone()),
+        record("products", "REC-TEE-YEN", yen),
+        record("products", "REC-TEE-M", medium.clone()),
+        record("products", "REC-TEE-FR", french),
+    ];
+
+    let t0 = std::time::Instant::now();
+    let first = writer.write("products", batch.clone()).await;
+    let took = t0.elapsed();
+    let ids: Vec<String> = [&first[0], &first[2]]
+        .iter()
+        .map(|o| (*o).clone().unwrap().expect("a variant id"))
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for (outcome, name) in [(&first[1], "`JPY`"), (&first[3], "`fr`")] {
+        let error = outcome.as_ref().unwrap_err().to_string();
+        assert!(
+            error.starts_with("permanent") && error.contains(name),
+            "{error}"
+        );
+    }
+
+    // One product, two variants told apart by one option group, priced in both
+    // currencies (hundredths), named in both languages.
+    let data = vendure.gql(
+        "query($s:String!){ product(slug:$s){ translations { languageCode name description } variants { id sku enabled prices { currencyCode price } translations { languageCode name } } } }",
+        json!({"s": "rec-tee"}),
+    );
+    let mut variants = data["product"]["variants"].as_array().unwrap().clone();
+    variants.sort_by_key(|v| v["sku"].as_str().unwrap().to_owned());
+    assert_eq!(variants.len(), 2, "{data}");
+    let small_in_vendure = &variants[1];
+    assert_eq!(small_in_vendure["id"], ids[0].as_str());
+    let mut prices = small_in_vendure["prices"].as_array().unwrap().clone();
+    prices.sort_by_key(|p| p["currencyCode"].as_str().unwrap().to_owned());
+    assert_eq!(
+        prices,
+        [
+            json!({"currencyCode": "EUR", "price": 1990}),
+            json!({"currencyCode": "USD", "price": 2100})
+        ]
+    );
+    let mut names: Vec<Value> = small_in_vendure["translations"].as_array().unwrap().clone();
+    names.sort_by_key(|t| t["languageCode"].as_str().unwrap().to_owned());
+    assert_eq!(
+        names,
+        [
+            json!({"languageCode": "de", "name": "T-Shirt S"}),
+            json!({"languageCode": "en", "name": "Tee S"})
+        ]
+    );
+    let before = product_state(&vendure, "rec-tee");
+    assert_eq!(before.2, 1, "one option group");
+
+    // `reconcile` lists both variants under the ids written, payloads as written,
+    // whatever the page size.
+    let written = vec![
+        (ids[0].clone(), small.clone()),
+        (ids[1].clone(), medium.clone()),
+    ];
+    let listing = writer.reconcile_all("products", 2).await;
+    let report = compare(&listing, &written);
+    assert_eq!(
+        report.matching,
+        ids,
+        "{report:?}\n{:?}",
+        listed(&listing, &ids[0])
+    );
+    assert_eq!(listing, writer.reconcile_all("products", 100).await);
+    let listed_ids: Vec<u64> = listing.iter().map(|(k, _)| k.parse().unwrap()).collect();
+    assert!(listed_ids.windows(2).all(|w| w[0] < w[1]), "{listed_ids:?}");
+
+    // Written again in a later second: nothing changes, not even a time.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = writer.write("products", batch.clone()).await;
+    assert_eq!((&again[0], &again[2]), (&first[0], &first[2]));
+    assert_eq!(product_state(&vendure, "rec-tee"), before);
+
+    // Behind Tenon's back: a price and a description change in Vendure.
+    vendure.gql(
+        "mutation($id:ID!){ updateProductVariants(input:[{id:$id, prices:[{currencyCode:EUR, price:999}]}]){ id } }",
+        json!({"id": ids[0]}),
+    );
+    let listing = writer.reconcile_all("products", 100).await;
+    let report = compare(&listing, &written);
+    assert_eq!(
+        (report.matching, report.different),
+        (vec![ids[1].clone()], vec![ids[0].clone()])
+    );
+    assert_eq!(listed(&listing, &ids[0])["prices"]["EUR"], "9.99");
+
+    // The next write puts it back.
+    let restored = writer.write("products", batch[..1].to_vec()).await;
+    assert_eq!(restored[0], first[0]);
+    let listing = writer.reconcile_all("products", 100).await;
+    assert_eq!(compare(&listing, &written).matching, ids);
+
+    // A new description (of the group) and a disabled variant reach Vendure.
+    let mut disabled = small.clone();
+    disabled["enabled"] = json!(false);
+    disabled["description"] = json!({"en": "Heavier."});
+    let outcome = writer
+        .write(
+            "products",
+            vec![record("products", "REC-TEE-S", disabled.clone())],
+        )
+        .await;
+    assert_eq!(outcome[0], first[0]);
+    let listing = writer.reconcile_all("products", 100).await;
+    assert_eq!(listed(&listing, &ids[0]), &disabled);
+    assert_eq!(
+        listed(&listing, &ids[1])["description"],
+        json!({"en": "Heavier."})
+    );
+
+    // Deleting is refused: disabling is how a variant leaves the shop.
+    let mut delete = record("products", "REC-TEE-M", medium);
+    delete.0.op = Op::Delete;
+    let refused = writer.write("products", vec![delete]).await;
+    let refused = refused[0].as_ref().unwrap_err().to_string();
+    assert!(refused.contains("enabled"), "{refused}");
+    eprintln!(
+        "products: first batch of 4 in {:.2} s; {} variants listed",
+        took.as_secs_f64(),
+        listing.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stock_levels_land_per_stock_location_and_reconcile() {
+    let vendure = Vendure::shared();
+    let second = vendure.gql(
+        "mutation{ createStockLocation(input:{name:\"Second Warehouse\"}){ id } }",
+        json!({}),
+    )["createStockLocation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let default = stock_location(&vendure, DEFAULT_LOCATION);
+    let variant = variant(&vendure, "LOC-MUG", 1250, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::new(&vendure, dir.path());
+    let level = |location: &str, quantity: i64| {
+        record(
+            "inventory-levels",
+            &format!("LOC-MUG:{location}"),
+            json!({"sku": "LOC-MUG", "location": location, "quantity": quantity}),
+        )
+    };
+    let batch = vec![
+        level(DEFAULT_LOCATION, 7),
+        level("Second Warehouse", 12),
+        level("Nowhere", 1),
+    ];
+    let outcomes = writer.write("inventory-levels", batch.clone()).await;
+    let ids = [
+        format!("{variant}@{default}"),
+        format!("{variant}@{second}"),
+    ];
+    assert_eq!(outcomes[0], Ok(Some(ids[0].clone())));
+    assert_eq!(outcomes[1], Ok(Some(ids[1].clone())));
+    let unknown = outcomes[2].as_ref().unwrap_err().to_string();
+    assert!(
+        unknown.starts_with("permanent") && unknown.contains("`Nowhere`"),
+        "{unknown}"
+    );
+
+    let levels = |vendure: &Vendure| {
+        let data = vendure.gql(
+            "query($id:ID!){ productVariant(id:$id){ stockLevels { stockLocationId stockOnHand } stockMovements { totalItems } } }",
+            json!({"id": variant}),
+        );
+        let v = &data["productVariant"];
+        let mut levels: Vec<(String, i64)> = v["stockLevels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["stockLocationId"].as_str().unwrap().to_owned(),
+                    l["stockOnHand"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        levels.sort();
+        (levels, v["stockMovements"]["totalItems"].as_i64().unwrap())
+    };
+    let (held, moves) = levels(&vendure);
+    let mut expected = vec![(default.clone(), 7), (second.clone(), 12)];
+    expected.sort();
+    assert_eq!(held, expected);
+
+    // Again: the same levels, no new stock movement.
+    let again = writer.write("inventory-levels", batch.clone()).await;
+    assert_eq!(again[..2], outcomes[..2]);
+    assert_eq!(levels(&vendure), (held, moves));
+
+    // `reconcile` lists the level at each location under the id written.
+    let written: Vec<(String, Value)> = ids
+        .iter()
+        .zip(&batch)
+        .map(|(id, (envelope, _))| (id.clone(), serde_json::from_str(&envelope.payload).unwrap()))
+        .collect();
+    let listing = writer.reconcile_all("inventory-levels", 3).await;
+    assert_eq!(compare(&listing, &written).matching, ids);
+    assert_eq!(listing, writer.reconcile_all("inventory-levels", 100).await);
+
+    // Stock counted in Vendure shows as a difference.
+    vendure.gql(
+        "mutation($id:ID!,$l:ID!){ updateProductVariants(input:[{id:$id, stockLevels:[{stockLocationId:$l, stockOnHand:11}]}]){ id } }",
+        json!({"id": variant, "l": second}),
+    );
+    let listing = writer.reconcile_all("inventory-levels", 100).await;
+    let report = compare(&listing, &written);
+    assert_eq!(report.different, [ids[1].clone()]);
+    assert_eq!(
+        listed(&listing, &ids[1]),
+        &json!({"sku": "LOC-MUG", "location": "Second Warehouse", "quantity": 11})
+    );
 }

@@ -97,9 +97,14 @@ fn fulfil(parcel: &Fulfilment) -> Result<Option<String>, Error> {
     let order = data.order.ok_or_else(|| {
         Error::permanent(format!("order `{}` is not in Vendure", parcel.order_id))
     })?;
-    let existing = order.fulfillments.unwrap_or_default().into_iter().find(|f| {
-        f.state != "Cancelled" && f.tracking_code.as_deref() == Some(parcel.tracking_number.as_str())
-    });
+    let existing = order
+        .fulfillments
+        .unwrap_or_default()
+        .into_iter()
+        .find(|f| {
+            f.state != "Cancelled"
+                && f.tracking_code.as_deref() == Some(parcel.tracking_number.as_str())
+        });
     let id = match existing {
         Some(f) if f.state == "Shipped" || f.state == "Delivered" => return Ok(Some(f.id)),
         Some(f) => f.id,

@@ -186,8 +186,7 @@ fn locations() -> Result<Vec<Location>, Error> {
 /// keyed `<variant id>@<stock location id>`, payload `{sku, location (name),
 /// quantity}`; in variant id, then location id order.
 pub fn reconcile(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
-    let names: HashMap<String, String> =
-        locations()?.into_iter().map(|l| (l.id, l.name)).collect();
+    let names: HashMap<String, String> = locations()?.into_iter().map(|l| (l.id, l.name)).collect();
     let page = listing::page(
         "query Variants($options: ProductVariantListOptions) { productVariants(options: $options) { items { id sku stockLevels { stockLocationId stockOnHand } } } }",
         "productVariants",

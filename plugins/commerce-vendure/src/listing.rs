@@ -38,15 +38,14 @@ impl Position {
 
     fn decode(cursor: &str) -> Result<Position, Error> {
         let mut parts = cursor.splitn(3, ':');
-        let (Some(skip), Some(item), Some(sub)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(skip), Some(item), Some(sub)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(Error::permanent(format!(
                 "reconcile cursor `{cursor}` is not `<skip>:<id>:<sub id>`"
             )));
         };
-        let skip = skip.parse().map_err(|_| {
-            Error::permanent(format!("reconcile cursor `{cursor}` has no offset"))
-        })?;
+        let skip = skip
+            .parse()
+            .map_err(|_| Error::permanent(format!("reconcile cursor `{cursor}` has no offset")))?;
         Ok(Position {
             skip,
             item: item.to_owned(),

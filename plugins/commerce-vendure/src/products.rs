@@ -425,7 +425,11 @@ fn update_product(product: &VendureProduct, wanted: &Wanted) -> Result<(), Error
 
 /// The id of the option `sku`'s variant gets, created (with its group) if
 /// missing.
-fn option_for(product: &VendureProduct, wanted: &Wanted, channel: &Channel) -> Result<String, Error> {
+fn option_for(
+    product: &VendureProduct,
+    wanted: &Wanted,
+    channel: &Channel,
+) -> Result<String, Error> {
     let code = option_code(&wanted.sku);
     let group_code = option_group_code(&wanted.group);
     let group_id = match product.option_groups.iter().find(|g| g.code == group_code) {
@@ -461,7 +465,11 @@ fn option_for(product: &VendureProduct, wanted: &Wanted, channel: &Channel) -> R
     Ok(data.create_product_option.id)
 }
 
-fn create_variant(product: &VendureProduct, wanted: &Wanted, channel: &Channel) -> Result<String, Error> {
+fn create_variant(
+    product: &VendureProduct,
+    wanted: &Wanted,
+    channel: &Channel,
+) -> Result<String, Error> {
     let option = option_for(product, wanted, channel)?;
     let translations: Vec<Value> = wanted
         .name
@@ -496,7 +504,10 @@ fn create_variant(product: &VendureProduct, wanted: &Wanted, channel: &Channel) 
         .flatten()
         .map(|c| c.id)
         .ok_or_else(|| {
-            Error::permanent(format!("Vendure created no variant for sku `{}`", wanted.sku))
+            Error::permanent(format!(
+                "Vendure created no variant for sku `{}`",
+                wanted.sku
+            ))
         })?;
     let others: Vec<Value> = wanted
         .prices
@@ -668,8 +679,11 @@ mod tests {
 
     #[test]
     fn records_the_channel_cannot_hold_are_refused_by_name() {
-        let ok = check(product(&[("USD", "21.00"), ("EUR", "19.90")], &["en", "de"]), &channel())
-            .unwrap();
+        let ok = check(
+            product(&[("USD", "21.00"), ("EUR", "19.90")], &["en", "de"]),
+            &channel(),
+        )
+        .unwrap();
         assert_eq!(ok.prices["EUR"], 1990);
         let refused = |p: Product| check(p, &channel()).err().unwrap().message().to_owned();
         assert!(refused(product(&[("USD", "1"), ("JPY", "100")], &["en"])).contains("`JPY`"));

@@ -1,7 +1,9 @@
 // Prepares a fresh Vendure for the tests: logs in as superadmin and creates what
 // product variants need (a tax category, a country, a zone, a 0 % tax rate, the
 // channel's default zones), a free shipping method and a manual payment
-// method. Prints {"token": "<bearer token>"}.
+// method. The default channel offers English and German, USD (its default
+// currency) and EUR, and its prices include tax (canonical prices do).
+// Prints {"token": "<bearer token>"}.
 //
 // Usage: node bootstrap.js <admin-api-url> [superadmin-password]
 const url = process.argv[2];
@@ -30,8 +32,10 @@ async function gql(query, variables, token) {
   const zoneId = zone.createZone.id;
   await q('mutation($c:ID!,$z:ID!){ createTaxRate(input:{name:"Standard DE", enabled:true, value:0, categoryId:$c, zoneId:$z}){ id } }',
     { c: cat.createTaxCategory.id, z: zoneId });
+  await q('mutation{ updateGlobalSettings(input:{availableLanguages:[en, de]}){ ... on GlobalSettings { id } } }');
   const channel = await q('{ activeChannel { id } }');
-  const upd = await q('mutation($id:ID!,$z:ID!){ updateChannel(input:{id:$id, defaultTaxZoneId:$z, defaultShippingZoneId:$z}){ ... on Channel { id } ... on ErrorResult { message } } }',
+  const upd = await q(`mutation($id:ID!,$z:ID!){ updateChannel(input:{id:$id, defaultTaxZoneId:$z, defaultShippingZoneId:$z,
+    availableLanguageCodes:[en, de], availableCurrencyCodes:[USD, EUR], pricesIncludeTax:true}){ ... on Channel { id } ... on ErrorResult { message } } }`,
     { id: channel.activeChannel.id, z: zoneId });
   if (!upd.updateChannel.id) throw new Error(`updateChannel: ${JSON.stringify(upd)}`);
   // For orders that go through payment and fulfilment: free shipping, manual payment.
