@@ -174,6 +174,230 @@ impl TrytonServer {
     }
 }
 
+/// A product named by its code (`"MUG-WHT"`, a `&str`) or by its
+/// `product.product` id (an `i64`), for the stock helpers.
+pub trait ProductRef {
+    /// The `product.product` id.
+    fn product_id(&self, tryton: &TrytonServer) -> i64;
+}
+
+impl ProductRef for &str {
+    fn product_id(&self, tryton: &TrytonServer) -> i64 {
+        tryton.product_id(self)
+    }
+}
+
+impl ProductRef for i64 {
+    fn product_id(&self, _: &TrytonServer) -> i64 {
+        *self
+    }
+}
+
+impl TrytonServer {
+    /// The ids of the records of `model` matching `domain`, by id.
+    pub fn search(&self, model: &str, domain: Value) -> Vec<i64> {
+        let ids = self.model(
+            model,
+            "search",
+            vec![domain, json!(0), Value::Null, json!([["id", "ASC"]])],
+        );
+        serde_json::from_value(ids).unwrap()
+    }
+
+    /// `search_read` of `fields` of the records of `model` matching `domain`,
+    /// by id; dotted fields come back nested under `"<field>."`.
+    pub fn search_read(&self, model: &str, domain: Value, fields: &[&str]) -> Vec<Value> {
+        let rows = self.model(
+            model,
+            "search_read",
+            vec![
+                domain,
+                json!(0),
+                Value::Null,
+                json!([["id", "ASC"]]),
+                json!(fields),
+            ],
+        );
+        serde_json::from_value(rows).unwrap()
+    }
+
+    /// The `product.product` id of the product with code `sku`; panics if none.
+    pub fn product_id(&self, sku: &str) -> i64 {
+        *self
+            .search("product.product", json!([["code", "=", sku]]))
+            .first()
+            .unwrap_or_else(|| panic!("no product `{sku}` in Tryton"))
+    }
+
+    /// The id of the `stock.location` with `code` (`WH`, `SUP`, `CUS`...).
+    pub fn location(&self, code: &str) -> i64 {
+        *self
+            .search("stock.location", json!([["code", "=", code]]))
+            .first()
+            .unwrap_or_else(|| panic!("no stock location `{code}` in Tryton"))
+    }
+
+    /// The warehouse the prepared database comes with (code `WH`).
+    pub fn default_warehouse(&self) -> i64 {
+        self.location("WH")
+    }
+
+    /// Creates a warehouse with `code` and `name`, with its own input, output
+    /// and storage zones (codes `<code>-IN`, `<code>-OUT`, `<code>-STO`; Tryton
+    /// requires the three and makes them the warehouse's children) and the
+    /// database's lost-and-found location (for inventories); its id.
+    pub fn create_warehouse(&self, code: &str, name: &str) -> i64 {
+        let lost_found = self.search("stock.location", json!([["type", "=", "lost_found"]]))[0];
+        let zones = self.model(
+            "stock.location",
+            "create",
+            vec![json!([
+                {"name": format!("{name} Input"), "code": format!("{code}-IN"), "type": "storage"},
+                {"name": format!("{name} Output"), "code": format!("{code}-OUT"), "type": "storage"},
+                {"name": format!("{name} Storage"), "code": format!("{code}-STO"), "type": "storage"},
+            ])],
+        );
+        let ids = self.model(
+            "stock.location",
+            "create",
+            vec![json!([{
+                "name": name, "code": code, "type": "warehouse",
+                "input_location": zones[0], "output_location": zones[1],
+                "storage_location": zones[2],
+                // Inventories move differences from and to it.
+                "lost_found_location": lost_found,
+            }])],
+        );
+        ids[0].as_i64().unwrap()
+    }
+
+    /// The storage zone of `warehouse`.
+    pub fn storage_of(&self, warehouse: i64) -> i64 {
+        self.model(
+            "stock.location",
+            "read",
+            vec![json!([warehouse]), json!(["storage_location"])],
+        )[0]["storage_location"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Puts `quantity` of `product` into `warehouse`'s storage zone: a done
+    /// move from the supplier location.
+    pub fn receive(&self, product: impl ProductRef, warehouse: i64, quantity: u32) {
+        let from = self.location("SUP");
+        let to = self.storage_of(warehouse);
+        self.move_done(product.product_id(self), from, to, quantity);
+    }
+
+    /// Sets the on-hand quantity of `product` in `warehouse`'s storage zone to
+    /// `quantity`, up or down: a confirmed `stock.inventory` of that zone (Tryton
+    /// moves the difference from or to the lost-and-found location). A move
+    /// out of storage cannot be done over JSON-RPC without assigning it first,
+    /// which Tryton does not expose; an inventory can.
+    pub fn adjust(&self, product: impl ProductRef, warehouse: i64, quantity: u32) {
+        let inventory = self.model(
+            "stock.inventory",
+            "create",
+            vec![json!([{
+                "location": self.storage_of(warehouse),
+                "company": self.context["company"],
+                "lines": [["create", [{"product": product.product_id(self), "quantity": quantity}]]],
+            }])],
+        );
+        self.model("stock.inventory", "confirm", vec![inventory]);
+    }
+
+    /// Takes `quantity` of `product` out of `warehouse`'s storage zone, as a
+    /// shipment would: [`adjust`](Self::adjust) to the on-hand quantity less
+    /// `quantity` (panics if there is not that much).
+    pub fn ship_out(&self, product: impl ProductRef, warehouse: i64, quantity: u32) {
+        let product = product.product_id(self);
+        let on_hand = self.on_hand(product, warehouse);
+        let left = on_hand - f64::from(quantity);
+        assert!(left >= 0.0, "only {on_hand} of product {product} to ship");
+        self.adjust(product, warehouse, left as u32);
+    }
+
+    /// The on-hand quantity of `product` in `warehouse`.
+    pub fn on_hand(&self, product: impl ProductRef, warehouse: i64) -> f64 {
+        let mut context = self.context.clone();
+        context["locations"] = json!([warehouse]);
+        let rows = self
+            .call(
+                "model.product.product.read",
+                json!([[product.product_id(self)], ["quantity"], context]),
+            )
+            .unwrap_or_else(|e| panic!("product.product.read failed: {e}"));
+        rows[0]["quantity"].as_f64().unwrap()
+    }
+
+    /// A done `stock.move` of `quantity` units of `product` from `from` to `to`.
+    fn move_done(&self, product: i64, from: i64, to: i64, quantity: u32) {
+        let unit = self.model(
+            "product.product",
+            "read",
+            vec![json!([product]), json!(["default_uom"])],
+        )[0]["default_uom"]
+            .clone();
+        let eur = self.search("currency.currency", json!([["code", "=", "EUR"]]))[0];
+        let moves = self.model(
+            "stock.move",
+            "create",
+            vec![json!([{
+                "product": product, "unit": unit, "quantity": quantity,
+                "from_location": from, "to_location": to,
+                "unit_price": decimal("5.00"), "currency": eur,
+                "company": self.context["company"],
+            }])],
+        );
+        self.model("stock.move", "do", vec![moves]);
+    }
+
+    /// The sale with `reference`, for inspection: `id`, `number`, `state`,
+    /// `reference`, `total_amount`, `party.` (`name`, `email`), `currency.`
+    /// (`code`), `shipment_address.` (`party_name`, `street_unstructured`,
+    /// `city`, `postal_code`, `country.` `code`; null without one), and `lines`
+    /// in sale-line order, each `sequence`, `type`, `product.` (`code`),
+    /// `quantity`, `unit_price`. `Value::Null` if there is no such sale.
+    pub fn sale_by_reference(&self, reference: &str) -> Value {
+        let sales = self.search_read(
+            "sale.sale",
+            json!([["reference", "=", reference]]),
+            &[
+                "number",
+                "state",
+                "reference",
+                "total_amount",
+                "party.name",
+                "party.email",
+                "currency.code",
+                "shipment_address.party_name",
+                "shipment_address.street_unstructured",
+                "shipment_address.city",
+                "shipment_address.postal_code",
+                "shipment_address.country.code",
+            ],
+        );
+        let Some(mut sale) = sales.into_iter().next() else {
+            return Value::Null;
+        };
+        let lines = self.model(
+            "sale.line",
+            "search_read",
+            vec![
+                json!([["sale", "=", sale["id"]]]),
+                json!(0),
+                Value::Null,
+                json!([["sequence", "ASC"], ["id", "ASC"]]),
+                json!(["sequence", "type", "product.code", "quantity", "unit_price"]),
+            ],
+        );
+        sale["lines"] = lines;
+        sale
+    }
+}
+
 impl Drop for TrytonServer {
     fn drop(&mut self) {
         // Our own child, by its PID.

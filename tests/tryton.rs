@@ -7,12 +7,17 @@ mod support;
 mod support_tryton;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::*;
 use support_tryton::{DATABASE, TrytonServer, decimal};
 use tenon::Tenon;
+use tenon::engine::Engine;
 use tenon::flow::{Endpoint, Flow};
+use tenon::limits::Limits;
+use tenon::record::{Envelope, Op};
+use tenon::sandbox::{CallContext, Sandbox};
 use tenon::vendors::{Shop, demo_orders};
 
 /// The demo shop's SKUs, names and prices.
@@ -329,75 +334,13 @@ async fn an_unknown_sku_fails_that_order_permanently() {
     assert!(why.contains("no product with code `MUG-WHT`"), "{why}");
 }
 
-/// Puts `quantity` of the product with template `template` into the
-/// warehouse's storage (a done move from the supplier location).
-fn receive(tryton: &TrytonServer, template: i64, quantity: u32) {
-    let locations = tryton.model(
-        "stock.location",
-        "search_read",
-        vec![
-            json!([["code", "in", ["SUP", "STO"]]]),
-            json!(0),
-            Value::Null,
-            Value::Null,
-            json!(["code"]),
-        ],
-    );
-    let id = |code: &str| {
-        locations
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["code"] == code)
-            .unwrap()["id"]
-            .clone()
-    };
-    let product = tryton.model(
-        "product.product",
-        "search",
-        vec![
-            json!([["template", "=", template]]),
-            json!(0),
-            json!(1),
-            Value::Null,
-        ],
-    )[0]
-    .clone();
-    let unit = tryton.model(
-        "product.product",
-        "read",
-        vec![json!([product]), json!(["default_uom"])],
-    )[0]["default_uom"]
-        .clone();
-    let eur = tryton.model(
-        "currency.currency",
-        "search",
-        vec![
-            json!([["code", "=", "EUR"]]),
-            json!(0),
-            json!(1),
-            Value::Null,
-        ],
-    )[0]
-    .clone();
-    let moves = tryton.model(
-        "stock.move",
-        "create",
-        vec![json!([{
-            "product": product, "unit": unit, "quantity": quantity,
-            "from_location": id("SUP"), "to_location": id("STO"),
-            "unit_price": decimal("5.00"), "currency": eur, "company": tryton.context["company"],
-        }])],
-    );
-    tryton.model("stock.move", "do", vec![moves]);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn stock_levels_follow_the_moves_per_warehouse() {
     let tryton = TrytonServer::start();
-    let templates = create_products(&tryton);
-    receive(&tryton, templates["MUG-WHT"], 10);
-    receive(&tryton, templates["CAP-NVY"], 4);
+    create_products(&tryton);
+    let wh = tryton.default_warehouse();
+    tryton.receive("MUG-WHT", wh, 10);
+    tryton.receive("CAP-NVY", wh, 4);
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     enable_tryton(&tenon, "acme", &tryton);
@@ -413,7 +356,7 @@ async fn stock_levels_follow_the_moves_per_warehouse() {
     assert_eq!(mug["quantity"].as_f64(), Some(10.0));
 
     // Five more mugs: the next read returns the mug alone, at 15.
-    receive(&tryton, templates["MUG-WHT"], 5);
+    tryton.receive("MUG-WHT", wh, 5);
     let next = tenon
         .preview(
             "acme",
@@ -439,4 +382,474 @@ async fn stock_levels_follow_the_moves_per_warehouse() {
         .await
         .unwrap();
     assert!(after.records.is_empty(), "{after:?}");
+}
+
+/// `(code, warehouse code) -> (quantity, forecast)` of a `stock-levels` page,
+/// checking every payload's shape on the way.
+fn levels_by_warehouse(page: &tenon::sandbox::ReadPage) -> BTreeMap<(String, String), (f64, f64)> {
+    let mut levels = BTreeMap::new();
+    for (record, level) in page.records.iter().zip(payloads(page)) {
+        let mut fields: Vec<&str> = level
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "code",
+                "forecast_quantity",
+                "product_id",
+                "quantity",
+                "updated_at",
+                "warehouse",
+                "warehouse_id"
+            ],
+            "{level}"
+        );
+        assert_eq!(
+            record.key,
+            format!("{}@{}", level["product_id"], level["warehouse_id"])
+        );
+        let key = (
+            level["code"].as_str().unwrap().to_owned(),
+            level["warehouse"].as_str().unwrap().to_owned(),
+        );
+        let quantities = (
+            level["quantity"].as_f64().unwrap(),
+            level["forecast_quantity"].as_f64().unwrap(),
+        );
+        assert!(levels.insert(key, quantities).is_none(), "{level} twice");
+    }
+    levels
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stock_levels_report_each_warehouse_apart() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    let wh = tryton.default_warehouse();
+    let east = tryton.create_warehouse("EAST", "East warehouse");
+    assert_ne!(wh, east);
+    tryton.receive("MUG-WHT", wh, 10);
+    tryton.receive("MUG-WHT", east, 3);
+    tryton.receive("CAP-NVY", east, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    enable_tryton(&tenon, "acme", &tryton);
+
+    // Every product with a move, in every warehouse: stock where it is, zero
+    // elsewhere.
+    let page = tenon
+        .preview("acme", "erp-tryton", "stock-levels", None, 100)
+        .await
+        .unwrap();
+    let level = |code: &str, warehouse: &str| (code.to_owned(), warehouse.to_owned());
+    assert_eq!(
+        levels_by_warehouse(&page),
+        BTreeMap::from([
+            (level("CAP-NVY", "EAST"), (4.0, 4.0)),
+            (level("CAP-NVY", "WH"), (0.0, 0.0)),
+            (level("MUG-WHT", "EAST"), (3.0, 3.0)),
+            (level("MUG-WHT", "WH"), (10.0, 10.0)),
+        ])
+    );
+    let east_level = payloads(&page)
+        .into_iter()
+        .find(|l| l["warehouse"] == "EAST" && l["code"] == "MUG-WHT")
+        .unwrap();
+    assert_eq!(east_level["warehouse_id"], east);
+    assert_eq!(east_level["product_id"], tryton.product_id("MUG-WHT"));
+
+    // Two mugs leave the east warehouse: the mug again, in both warehouses,
+    // the east one lower; the cap not at all.
+    tryton.ship_out("MUG-WHT", east, 2);
+    assert_eq!(tryton.on_hand("MUG-WHT", east), 1.0);
+    let next = tenon
+        .preview(
+            "acme",
+            "erp-tryton",
+            "stock-levels",
+            page.next_cursor.as_deref(),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        levels_by_warehouse(&next),
+        BTreeMap::from([
+            (level("MUG-WHT", "EAST"), (1.0, 1.0)),
+            (level("MUG-WHT", "WH"), (10.0, 10.0)),
+        ])
+    );
+
+    // An inventory counting six caps in the main warehouse: the cap, in both.
+    tryton.adjust("CAP-NVY", wh, 6);
+    let last = tenon
+        .preview(
+            "acme",
+            "erp-tryton",
+            "stock-levels",
+            next.next_cursor.as_deref(),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        levels_by_warehouse(&last),
+        BTreeMap::from([
+            (level("CAP-NVY", "EAST"), (4.0, 4.0)),
+            (level("CAP-NVY", "WH"), (6.0, 6.0)),
+        ])
+    );
+}
+
+/// The bundled `erp-tryton` in a sandbox of its own, called directly, with an
+/// id map of its own: for records no flow source carries (a `ship_to`).
+struct Writer {
+    sandbox: Sandbox,
+    prepared: tenon::engine::Prepared,
+    ctx: CallContext,
+}
+
+impl Writer {
+    fn new(tryton: &TrytonServer, dir: &std::path::Path) -> Writer {
+        let engine = Arc::new(Engine::new(dir.join("cache")).unwrap());
+        let wasm = tenon::bundled::PLUGINS
+            .iter()
+            .find(|(name, _)| *name == "erp-tryton")
+            .expect("erp-tryton is bundled")
+            .1;
+        let (_, prepared) = engine.load(wasm).unwrap();
+        Writer {
+            sandbox: Sandbox::new(engine),
+            prepared,
+            ctx: CallContext {
+                tenant: "acme".into(),
+                plugin: "erp-tryton".into(),
+                config: Arc::new(BTreeMap::from([
+                    ("base_url".into(), tryton.base_url()),
+                    ("database".into(), DATABASE.into()),
+                ])),
+                secrets: Arc::new(BTreeMap::from([("session".into(), tryton.session.clone())])),
+                grants: Arc::new(vec![tryton.addr().parse().unwrap()]),
+                limits: Limits::default(),
+                idmap: Some(tenon::state::State::open(&dir.join("state")).unwrap()),
+            },
+        }
+    }
+
+    /// Writes `sale-orders` records `(key, payload)`; one outcome each.
+    async fn write(&self, records: &[(&str, &Value)]) -> tenon::sandbox::WriteOutcomes {
+        let batch = records
+            .iter()
+            .map(|(key, payload)| {
+                (
+                    Envelope {
+                        stream: "sale-orders".into(),
+                        key: (*key).into(),
+                        op: Op::Upsert,
+                        payload: payload.to_string(),
+                        source_time: None,
+                    },
+                    format!("sale-orders:{key}:{payload}"),
+                )
+            })
+            .collect();
+        self.sandbox
+            .write(&self.prepared, &self.ctx, "sale-orders", batch)
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// Writes one record; the id of its sale.
+    async fn write_one(&self, key: &str, payload: &Value) -> String {
+        let outcome = self.write(&[(key, payload)]).await.remove(0);
+        outcome
+            .unwrap_or_else(|e| panic!("record `{key}` failed: {e}"))
+            .expect("the sale's id")
+    }
+
+    /// Every `sale-orders` record `reconcile` lists, id -> payload, paging by
+    /// `limit`.
+    async fn reconcile(&self, limit: u32) -> BTreeMap<String, Value> {
+        let mut held = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .sandbox
+                .reconcile(
+                    &self.prepared,
+                    &self.ctx,
+                    "sale-orders",
+                    cursor.as_deref(),
+                    limit,
+                )
+                .await
+                .unwrap()
+                .0;
+            assert!(page.records.len() <= limit as usize);
+            for record in &page.records {
+                held.insert(
+                    record.key.clone(),
+                    serde_json::from_str(&record.payload).unwrap(),
+                );
+            }
+            if !page.more {
+                return held;
+            }
+            cursor = page.next_cursor;
+        }
+    }
+}
+
+/// The ids of a sale's lines and its write date: what a write that changes
+/// nothing leaves as it was.
+fn fingerprint(tryton: &TrytonServer, sale: &Value) -> Value {
+    let row = tryton.model(
+        "sale.sale",
+        "read",
+        vec![json!([sale["id"]]), json!(["write_date", "lines"])],
+    );
+    row[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sale_orders_with_ship_to_land_change_cancel_and_reconcile_exactly() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::new(&tryton, dir.path());
+    // The prepared database has no countries: the connector creates `US`.
+    assert_eq!(tryton.count("country.country", json!([])), 0);
+
+    let order = json!({
+        "external_ref": "web:9001",
+        "customer_email": "grace@example.com",
+        "customer_name": "Grace Hopper",
+        "currency": "EUR",
+        "lines": [
+            {"sku": "MUG-WHT", "quantity": 2, "unit_price_cents": 950},
+            {"sku": "TEE-BLK-M", "quantity": 1, "unit_price_cents": 1990}
+        ],
+        "total_cents": 3890,
+        "status": "open",
+        "ship_to": {
+            "name": "Grace Hopper",
+            "street": "1 Navy Yard\nBuilding 7",
+            "city": "Arlington",
+            "postal_code": "22202",
+            "country": "US"
+        }
+    });
+    let id = writer.write_one("9001", &order).await;
+    let sale = tryton.sale_by_reference("web:9001");
+    assert_eq!(sale["id"].to_string(), id);
+    assert_eq!(sale["state"], "draft");
+    assert_eq!(sale["total_amount"]["decimal"], "38.90");
+    let address = &sale["shipment_address."];
+    assert_eq!(address["party_name"], "Grace Hopper");
+    assert_eq!(address["street_unstructured"], "1 Navy Yard\nBuilding 7");
+    assert_eq!(address["city"], "Arlington");
+    assert_eq!(address["postal_code"], "22202");
+    assert_eq!(address["country."]["code"], "US");
+    let skus: Vec<&Value> = sale["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["product."]["code"])
+        .collect();
+    assert_eq!(skus, [&json!("MUG-WHT"), &json!("TEE-BLK-M")]);
+    assert_eq!(
+        tryton.count("country.country", json!([["code", "=", "US"]])),
+        1
+    );
+
+    // Reconcile lists exactly the payload written, keyed by the id written.
+    let held = writer.reconcile(10).await;
+    eprintln!("reconcile after the first write: {held:?}");
+    assert_eq!(held, BTreeMap::from([(id.clone(), order.clone())]));
+
+    // The same record again changes nothing: same sale, same lines, same
+    // write date, no new address or country.
+    let before = fingerprint(&tryton, &sale);
+    let addresses = tryton.count("party.address", json!([]));
+    assert_eq!(writer.write_one("9001", &order).await, id);
+    assert_eq!(fingerprint(&tryton, &sale), before);
+    assert_eq!(tryton.count("party.address", json!([])), addresses);
+    assert_eq!(tryton.count("country.country", json!([])), 1);
+
+    // Quoted in Tryton, then changed at the source (a quantity, the city): the
+    // quotation is rewritten and stays a quotation.
+    tryton.model("sale.sale", "quote", vec![json!([sale["id"]])]);
+    let mut changed = order.clone();
+    changed["lines"][0]["quantity"] = json!(3);
+    changed["total_cents"] = json!(3 * 950 + 1990);
+    changed["ship_to"]["city"] = json!("Washington");
+    assert_eq!(writer.write_one("9001", &changed).await, id);
+    let sale = tryton.sale_by_reference("web:9001");
+    assert_eq!(sale["state"], "quotation");
+    assert_eq!(sale["total_amount"]["decimal"], "48.40");
+    assert_eq!(sale["lines"][0]["quantity"].as_f64(), Some(3.0));
+    assert_eq!(sale["shipment_address."]["city"], "Washington");
+    assert_eq!(writer.reconcile(10).await[&id], changed);
+
+    // Cancelled at the source: Tryton's cancel workflow, reconciled as such.
+    let mut cancelled = changed.clone();
+    cancelled["status"] = json!("cancelled");
+    assert_eq!(writer.write_one("9001", &cancelled).await, id);
+    assert_eq!(tryton.sale_by_reference("web:9001")["state"], "cancelled");
+    assert_eq!(writer.reconcile(10).await[&id], cancelled);
+
+    // A confirmed sale is Tryton's: the same record passes, a changed one is
+    // a permanent error that says where to change it.
+    let mut other = order.clone();
+    other["external_ref"] = json!("web:9002");
+    let other_id = writer.write_one("9002", &other).await;
+    tryton.model(
+        "sale.sale",
+        "quote",
+        vec![json!([other_id.parse::<i64>().unwrap()])],
+    );
+    tryton.model(
+        "sale.sale",
+        "confirm",
+        vec![json!([other_id.parse::<i64>().unwrap()])],
+    );
+    let state = tryton.sale_by_reference("web:9002")["state"].clone();
+    assert!(state == "confirmed" || state == "processing", "{state}");
+    assert_eq!(writer.write_one("9002", &other).await, other_id);
+    let mut late = other.clone();
+    late["lines"][1]["quantity"] = json!(5);
+    late["total_cents"] = json!(2 * 950 + 5 * 1990);
+    let outcome = writer.write(&[("9002", &late)]).await.remove(0);
+    match outcome {
+        Err(tenon::bindings::GuestError::Permanent { message }) => {
+            assert!(message.contains("change it in Tryton"), "{message}");
+            assert!(
+                message.contains(&state.as_str().unwrap().to_owned()),
+                "{message}"
+            );
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+    assert_eq!(
+        tryton.sale_by_reference("web:9002")["lines"][1]["quantity"].as_f64(),
+        Some(1.0)
+    );
+    // Two sales, each as written; a sale entered by hand without a reference
+    // is not Tenon's and not listed.
+    let party = sale["party."]["id"].clone();
+    tryton.model(
+        "sale.sale",
+        "create",
+        vec![
+            json!([{"party": party, "company": tryton.context["company"],
+            "currency": tryton.search("currency.currency", json!([["code", "=", "EUR"]]))[0]}]),
+        ],
+    );
+    let held = writer.reconcile(1).await;
+    assert_eq!(held, BTreeMap::from([(id, cancelled), (other_id, other)]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_is_clean_after_a_flow_and_finds_what_changed_in_tryton() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    // Seven orders: the seventh is cancelled at the source already.
+    let shop = Shop::start(SHOP_TOKEN, demo_orders(7)).await.unwrap();
+    enable_tryton(&tenon, "acme", &tryton);
+    tenon
+        .enable(shop_enablement("acme", &shop), "test")
+        .unwrap();
+    tenon
+        .enable(enablement("acme", "order-to-sale"), "test")
+        .unwrap();
+    tenon
+        .add_flow(orders_to_tryton("acme", "orders-to-tryton"), "test")
+        .unwrap();
+    let run = tenon.run_flow("acme", "orders-to-tryton").await.unwrap();
+    assert_succeeded(&run);
+    assert_eq!(run.records_written, 7);
+
+    // Both sides agree (the destination read in pages of 5).
+    let report = tenon.reconcile("acme", "orders-to-tryton").await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(
+        (
+            report.source_records,
+            report.destination_records,
+            report.matching
+        ),
+        (7, 7, 7)
+    );
+
+    let orders = shop.orders();
+    let sale_of = |i: usize| tryton.sale_by_reference(&format!("shop:{}", orders[i].id));
+    // Behind Tenon's back: a line's quantity edited, a sale deleted, another's
+    // reference cleared.
+    let edited = sale_of(0);
+    let line = edited["lines"][0]["id"].clone();
+    let quantity = edited["lines"][0]["quantity"].as_f64().unwrap();
+    tryton.model(
+        "sale.line",
+        "write",
+        vec![json!([line]), json!({"quantity": quantity + 1.0})],
+    );
+    tryton.model("sale.sale", "delete", vec![json!([sale_of(1)["id"]])]);
+    let unreferenced = sale_of(2)["id"].clone();
+    tryton.model(
+        "sale.sale",
+        "write",
+        vec![json!([unreferenced]), json!({"reference": null})],
+    );
+    let report = tenon.reconcile("acme", "orders-to-tryton").await.unwrap();
+    eprintln!("reconcile after the edits in Tryton: {report:?}");
+    assert!(!report.is_clean());
+    assert_eq!(report.different.len(), 1, "{report:?}");
+    assert_eq!(report.different[0].key, orders[0].id);
+    assert_eq!(report.different[0].destination_id, edited["id"].to_string());
+    let mut missing = vec![orders[1].id.clone(), orders[2].id.clone()];
+    missing.sort_unstable();
+    assert_eq!(report.missing, missing);
+    assert!(report.extra.is_empty(), "{report:?}");
+    assert_eq!(report.matching, 4);
+
+    // At the source: the fourth order cancelled, the first three touched. The
+    // next run cancels the fourth sale, puts the edited line back, and writes
+    // the deleted and unreferenced sales again; both sides agree again.
+    assert_ne!(orders[3].status, tenon::vendors::OrderStatus::Cancelled);
+    let mut cancel = orders[3].clone();
+    cancel.status = tenon::vendors::OrderStatus::Cancelled;
+    shop.upsert_order(cancel);
+    for order in &orders[..3] {
+        shop.upsert_order(order.clone());
+    }
+    let run = tenon.run_flow("acme", "orders-to-tryton").await.unwrap();
+    assert_succeeded(&run);
+    assert_eq!((run.records_read, run.records_written), (4, 4), "{run:?}");
+    assert_eq!(sale_of(3)["state"], "cancelled");
+    assert_eq!(sale_of(0)["lines"][0]["quantity"].as_f64(), Some(quantity));
+    assert_ne!(sale_of(1), Value::Null);
+    let report = tenon.reconcile("acme", "orders-to-tryton").await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.matching, 7);
+    // The sale whose reference was cleared stays in Tryton, out of scope.
+    assert_eq!(tryton.count("sale.sale", json!([])), 8);
+
+    // Nothing changed: nothing moves, still clean.
+    let run = tenon.run_flow("acme", "orders-to-tryton").await.unwrap();
+    assert_eq!((run.records_read, run.records_written), (0, 0), "{run:?}");
+    assert!(
+        tenon
+            .reconcile("acme", "orders-to-tryton")
+            .await
+            .unwrap()
+            .is_clean()
+    );
 }

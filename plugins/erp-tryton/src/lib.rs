@@ -5,10 +5,20 @@
 //!   product and warehouse, for products whose stock moves changed) and `sales`
 //!   (`sale.sale` with its state, shipment and invoice states) changed since a
 //!   cursor.
-//! - **Writes** `sale-orders` (the payload `order-to-sale` produces) as draft
-//!   `sale.sale`s with `invoice_method: manual`, idempotent on the sale's
-//!   `reference` = the record's `external_ref`; customers are matched through the
-//!   id map `customer:email->tryton-party`, then by e-mail, else created.
+//! - **Writes** `sale-orders`, canonical
+//!   [`SaleOrder`](tenon_sdk::canonical::SaleOrder)s (amounts in minor units of
+//!   their currency), as `sale.sale`s with `invoice_method: manual`, found again
+//!   by `reference` = the record's `external_ref`: created as drafts; a changed
+//!   record rewrites a draft or quotation (party, addresses, lines); `cancelled`
+//!   cancels it; a confirmed, processing or done sale that differs is a
+//!   permanent error (change it in Tryton). Customers are matched through the id
+//!   map `customer:email->tryton-party`, then by e-mail, else created; a
+//!   `ship_to` becomes the sale's shipment address (its country created by code
+//!   if Tryton has none).
+//! - **Reconciles** `sale-orders`: every `sale.sale` with a reference, keyed by
+//!   its id (what `write` returns), rebuilt as the canonical record that would
+//!   have written it ([`held`]). Sales entered in Tryton without a reference are
+//!   not Tenon's and are left out.
 //! - **Config**: `base_url` (`http://127.0.0.1:8000`), `database` (the Tryton
 //!   database name).
 //! - **Secrets**: `session`, the whole value of the `Authorization` header
@@ -21,9 +31,11 @@
 //!   zero-padded to 12 digits so that ids compare as text.
 //!
 //! Layout: [`rpc`] is the JSON-RPC client; [`value`] converts Tryton's typed JSON
-//! (`Decimal`, `datetime`); [`read`] the changed-since reads; [`stock`] the
-//! stock levels; [`sale`] the writes.
+//! (`Decimal`, `datetime`) and amounts; [`read`] the changed-since reads;
+//! [`stock`] the stock levels; [`sale`] the writes; [`held`] Tryton's sales as
+//! canonical orders, for reconciliation and for writes to compare with.
 
+mod held;
 mod read;
 mod rpc;
 mod sale;
@@ -102,33 +114,6 @@ const SALE_SCHEMA: &str = r#"{
   }
 }"#;
 
-/// JSON Schema of a `sale-orders` payload (amounts in integer cents).
-const SALE_ORDER_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["external_ref", "customer_email", "customer_name", "currency", "lines"],
-  "properties": {
-    "external_ref": {"type": "string"},
-    "customer_email": {"type": "string"},
-    "customer_name": {"type": "string"},
-    "currency": {"type": "string"},
-    "lines": {
-      "type": "array",
-      "minItems": 1,
-      "items": {
-        "type": "object",
-        "required": ["sku", "quantity", "unit_price_cents"],
-        "properties": {
-          "sku": {"type": "string"},
-          "quantity": {"type": "integer"},
-          "unit_price_cents": {"type": "integer"}
-        }
-      }
-    },
-    "total_cents": {"type": "integer"},
-    "status": {"enum": ["open", "cancelled"]}
-  }
-}"#;
-
 /// The Tryton connector.
 struct Tryton;
 
@@ -139,14 +124,15 @@ impl Connector for Tryton {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kind: Kind::Erp,
             description: "Tryton ERP over JSON-RPC: products, customers, stock levels and sales \
-                          changed since a cursor; sale orders in, idempotent on their reference."
+                          changed since a cursor; sale orders in, kept equal to the record while still \
+                          drafts or quotations, and reconciled."
                 .to_owned(),
             streams: vec![
                 StreamInfo::readable(PRODUCTS, Some("updated_at"), PRODUCT_SCHEMA),
                 StreamInfo::readable(CUSTOMERS, Some("updated_at"), CUSTOMER_SCHEMA),
                 StreamInfo::readable(STOCK_LEVELS, Some("updated_at"), STOCK_LEVEL_SCHEMA),
                 StreamInfo::readable(SALES, Some("updated_at"), SALE_SCHEMA),
-                StreamInfo::writable(SALE_ORDERS, SALE_ORDER_SCHEMA),
+                canonical::writable(SALE_ORDERS, canonical::SALE_ORDERS),
             ],
             egress: Vec::new(),
             config: vec![
@@ -201,4 +187,16 @@ impl Connector for Tryton {
     }
 }
 
-export_connector!(Tryton);
+impl Reconcile for Tryton {
+    fn reconcile(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        match stream.as_str() {
+            SALE_ORDERS => held::reconcile(&rpc::Tryton::connect()?, cursor.as_deref(), limit),
+            PRODUCTS | CUSTOMERS | STOCK_LEVELS | SALES => Err(Error::permanent(format!(
+                "stream `{stream}` cannot be reconciled: only `{SALE_ORDERS}` is written by Tenon"
+            ))),
+            _ => Err(Error::unknown_stream(&stream)),
+        }
+    }
+}
+
+export_reconciling_connector!(Tryton);

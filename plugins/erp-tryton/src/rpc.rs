@@ -90,13 +90,34 @@ impl Tryton {
 
     /// The ids of `model` matching `domain`, at most `limit`.
     pub fn search(&self, model: &str, domain: Value, limit: u32) -> Result<Vec<i64>, Error> {
-        let ids = self.model(
-            model,
-            "search",
-            vec![domain, json!(0), json!(limit), Value::Null],
-        )?;
+        self.search_ordered(model, domain, limit, Value::Null)
+    }
+
+    /// The ids of `model` matching `domain` in `order` (`[["id", "ASC"]]`), at
+    /// most `limit`.
+    pub fn search_ordered(
+        &self,
+        model: &str,
+        domain: Value,
+        limit: u32,
+        order: Value,
+    ) -> Result<Vec<i64>, Error> {
+        let ids = self.model(model, "search", vec![domain, json!(0), json!(limit), order])?;
         serde_json::from_value(ids)
             .map_err(|e| Error::permanent(format!("unexpected answer of {model}.search: {e}")))
+    }
+
+    /// Writes `values` to the records `ids` of `model`.
+    pub fn write(&self, model: &str, ids: &[i64], values: Value) -> Result<(), Error> {
+        self.model(model, "write", vec![json!(ids), values])?;
+        Ok(())
+    }
+
+    /// Runs the workflow step or button `method` (`quote`, `cancel`...) on
+    /// the records `ids` of `model`.
+    pub fn button(&self, model: &str, method: &str, ids: &[i64]) -> Result<(), Error> {
+        self.model(model, method, vec![json!(ids)])?;
+        Ok(())
     }
 
     /// Creates one record of `model`; its id.

@@ -2,6 +2,7 @@
 //! `{"__class__": "datetime", "year": ..}`, to and from plain strings. Pure.
 
 use serde_json::{Value, json};
+use tenon_sdk::money;
 
 /// `"9.99"` from a Tryton `Decimal` (or a plain number or string); `None` for null.
 pub fn decimal(value: &Value) -> Option<String> {
@@ -16,11 +17,45 @@ pub fn decimal(value: &Value) -> Option<String> {
     }
 }
 
-/// A Tryton `Decimal` for `cents` hundredths: 1990 -> `"19.90"`.
-pub fn decimal_from_cents(cents: i64) -> Value {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    json!({"__class__": "Decimal", "decimal": format!("{sign}{}.{:02}", cents / 100, cents % 100)})
+/// A Tryton `Decimal` for `minor` units of `currency` (its ISO 4217 exponent,
+/// see [`money`]): `(1990, "EUR")` -> `"19.90"`, `(1500, "JPY")` -> `"1500"`.
+pub fn decimal_from_minor(minor: i64, currency: &str) -> Value {
+    json!({"__class__": "Decimal", "decimal": money::decimal(minor, currency)})
+}
+
+/// Minor units of `currency` from a Tryton `Decimal` (or a plain number or
+/// string). Tryton keeps unit prices with four decimals (`"19.9000"`): zeros
+/// past the currency's exponent are dropped, other digits past it are rounded
+/// half away from zero (`"19.9050"` EUR -> 1991). `None` if it is no decimal.
+pub fn minor_from_decimal(value: &Value, currency: &str) -> Option<i64> {
+    let text = decimal(value)?;
+    let exponent = money::exponent(currency) as usize;
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let fraction = fraction.trim_end_matches('0');
+    let minor = if fraction.len() <= exponent {
+        let exact = if fraction.is_empty() {
+            whole.to_owned()
+        } else {
+            format!("{whole}.{fraction}")
+        };
+        money::parse(&exact, exponent as u32).ok()?
+    } else {
+        let kept = money::parse(
+            &format!("{whole}.{}", &fraction[..exponent]),
+            exponent as u32,
+        )
+        .ok()?;
+        let next = fraction.as_bytes()[exponent];
+        if !next.is_ascii_digit() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        kept + i64::from(next >= b'5')
+    };
+    Some(if negative { -minor } else { minor })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` from a Tryton `datetime` (naive UTC); `None` for
@@ -77,11 +112,27 @@ mod tests {
     }
 
     #[test]
-    fn decimals_carry_cents_exactly() {
-        assert_eq!(decimal_from_cents(1990)["decimal"], "19.90");
-        assert_eq!(decimal_from_cents(5)["decimal"], "0.05");
-        assert_eq!(decimal_from_cents(-150)["decimal"], "-1.50");
+    fn decimals_carry_minor_units_exactly() {
+        assert_eq!(decimal_from_minor(1990, "EUR")["decimal"], "19.90");
+        assert_eq!(decimal_from_minor(5, "EUR")["decimal"], "0.05");
+        assert_eq!(decimal_from_minor(-150, "EUR")["decimal"], "-1.50");
+        assert_eq!(decimal_from_minor(1500, "JPY")["decimal"], "1500");
+        assert_eq!(decimal_from_minor(2125, "KWD")["decimal"], "2.125");
         let price = json!({"__class__": "Decimal", "decimal": "9.99"});
         assert_eq!(decimal(&price).as_deref(), Some("9.99"));
+    }
+
+    #[test]
+    fn tryton_prices_become_minor_units() {
+        let d = |text: &str| json!({"__class__": "Decimal", "decimal": text});
+        assert_eq!(minor_from_decimal(&d("19.9000"), "EUR"), Some(1990));
+        assert_eq!(minor_from_decimal(&d("19.9"), "EUR"), Some(1990));
+        assert_eq!(minor_from_decimal(&d("7"), "EUR"), Some(700));
+        assert_eq!(minor_from_decimal(&d("1500.0000"), "JPY"), Some(1500));
+        assert_eq!(minor_from_decimal(&d("19.9050"), "EUR"), Some(1991));
+        assert_eq!(minor_from_decimal(&d("19.9049"), "EUR"), Some(1990));
+        assert_eq!(minor_from_decimal(&d("-3.0500"), "EUR"), Some(-305));
+        assert_eq!(minor_from_decimal(&d("abc"), "EUR"), None);
+        assert_eq!(minor_from_decimal(&Value::Null, "EUR"), None);
     }
 }
