@@ -1,26 +1,47 @@
 //! The `pim-akeneo` connector against the Akeneo-shaped PIM sandbox: products
-//! come with their localized values and media references, the `updated`
-//! watermark moves so that an edit shows up on the next read only, products
-//! updated in the same second are not lost between pages, and the PIM's
-//! failures fail the read without moving anything.
+//! come with their localized values, prices, media references and the product
+//! model of variants, the `updated` watermark moves so that an edit shows up on
+//! the next read only, products updated in the same second are not lost between
+//! pages, and the PIM's failures (server errors, `429`s, bodies cut short,
+//! answers slower than the timeout) fail the read or the run with the case and
+//! delay an operator needs, without moving the cursor past a product that was
+//! not delivered.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::*;
 use tenon::Tenon;
-use tenon::vendors::{Pim, ProductValue, demo_products};
+use tenon::flow::{Endpoint, Flow, RunStatus};
+use tenon::limits::LimitOverrides;
+use tenon::vendors::pim::Fault;
+use tenon::vendors::{Pim, Product, ProductValue, demo_products};
+use tenon_tests::guests;
 
 const PIM_TOKEN: &str = "pim-test-token";
 
+/// The flow of the fault tests: PIM products into a sink.
+const FLOW: &str = "catalog";
+
+/// The egress host of the sink (see [`with_flow`]).
+const SINK_HOST: &str = "api.ledger.example";
+
+/// The host's timeout for the PIM's answers in [`setup_with`].
+const TIMEOUT_MS: u64 = 2_000;
+
 async fn setup(products: usize) -> (tempfile::TempDir, Tenon, Pim) {
+    setup_with(demo_products(products)).await
+}
+
+/// A host with `pim-akeneo` enabled for `acme` against a PIM holding
+/// `products`, with an HTTP timeout of [`TIMEOUT_MS`].
+async fn setup_with(products: Vec<Product>) -> (tempfile::TempDir, Tenon, Pim) {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
-    let pim = Pim::start(PIM_TOKEN, demo_products(products))
-        .await
-        .expect("PIM starts");
+    let pim = Pim::start(PIM_TOKEN, products).await.expect("PIM starts");
     tenon.create_tenant("acme", "test").unwrap();
     tenon
         .enable(
@@ -28,12 +49,75 @@ async fn setup(products: usize) -> (tempfile::TempDir, Tenon, Pim) {
                 config: BTreeMap::from([("base_url".into(), pim.base_url())]),
                 secrets: BTreeMap::from([("api_token".into(), PIM_TOKEN.into())]),
                 grants: vec![pim.addr().to_string().parse().unwrap()],
+                limits: LimitOverrides {
+                    http_timeout_ms: Some(TIMEOUT_MS),
+                    ..LimitOverrides::default()
+                },
                 ..enablement("acme", "pim-akeneo")
             },
             "test",
         )
         .unwrap();
     (dir, tenon, pim)
+}
+
+/// Adds the flow [`FLOW`]: `pim-akeneo:products` into a sink that accepts every
+/// record (the test guest `ledger-v2`, which answers `v2-<key>` and sends
+/// nothing), `batch_size` products per batch.
+async fn with_flow(tenon: &Tenon, batch_size: u32) {
+    install(tenon, guests::LEDGER_V2).await;
+    tenon
+        .enable(
+            tenon::tenant::Enablement {
+                config: BTreeMap::from([("base_url".into(), format!("https://{SINK_HOST}"))]),
+                secrets: BTreeMap::from([("api_token".into(), "unused".into())]),
+                grants: vec![SINK_HOST.parse().unwrap()],
+                ..enablement("acme", "demo-ledger")
+            },
+            "test",
+        )
+        .unwrap();
+    let flow = Flow {
+        batch_size,
+        ..tenon::host::flow(
+            "acme",
+            FLOW,
+            Endpoint {
+                plugin: "pim-akeneo".into(),
+                stream: "products".into(),
+            },
+            Vec::new(),
+            Endpoint {
+                plugin: "demo-ledger".into(),
+                stream: "sale-orders".into(),
+            },
+        )
+    };
+    tenon.add_flow(flow, "test").unwrap();
+}
+
+/// The products the sink took, each as often as it was linked.
+fn delivered(tenon: &Tenon) -> Vec<String> {
+    let mut keys: Vec<String> = tenon
+        .links("acme", Some(&format!("flow:{FLOW}")))
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, target)| target.trim_start_matches("v2-").to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The identifiers `SKU-0001` to `SKU-<n>`.
+fn skus(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("SKU-{i:04}")).collect()
+}
+
+/// How many PIM requests one read of `limit` products from `cursor` makes.
+async fn requests_per_read(tenon: &Tenon, pim: &Pim, cursor: Option<&str>, limit: u32) -> usize {
+    let before = pim.requests().len();
+    read(tenon, cursor, limit).await;
+    pim.requests().len() - before
 }
 
 async fn read(tenon: &Tenon, cursor: Option<&str>, limit: u32) -> tenon::sandbox::ReadPage {
@@ -145,4 +229,202 @@ async fn pim_failures_fail_the_read() {
         .unwrap_err();
     assert!(error.to_string().contains("503"), "{error}");
     assert_eq!(read(&tenon, None, 10).await.records.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variants_carry_their_parent_and_every_product_its_prices() {
+    let (_dir, tenon, _pim) = setup(6).await;
+    let page = read(&tenon, None, 50).await;
+    let products: Vec<Value> = page.records.iter().map(payload).collect();
+    let parents: Vec<&Value> = products.iter().map(|p| &p["parent"]).collect();
+    assert_eq!(
+        parents,
+        [
+            &json!("tshirt-1"),
+            &json!("tshirt-1"),
+            &Value::Null,
+            &json!("tshirt-2"),
+            &json!("tshirt-2"),
+            &Value::Null,
+        ],
+        "variants name their model; simple products say null"
+    );
+    assert_eq!(products[1]["values"]["size"][0]["data"], "m");
+    assert_eq!(products[2]["family"], "mugs");
+    assert_eq!(products[2]["values"]["name"][1]["data"], "Mug 1 (FR)");
+    for product in &products {
+        let prices = &product["values"]["price"][0];
+        assert_eq!(
+            (&prices["locale"], &prices["scope"]),
+            (&Value::Null, &Value::Null)
+        );
+        let currencies: Vec<&str> = prices["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["currency"].as_str().unwrap())
+            .collect();
+        assert_eq!(currencies, ["EUR", "USD"], "{product}");
+    }
+    assert_eq!(
+        products[3]["values"]["price"][0]["data"],
+        json!([{"amount": "12.90", "currency": "EUR"}, {"amount": "14.00", "currency": "USD"}])
+    );
+
+    // A product built by a test goes through untouched too.
+    let (_dir, tenon, _pim) = setup_with(vec![
+        Product::new("BAG-S", "bags")
+            .variant_of("bag-tote")
+            .with_names(&[("en_US", "Tote"), ("fr_FR", "Cabas")])
+            .with_prices(&[("19.90", "EUR"), ("21.00", "USD")])
+            .with_value("size", ProductValue::global("s")),
+    ])
+    .await;
+    let bag = payload(&read(&tenon, None, 10).await.records[0]);
+    assert_eq!(bag["parent"], "bag-tote");
+    assert_eq!(
+        bag["values"]["price"],
+        json!([{"locale": null, "scope": null, "data": [
+            {"amount": "19.90", "currency": "EUR"}, {"amount": "21.00", "currency": "USD"}]}])
+    );
+    let schema = &tenon.plugin("pim-akeneo").unwrap().descriptor.streams[0].schema;
+    let schema: Value = serde_json::from_str(schema).unwrap();
+    assert_eq!(
+        schema["properties"]["parent"]["type"],
+        json!(["string", "null"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_fails_the_read_with_the_pims_retry_after_and_keeps_the_cursor() {
+    let (_dir, tenon, pim) = setup(5).await;
+    with_flow(&tenon, 2).await;
+    let first = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&first);
+    assert_eq!(delivered(&tenon), skus(5));
+
+    // A scripted 429 with Akeneo's Retry-After: 3 seconds.
+    pim.edit_product("SKU-0002", |p| p.enabled = false);
+    let cursor = tenon.cursor("acme", FLOW).unwrap();
+    pim.script([Fault::RateLimited {
+        retry_after_secs: 3,
+    }]);
+    let limited = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_eq!(limited.status, RunStatus::Failed);
+    let error = limited.error.as_deref().unwrap();
+    assert!(
+        error.contains("rate limited, retry after 3000 ms") && error.contains("429"),
+        "{error}"
+    );
+    assert_eq!(limited.records_read, 0);
+    assert_eq!(limited.cursor_after, cursor, "the cursor stays");
+    assert_eq!(tenon.cursor("acme", FLOW).unwrap(), cursor);
+
+    // The next run reads the edit.
+    let next = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&next);
+    assert_eq!((next.records_read, next.records_written), (1, 1));
+    assert_ne!(tenon.cursor("acme", FLOW).unwrap(), cursor);
+
+    // The PIM's own limit: the read over it says how long the window still runs.
+    pim.set_rate_limit(1, Duration::from_secs(4));
+    read(&tenon, None, 10).await;
+    let error = tenon
+        .preview("acme", "pim-akeneo", "products", None, 10)
+        .await
+        .unwrap_err()
+        .to_string();
+    let after_ms: u64 = error
+        .split("retry after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no delay in `{error}`"));
+    assert!((3_000..=4_000).contains(&after_ms), "{error}");
+    let statuses: Vec<u16> = pim.requests().iter().map(|r| r.1).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_and_cut_bodies_fail_the_run_without_losing_a_product() {
+    let (_dir, tenon, pim) = setup(5).await;
+    with_flow(&tenon, 2).await;
+    // The first batch goes through, then the PIM fails the next read.
+    let per_read = requests_per_read(&tenon, &pim, None, 2).await;
+    pim.script(std::iter::repeat_n(Fault::Pass, per_read).chain([Fault::Status(503)]));
+    let failed = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.as_deref().unwrap();
+    assert!(
+        error.contains("retryable") && error.contains("503"),
+        "{error}"
+    );
+    assert_eq!(
+        (failed.batches, failed.records_read, failed.records_written),
+        (1, 2, 2)
+    );
+    assert_eq!(delivered(&tenon), skus(2));
+    let cursor = tenon
+        .cursor("acme", FLOW)
+        .unwrap()
+        .expect("the first batch committed");
+    assert!(cursor.contains("SKU-0002"), "{cursor}");
+    assert_eq!(failed.cursor_after.as_deref(), Some(cursor.as_str()));
+
+    // A product page cut short: retryable, and the cursor stays.
+    pim.script([Fault::Malformed]);
+    let cut = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_eq!(cut.status, RunStatus::Failed);
+    let error = cut.error.as_deref().unwrap();
+    assert!(
+        error.contains("retryable") && error.contains("cut short"),
+        "{error}"
+    );
+    assert_eq!(cut.records_read, 0);
+    assert_eq!(
+        tenon.cursor("acme", FLOW).unwrap().as_deref(),
+        Some(cursor.as_str())
+    );
+
+    // Once the PIM answers, the rest arrives, each product once.
+    let resumed = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&resumed);
+    assert_eq!(resumed.records_read, 3);
+    assert_eq!(delivered(&tenon), skus(5));
+    let statuses: Vec<u16> = pim.requests().iter().map(|r| r.1).collect();
+    assert!(statuses.contains(&503), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_pim_is_waited_for_until_the_timeout_then_the_read_is_retryable() {
+    let (_dir, tenon, pim) = setup(3).await;
+    pim.slow_next(1, Duration::from_millis(400));
+    let started = Instant::now();
+    let page = read(&tenon, None, 10).await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(page.records.len(), 3, "a slow answer is still an answer");
+
+    with_flow(&tenon, 10).await;
+    pim.script([Fault::Slow { ms: 3 * TIMEOUT_MS }]);
+    let started = Instant::now();
+    let timed_out = tenon.run_flow("acme", FLOW).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(timed_out.status, RunStatus::Failed);
+    let error = timed_out.error.as_deref().unwrap();
+    assert!(error.contains("retryable"), "{error}");
+    assert!(
+        waited >= Duration::from_millis(TIMEOUT_MS)
+            && waited < Duration::from_millis(3 * TIMEOUT_MS),
+        "gave up after the timeout, not before nor at the PIM's pace: {waited:?}"
+    );
+    assert_eq!(timed_out.cursor_after, None);
+    assert!(delivered(&tenon).is_empty());
+
+    let next = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&next);
+    assert_eq!(delivered(&tenon), skus(3));
 }

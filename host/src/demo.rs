@@ -3,15 +3,19 @@
 //! data folder, enables them for a tenant with secrets and egress grants, and runs
 //! the flow `orders-to-erp` three times: the backlog, then only what changed, then
 //! nothing. Every record crosses real HTTP on loopback through sandboxed plugins.
+//!
+//! Also [`serve_sandboxes`], behind `tenon sandbox`: the shop, the ledger, the
+//! PIM and the 3PL on loopback until Ctrl-C, for a plugin author to try against.
 
 use crate::cli::run_summary;
 use crate::flow::{Endpoint, Flow};
 use crate::limits::LimitOverrides;
 use crate::tenant::Enablement;
-use crate::vendors::{Ledger, OrderStatus, Shop, demo_orders};
+use crate::vendors::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
 use crate::{Error, Tenon};
 use anyhow::Context as _;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// Who the demo's changes are recorded as in the audit log.
@@ -167,16 +171,59 @@ pub async fn run(data: &Path) -> crate::Result<()> {
     Ok(())
 }
 
-/// Serves the two sandboxes on fixed addresses until Ctrl-C.
-pub async fn serve_sandboxes(
-    shop_addr: std::net::SocketAddr,
-    ledger_addr: std::net::SocketAddr,
-    shop_token: &str,
-    ledger_token: &str,
-    orders: usize,
-) -> crate::Result<()> {
-    let shop = Shop::start_on(shop_addr, shop_token, demo_orders(orders)).await?;
-    let ledger = Ledger::start_on(ledger_addr, ledger_token).await?;
+/// What `tenon sandbox` serves: an address and credentials per sandbox.
+#[derive(Debug, Clone)]
+pub struct Sandboxes {
+    pub shop: SocketAddr,
+    pub ledger: SocketAddr,
+    pub pim: SocketAddr,
+    pub threepl: SocketAddr,
+    pub shop_token: String,
+    pub ledger_token: String,
+    pub pim_token: String,
+    pub threepl_key: String,
+    pub threepl_secret: String,
+    /// Demo orders the shop starts with.
+    pub orders: usize,
+    /// Demo products the PIM starts with.
+    pub products: usize,
+}
+
+/// The address `offset` ports after `addr`, on the same IP; port 0 (the system
+/// picks) stays 0, so `--ledger 127.0.0.1:0` puts the PIM and the 3PL on
+/// system-picked ports too.
+pub fn beside(addr: SocketAddr, offset: u16) -> crate::Result<SocketAddr> {
+    if addr.port() == 0 {
+        return Ok(addr);
+    }
+    let port = addr.port().checked_add(offset).ok_or_else(|| {
+        Error::Invalid(format!(
+            "no port {offset} after {addr}: give --pim and --threepl explicitly"
+        ))
+    })?;
+    Ok(SocketAddr::new(addr.ip(), port))
+}
+
+/// Serves the four sandboxes on `sandboxes`' addresses until Ctrl-C, printing
+/// each one's address and credentials, one line each.
+pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
+    let Sandboxes {
+        shop,
+        ledger,
+        pim,
+        threepl,
+        shop_token,
+        ledger_token,
+        pim_token,
+        threepl_key,
+        threepl_secret,
+        orders,
+        products,
+    } = sandboxes;
+    let shop = Shop::start_on(shop, &shop_token, demo_orders(orders)).await?;
+    let ledger = Ledger::start_on(ledger, &ledger_token).await?;
+    let pim = Pim::start_on(pim, &pim_token, demo_products(products)).await?;
+    let threepl = ThreePl::start_on(threepl, &threepl_key, &threepl_secret).await?;
     println!(
         "Shop sandbox:   {} (bearer token `{shop_token}`, {orders} orders)",
         shop.base_url()
@@ -185,12 +232,22 @@ pub async fn serve_sandboxes(
         "Ledger sandbox: {} (bearer token `{ledger_token}`)",
         ledger.base_url()
     );
+    println!(
+        "PIM sandbox:    {} (bearer token `{pim_token}`, {products} products)",
+        pim.base_url()
+    );
+    println!(
+        "3PL sandbox:    {} (Basic auth: API key `{threepl_key}`, secret `{threepl_secret}`)",
+        threepl.base_url()
+    );
     println!("Serving until Ctrl-C.");
     tokio::signal::ctrl_c()
         .await
         .context("could not wait for Ctrl-C")?;
     shop.stop().await;
     ledger.stop().await;
+    pim.stop().await;
+    threepl.stop().await;
     Ok(())
 }
 

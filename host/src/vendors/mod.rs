@@ -1,4 +1,5 @@
-//! Loopback sandboxes of two vendor systems, for `tenon demo` and the tests.
+//! Loopback sandboxes of vendor systems, for `tenon demo`, `tenon sandbox` and
+//! the tests.
 //!
 //! [`Shop`] is a commerce platform that publishes an order feed; [`Ledger`] is an
 //! ERP that takes sales orders. Each follows a small documented HTTP API (see its
@@ -14,12 +15,14 @@
 //! - `shop.rs`: the shop's API, its [`Order`] records and the demo seed data.
 //! - `ledger.rs`: the ERP's API, its [`SalesOrder`] records and the scripted
 //!   [`Fault`]s tests use to exercise retries.
-//! - `pim.rs`: an Akeneo-shaped PIM ([`Pim`]): products with localized values,
-//!   search by `updated`, page links.
+//! - `pim.rs`: an Akeneo-shaped PIM ([`Pim`]): products (simple or variants of a
+//!   product model) with localized values and prices, search by `updated`, page
+//!   links, scripted [`pim::Fault`]s and a rate limit.
 //! - `threepl.rs`: a ShipStation-shaped 3PL ([`ThreePl`]): orders to fulfil,
 //!   shipments split in parcels, Basic auth, `X-Rate-Limit-*` and SHIP_NOTIFY.
-//! - this file: the plumbing both share: binding, the bearer check, JSON errors,
-//!   injected failures and shutdown.
+//! - this file: the plumbing they share: binding, the bearer check, JSON errors,
+//!   injected failures, the fixed rate-limit window ([`RateWindow`]) and
+//!   shutdown.
 //!
 //! This module owns only these sandboxes: it must not touch the engine, the
 //! store or any plugin; everything it knows arrives over HTTP.
@@ -31,7 +34,7 @@ pub mod threepl;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Json;
@@ -47,6 +50,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use ledger::{Fault, Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
+// The PIM's `Fault` stays at `pim::Fault` too.
 pub use pim::{Pim, Product, ProductValue, demo_products};
 pub use shop::{Customer, Order, OrderLine, OrderStatus, Shop, demo_orders};
 // The 3PL's `Fault` stays at `threepl::Fault`: the ledger's owns the short name.
@@ -201,8 +205,99 @@ impl InjectedFailures {
     }
 }
 
+/// A fixed window of `limit` requests per `window`, counted as vendors do: the
+/// first request after a window ends opens the next one, and every request
+/// counts, the refused ones aside.
+#[derive(Debug, Clone)]
+struct RateWindow {
+    limit: u32,
+    window: Duration,
+    start: Option<Instant>,
+    used: u32,
+}
+
+/// What [`RateWindow::admit`] decided for one request.
+#[derive(Debug, Clone, Copy)]
+struct Admission {
+    /// False when the window was already full: answer `429`.
+    admitted: bool,
+    limit: u32,
+    /// Requests left in the window after this one.
+    remaining: u32,
+    /// Whole seconds (rounded up) until the window resets.
+    reset_secs: u64,
+}
+
+impl RateWindow {
+    /// `limit` requests per `window`, starting with the next request.
+    fn new(limit: u32, window: Duration) -> Self {
+        RateWindow {
+            limit,
+            window,
+            start: None,
+            used: 0,
+        }
+    }
+
+    /// Counts a request that arrived at `now`, in a fresh window if the last
+    /// one has ended.
+    fn admit(&mut self, now: Instant) -> Admission {
+        let start = match self.start {
+            Some(start) if now.duration_since(start) < self.window => start,
+            _ => {
+                self.used = 0;
+                self.start = Some(now);
+                now
+            }
+        };
+        let admitted = self.used < self.limit;
+        if admitted {
+            self.used += 1;
+        }
+        let left = self.window.saturating_sub(now.duration_since(start));
+        Admission {
+            admitted,
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(self.used),
+            reset_secs: u64::try_from(left.as_millis().div_ceil(1000)).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Checks the status of a scripted fault when it is queued, so a typo fails the
+/// test that wrote it rather than a request later.
+///
+/// # Panics
+/// If `status` is not an HTTP status code (100 to 999).
+fn scripted_status(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or_else(|_| {
+        panic!("Fault::Status needs an HTTP status from 100 to 999, not {status}")
+    })
+}
+
 /// Locks sandbox state; a handler that panicked leaves it consistent, since every
 /// change is made in one step under the lock.
 fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_window_refuses_past_its_limit_and_reopens() {
+        let mut window = RateWindow::new(2, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let first = window.admit(t0);
+        assert!(first.admitted);
+        assert_eq!((first.remaining, first.reset_secs), (1, 10));
+        assert!(window.admit(t0 + Duration::from_millis(1_500)).admitted);
+        let refused = window.admit(t0 + Duration::from_millis(2_500));
+        assert!(!refused.admitted);
+        assert_eq!((refused.remaining, refused.reset_secs), (0, 8));
+        let reopened = window.admit(t0 + Duration::from_secs(10));
+        assert!(reopened.admitted);
+        assert_eq!((reopened.remaining, reopened.reset_secs), (1, 10));
+    }
 }

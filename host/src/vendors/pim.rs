@@ -1,10 +1,13 @@
 //! The PIM sandbox: a product catalogue that follows the shape of Akeneo's REST
-//! API: products with a family, categories and attribute values per locale and
-//! channel (scope), media references, search by `updated`, page links.
+//! API: products with a family, categories, a parent product model (for
+//! variants) and attribute values per locale and channel (scope), prices, media
+//! references, search by `updated`, page links; and, for the tests, scripted
+//! faults and a rate limit.
 //!
 //! # API
 //! Every request needs `Authorization: Bearer <token>`; without it the answer is
-//! `401 {"error": "..."}`.
+//! `401 {"error": "..."}` (the sandboxes' shared check). The PIM's own errors
+//! have Akeneo's shape: `{"code": <status>, "message": "..."}`.
 //!
 //! **Deviation from Akeneo:** Akeneo issues tokens at `POST /api/oauth/v1/token`
 //! (password grant, client id and secret in Basic auth). A guest must never hold
@@ -21,36 +24,74 @@
 //!   `{"updated": [{"operator": ">" | "<", "value": "2026-11-23 10:00:00"}]}`
 //!   (the value may also be RFC 3339) and refuses other filters with `422`.
 //! - Products look like Akeneo's: `identifier`, `family`, `categories`,
-//!   `enabled`, `values` = `{attribute: [{"locale", "scope", "data"}]}` (a media
-//!   value's `data` is the file path and it carries `_links.download.href`),
-//!   `created`, `updated` (`2026-11-23T10:00:00+00:00`).
+//!   `enabled`, `parent` (the code of the product model a variant product
+//!   belongs to, `null` for a simple product; always serialized, as Akeneo
+//!   does), `values` = `{attribute: [{"locale", "scope", "data"}]}`, `created`,
+//!   `updated` (`2026-11-23T10:00:00+00:00`). A price collection's `data` is
+//!   `[{"amount": "19.90", "currency": "EUR"}, ...]` (amounts are decimal
+//!   strings); a media value's `data` is the file path and it carries
+//!   `_links.download.href`. As in Akeneo, a variant product lists the values
+//!   it inherits from its model too; product models are not served.
+//!
+//! # Faults and rate limit
+//! [`Pim::script`] queues [`Fault`]s: each API request (after the bearer check)
+//! takes the next one, in order, and none changes the catalogue:
+//! - [`Fault::Status`] answers that status (a `429` with `Retry-After: 1`);
+//! - [`Fault::RateLimited`] answers `429` with `Retry-After: <secs>` and the
+//!   headers below with `X-RateLimit-Remaining: 0`;
+//! - [`Fault::Slow`] waits, then serves the request;
+//! - [`Fault::Malformed`] answers `200` with a JSON content type and a body cut
+//!   short, as by a proxy that dropped the connection;
+//! - [`Fault::Pass`] serves the request as usual, to fail a later one.
+//!
+//! [`Pim::set_rate_limit`] allows `limit` requests per window: past it, the
+//! answer is `429 {"code": 429, "message": "Too Many Requests"}` with
+//! `Retry-After` (whole seconds until the window resets). While a limit is set,
+//! every answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+//! `X-RateLimit-Reset` (seconds). Akeneo documents only `429` and `Retry-After`
+//! (its limit is 100 requests per second per PIM, [`AKENEO_RATE_LIMIT`]); the
+//! `X-RateLimit-*` headers are what its gateways commonly add, and no client
+//! should need them. Without a set limit there is none.
 //!
 //! # For tests
-//! - [`demo_products`] seeds a catalogue with names and descriptions in
-//!   `en_US` and `fr_FR` and an image each.
+//! - [`demo_products`] seeds a catalogue: T-shirts as variant products (sizes
+//!   `s` and `m` of a model) and simple mugs, with names and descriptions in
+//!   `en_US` and `fr_FR`, a price in EUR and USD and an image each.
+//! - [`Product::new`] and its `with_*` methods build a product for a test.
 //! - [`Pim::edit_product`] changes a product as a catalogue editor would, and
 //!   moves its `updated` to now.
-//! - [`Pim::fail_next`] makes the next requests answer a status; a `429`
-//!   carries `Retry-After: 1`. [`Pim::slow_next`] delays the next requests.
+//! - [`Pim::fail_next`] and [`Pim::slow_next`] queue `count` times the same
+//!   fault; [`Pim::requests`] lists every API request with its arrival time and
+//!   the status it was answered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{InjectedFailures, Server, error, lock};
+use super::{Admission, RateWindow, Server, lock, scripted_status};
 
 /// The largest `limit` of the product list.
 const MAX_LIMIT: usize = 100;
+
+/// Akeneo's documented limit: 100 API requests per second per PIM. The
+/// `X-RateLimit-Limit` of a scripted [`Fault::RateLimited`] when no limit is set.
+pub const AKENEO_RATE_LIMIT: u32 = 100;
+
+/// The body [`Fault::Malformed`] answers: a product page cut inside its first
+/// product.
+const MALFORMED_BODY: &str = r#"{"_links": {"self": {"href": "/api/rest/v1/products?limit=10&page=1"}}, "current_page": 1, "_embedded": {"items": [{"identifier": "SKU-"#;
 
 /// A product as the PIM stores and lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,11 +100,69 @@ pub struct Product {
     pub family: String,
     pub categories: Vec<String>,
     pub enabled: bool,
+    /// The code of the product model this variant product belongs to; `None`
+    /// (serialized `null`) for a simple product.
+    #[serde(default)]
+    pub parent: Option<String>,
     /// Attribute code to its values, one per locale and scope it has.
     pub values: BTreeMap<String, Vec<ProductValue>>,
     pub created: String,
     /// `2026-11-23T10:00:00+00:00`, whole seconds.
     pub updated: String,
+}
+
+impl Product {
+    /// A simple, enabled product of `family`, in no category and without values,
+    /// created and updated now.
+    pub fn new(identifier: &str, family: &str) -> Product {
+        let now = akeneo_time(SystemTime::now());
+        Product {
+            identifier: identifier.to_owned(),
+            family: family.to_owned(),
+            categories: Vec::new(),
+            enabled: true,
+            parent: None,
+            values: BTreeMap::new(),
+            created: now.clone(),
+            updated: now,
+        }
+    }
+
+    /// The same product as a variant of the product model `parent`.
+    pub fn variant_of(mut self, parent: &str) -> Product {
+        self.parent = Some(parent.to_owned());
+        self
+    }
+
+    /// The same product with `value` added to the values of `attribute`.
+    pub fn with_value(mut self, attribute: &str, value: ProductValue) -> Product {
+        self.values
+            .entry(attribute.to_owned())
+            .or_default()
+            .push(value);
+        self
+    }
+
+    /// The same product with a `name` in each of `(locale, name)`.
+    pub fn with_names(self, names: &[(&str, &str)]) -> Product {
+        names.iter().fold(self, |product, (locale, name)| {
+            product.with_value("name", ProductValue::localized(locale, *name))
+        })
+    }
+
+    /// The same product with the price collection `price` =
+    /// `[(amount, currency), ...]`, like `[("19.90", "EUR"), ("21.00", "USD")]`.
+    pub fn with_prices(self, prices: &[(&str, &str)]) -> Product {
+        self.with_value("price", ProductValue::prices(prices))
+    }
+
+    /// The same product, created and updated at `time`
+    /// (`2026-11-23T10:00:00+00:00`).
+    pub fn updated_at(mut self, time: &str) -> Product {
+        time.clone_into(&mut self.created);
+        time.clone_into(&mut self.updated);
+        self
+    }
 }
 
 /// One value of an attribute.
@@ -89,14 +188,58 @@ impl ProductValue {
             links: None,
         }
     }
+
+    /// A value that is neither localized nor scoped.
+    pub fn global(data: impl Into<Value>) -> Self {
+        ProductValue {
+            locale: None,
+            scope: None,
+            data: data.into(),
+            links: None,
+        }
+    }
+
+    /// A global value of a price collection attribute: `[(amount, currency),
+    /// ...]`, amounts as decimal strings (`"19.90"`), as Akeneo serializes them.
+    pub fn prices(prices: &[(&str, &str)]) -> Self {
+        let data: Vec<Value> = prices
+            .iter()
+            .map(|(amount, currency)| json!({"amount": amount, "currency": currency}))
+            .collect();
+        Self::global(data)
+    }
+}
+
+/// What a scripted request answers instead of the API. None changes the
+/// catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers this status with `{"code": <status>, "message": "injected
+    /// failure"}`; a `429` carries `Retry-After: 1`.
+    Status(u16),
+    /// Answers `429` with `Retry-After: <retry_after_secs>`,
+    /// `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset: <retry_after_secs>`.
+    RateLimited { retry_after_secs: u64 },
+    /// Waits `ms` milliseconds, then serves the request as usual.
+    Slow { ms: u64 },
+    /// Answers `200` with a JSON content type and a truncated body that does not
+    /// parse.
+    Malformed,
+    /// Serves the request as usual: a script's placeholder for a request that
+    /// must succeed before a later one fails.
+    Pass,
 }
 
 /// What the PIM holds.
 #[derive(Debug, Default)]
 struct Catalogue {
     products: BTreeMap<String, Product>,
-    failures: InjectedFailures,
-    slow: Option<(usize, Duration)>,
+    /// Faults the next requests answer, first first.
+    script: VecDeque<Fault>,
+    /// No limit when `None`.
+    rate: Option<RateWindow>,
+    /// Every answered API request: arrival and status.
+    requests: Vec<(Instant, u16)>,
 }
 
 type Shared = Arc<Mutex<Catalogue>>;
@@ -130,6 +273,10 @@ impl Pim {
         }));
         let routes = Router::new()
             .route("/api/rest/v1/products", get(list_products))
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&catalogue),
+                answer_faults,
+            ))
             .with_state(Arc::clone(&catalogue));
         let server = Server::start("pim", addr, token, routes).await?;
         Ok(Pim { server, catalogue })
@@ -171,17 +318,52 @@ impl Pim {
         };
     }
 
-    /// The next `count` requests answer `status` without doing anything.
+    /// Appends `faults` to the script: each following API request takes the
+    /// next one (see the module documentation).
+    ///
+    /// # Panics
+    /// If a [`Fault::Status`] is not an HTTP status code (100 to 999).
+    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        let faults: Vec<Fault> = faults.into_iter().collect();
+        for fault in &faults {
+            if let Fault::Status(status) = fault {
+                scripted_status(*status);
+            }
+        }
+        lock(&self.catalogue).script.extend(faults);
+    }
+
+    /// Queues `count` times [`Fault::Status`]`(status)`: the next `count`
+    /// requests answer `status` without doing anything.
     ///
     /// # Panics
     /// If `status` is not an HTTP status code (100 to 999).
     pub fn fail_next(&self, count: usize, status: u16) {
-        lock(&self.catalogue).failures.arm(count, status);
+        self.script(std::iter::repeat_n(Fault::Status(status), count));
     }
 
-    /// The next `count` requests are answered only after `delay`.
+    /// Queues `count` times [`Fault::Slow`]: the next `count` requests are
+    /// answered only after `delay`.
     pub fn slow_next(&self, count: usize, delay: Duration) {
-        lock(&self.catalogue).slow = Some((count, delay));
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.script(std::iter::repeat_n(Fault::Slow { ms }, count));
+    }
+
+    /// Allows `limit` requests per `window` from now on (a fresh window), scripted
+    /// faults included; see the module documentation.
+    pub fn set_rate_limit(&self, limit: u32, window: Duration) {
+        lock(&self.catalogue).rate = Some(RateWindow::new(limit, window));
+    }
+
+    /// Removes the limit [`Pim::set_rate_limit`] set.
+    pub fn lift_rate_limit(&self) {
+        lock(&self.catalogue).rate = None;
+    }
+
+    /// Every API request answered so far, in the order they were answered:
+    /// arrival and status (a scripted fault's included).
+    pub fn requests(&self) -> Vec<(Instant, u16)> {
+        lock(&self.catalogue).requests.clone()
     }
 
     /// Stops the server; see [`Server::stop`].
@@ -209,63 +391,160 @@ fn parse_seconds(text: &str) -> Option<u64> {
     u64::try_from(parsed.and_utc().timestamp()).ok()
 }
 
-/// `count` demo products `SKU-0001`... with a family, localized names and
-/// descriptions (`en_US`, `fr_FR`), a scoped price and an image; updated a
-/// minute apart on 2026-11-01.
+/// `count` demo products `SKU-0001`... updated a minute apart on 2026-11-01, in
+/// groups of three: two T-shirts (family `tshirts`, category `summer`) that are
+/// the sizes `s` and `m` of the product model `tshirt-<g>`, then a simple mug
+/// (family `mugs`, category `kitchen`, `parent` null), where `<g>` counts the
+/// groups from 1. Every product has a `name` and a `description` in `en_US` and
+/// `fr_FR` (`T-shirt <g>` / `T-shirt <g> (FR)`, `Mug <g>` / `Mug <g> (FR)`), a
+/// global `price` in EUR and USD (a model's variants share theirs) and an image.
 pub fn demo_products(count: usize) -> Vec<Product> {
     let start = parse_seconds("2026-11-01T09:00:00").expect("a valid date");
     (1..=count)
         .map(|n| {
             let identifier = format!("SKU-{n:04}");
             let time = akeneo_time(UNIX_EPOCH + Duration::from_secs(start + 60 * n as u64));
+            let group = (n - 1) / 3 + 1;
+            let size = ["s", "m"].get((n - 1) % 3).copied();
             let image = format!("a/b/c/{}_front.jpg", identifier.to_lowercase());
-            let values = BTreeMap::from([
-                (
-                    "name".to_owned(),
-                    vec![
-                        ProductValue::localized("en_US", format!("T-shirt {n}")),
-                        ProductValue::localized("fr_FR", format!("T-shirt {n} (FR)")),
+            let (family, category, name, description, eur_cents, usd_cents) = match size {
+                Some(_) => (
+                    "tshirts",
+                    "summer",
+                    format!("T-shirt {group}"),
+                    [
+                        "Organic cotton, regular fit.",
+                        "Coton biologique, coupe droite.",
                     ],
+                    1_090 + 100 * group,
+                    1_200 + 100 * group,
                 ),
-                (
-                    "description".to_owned(),
-                    vec![
-                        ProductValue::localized("en_US", "Organic cotton, regular fit."),
-                        ProductValue::localized("fr_FR", "Coton biologique, coupe droite."),
-                    ],
+                None => (
+                    "mugs",
+                    "kitchen",
+                    format!("Mug {group}"),
+                    ["Stoneware, 33 cl.", "Grès, 33 cl."],
+                    550 + 100 * group,
+                    610 + 100 * group,
                 ),
-                (
-                    "price".to_owned(),
-                    vec![ProductValue {
-                        locale: None,
-                        scope: Some("ecommerce".to_owned()),
-                        data: json!([{"amount": format!("{}.90", 10 + n), "currency": "EUR"}]),
-                        links: None,
-                    }],
-                ),
-                (
-                    "image".to_owned(),
-                    vec![ProductValue {
-                        locale: None,
-                        scope: None,
-                        data: json!(image),
-                        links: Some(json!({"download": {
-                            "href": format!("/api/rest/v1/media-files/{image}/download")
-                        }})),
-                    }],
-                ),
-            ]);
-            Product {
-                identifier,
-                family: "tshirts".to_owned(),
-                categories: vec!["summer".to_owned()],
-                enabled: true,
-                values,
-                created: time.clone(),
-                updated: time,
+            };
+            let mut product = Product {
+                categories: vec![category.to_owned()],
+                ..Product::new(&identifier, family)
             }
+            .with_names(&[("en_US", &name), ("fr_FR", &format!("{name} (FR)"))])
+            .with_value(
+                "description",
+                ProductValue::localized("en_US", description[0]),
+            )
+            .with_value(
+                "description",
+                ProductValue::localized("fr_FR", description[1]),
+            )
+            .with_prices(&[(&decimal(eur_cents), "EUR"), (&decimal(usd_cents), "USD")])
+            .with_value(
+                "image",
+                ProductValue {
+                    links: Some(json!({"download": {
+                        "href": format!("/api/rest/v1/media-files/{image}/download")
+                    }})),
+                    ..ProductValue::global(image)
+                },
+            )
+            .updated_at(&time);
+            if let Some(size) = size {
+                product = product
+                    .variant_of(&format!("tshirt-{group}"))
+                    .with_value("size", ProductValue::global(size));
+            }
+            product
         })
         .collect()
+}
+
+/// `1190` cents as `"11.90"`: Akeneo's amounts, two decimals.
+fn decimal(cents: usize) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// Akeneo's error body: `{"code": <status>, "message": "<message>"}`.
+fn akeneo_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "code": status.as_u16(), "message": message.into() })),
+    )
+        .into_response()
+}
+
+/// `429` with `Retry-After: <secs>`.
+fn too_many(retry_after_secs: u64) -> Response {
+    let mut response = akeneo_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
+/// Answers the request's scripted fault, if any, and `429` past the rate limit;
+/// adds the `X-RateLimit-*` headers while a limit is set (or to a scripted
+/// `429`); records every answer.
+async fn answer_faults(State(catalogue): State<Shared>, request: Request, next: Next) -> Response {
+    let arrived = Instant::now();
+    let (fault, admission) = {
+        let mut c = lock(&catalogue);
+        let admission = c.rate.as_mut().map(|rate| rate.admit(arrived));
+        (c.script.pop_front(), admission)
+    };
+    // The headers of the answer: limit, remaining, reset.
+    let mut window = admission.map(|a| (a.limit, a.remaining, a.reset_secs));
+    let mut response = match fault {
+        Some(Fault::Status(status)) => {
+            let status = scripted_status(status);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                too_many(1)
+            } else {
+                akeneo_error(status, "injected failure")
+            }
+        }
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            let limit = admission.map_or(AKENEO_RATE_LIMIT, |a| a.limit);
+            window = Some((limit, 0, retry_after_secs));
+            too_many(retry_after_secs)
+        }
+        Some(Fault::Malformed) => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "application/json")],
+            MALFORMED_BODY,
+        )
+            .into_response(),
+        Some(Fault::Slow { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            serve(admission, request, next).await
+        }
+        Some(Fault::Pass) | None => serve(admission, request, next).await,
+    };
+    if let Some((limit, remaining, reset)) = window {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", u64::from(limit)),
+            ("x-ratelimit-remaining", u64::from(remaining)),
+            ("x-ratelimit-reset", reset),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+    lock(&catalogue)
+        .requests
+        .push((arrived, response.status().as_u16()));
+    response
+}
+
+/// The API's answer, or `429` when the rate limit refused the request.
+async fn serve(admission: Option<Admission>, request: Request, next: Next) -> Response {
+    match admission {
+        Some(refused) if !refused.admitted => too_many(refused.reset_secs),
+        _ => next.run(request).await,
+    }
 }
 
 /// The query of the product list.
@@ -288,28 +567,12 @@ async fn list_products(
     State(catalogue): State<Shared>,
     Query(query): Query<ProductQuery>,
 ) -> Response {
-    let delay = {
-        let mut c = lock(&catalogue);
-        if let Some(failure) = c.failures.take() {
-            return failure;
-        }
-        match &mut c.slow {
-            Some((count, delay)) if *count > 0 => {
-                *count -= 1;
-                Some(*delay)
-            }
-            _ => None,
-        }
-    };
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
     let mut bounds: Vec<(String, u64)> = Vec::new();
     if let Some(search) = &query.search {
         let filters: BTreeMap<String, Vec<Condition>> = match serde_json::from_str(search) {
             Ok(filters) => filters,
             Err(err) => {
-                return error(
+                return akeneo_error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("search is not a valid filter: {err}"),
                 );
@@ -317,20 +580,20 @@ async fn list_products(
         };
         for (property, conditions) in filters {
             if property != "updated" {
-                return error(
+                return akeneo_error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("filter on `{property}` is not supported by the sandbox"),
                 );
             }
             for condition in conditions {
                 let Some(at) = parse_seconds(&condition.value) else {
-                    return error(
+                    return akeneo_error(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         format!("`{}` is not a date-time", condition.value),
                     );
                 };
                 if condition.operator != ">" && condition.operator != "<" {
-                    return error(
+                    return akeneo_error(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         format!("operator `{}` is not supported", condition.operator),
                     );
@@ -407,5 +670,112 @@ mod tests {
             akeneo_time(UNIX_EPOCH + Duration::from_secs(secs)),
             "2026-11-23T10:00:00+00:00"
         );
+    }
+
+    #[test]
+    fn demo_products_group_variants_under_models_and_price_everything() {
+        let products = demo_products(4);
+        let parents: Vec<Option<&str>> = products.iter().map(|p| p.parent.as_deref()).collect();
+        assert_eq!(
+            parents,
+            [Some("tshirt-1"), Some("tshirt-1"), None, Some("tshirt-2")]
+        );
+        let json = serde_json::to_value(&products[2]).unwrap();
+        assert_eq!(json["parent"], Value::Null, "always serialized");
+        assert_eq!(json["family"], "mugs");
+        assert_eq!(
+            json["values"]["price"],
+            json!([{"locale": null, "scope": null, "data": [
+                {"amount": "6.50", "currency": "EUR"},
+                {"amount": "7.10", "currency": "USD"},
+            ]}])
+        );
+        let first = serde_json::to_value(&products[0]).unwrap();
+        assert_eq!(first["values"]["price"][0]["data"][0]["amount"], "11.90");
+        assert_eq!(first["values"]["size"][0]["data"], "s");
+        assert_eq!(first["values"]["name"][1]["data"], "T-shirt 1 (FR)");
+        for product in &products {
+            let locales: Vec<Option<&str>> = product.values["description"]
+                .iter()
+                .map(|v| v.locale.as_deref())
+                .collect();
+            assert_eq!(locales, [Some("en_US"), Some("fr_FR")]);
+            assert_eq!(product.values["price"][0].data.as_array().unwrap().len(), 2);
+        }
+    }
+
+    async fn get(pim: &Pim) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}/api/rest/v1/products?limit=1", pim.base_url()))
+            .bearer_auth("t")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn scripted_faults_answer_in_order() {
+        let pim = Pim::start("t", demo_products(2)).await.unwrap();
+        pim.script([
+            Fault::Pass,
+            Fault::Status(503),
+            Fault::RateLimited {
+                retry_after_secs: 7,
+            },
+            Fault::Malformed,
+            Fault::Slow { ms: 300 },
+        ]);
+        assert_eq!(get(&pim).await.status(), 200);
+        let failed = get(&pim).await;
+        assert_eq!(failed.status(), 503);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&failed.bytes().await.unwrap()).unwrap(),
+            json!({"code": 503, "message": "injected failure"})
+        );
+        let limited = get(&pim).await;
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers()["retry-after"], "7");
+        assert_eq!(limited.headers()["x-ratelimit-remaining"], "0");
+        assert_eq!(limited.headers()["x-ratelimit-reset"], "7");
+        let malformed = get(&pim).await;
+        assert_eq!(malformed.status(), 200);
+        assert!(serde_json::from_slice::<Value>(&malformed.bytes().await.unwrap()).is_err());
+        let started = Instant::now();
+        let slow = get(&pim).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&slow.bytes().await.unwrap()).unwrap()["_embedded"]["items"]
+                [0]["identifier"],
+            "SKU-0001"
+        );
+        assert_eq!(get(&pim).await.status(), 200, "the script is used up");
+        let statuses: Vec<u16> = pim.requests().iter().map(|r| r.1).collect();
+        assert_eq!(statuses, [200, 503, 429, 200, 200, 200]);
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_answers_429_with_retry_after_until_the_window_resets() {
+        let pim = Pim::start("t", demo_products(1)).await.unwrap();
+        assert!(get(&pim).await.headers().get("x-ratelimit-limit").is_none());
+        pim.set_rate_limit(2, Duration::from_secs(30));
+        for remaining in ["1", "0"] {
+            let ok = get(&pim).await;
+            assert_eq!(ok.status(), 200);
+            assert_eq!(ok.headers()["x-ratelimit-limit"], "2");
+            assert_eq!(ok.headers()["x-ratelimit-remaining"], remaining);
+        }
+        let limited = get(&pim).await;
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers()["retry-after"], "30");
+        assert_eq!(limited.headers()["x-ratelimit-reset"], "30");
+        pim.set_rate_limit(1, Duration::from_millis(200));
+        assert_eq!(get(&pim).await.status(), 200);
+        assert_eq!(get(&pim).await.status(), 429);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(get(&pim).await.status(), 200, "a new window");
+        pim.lift_rate_limit();
+        assert_eq!(get(&pim).await.status(), 200);
+        pim.stop().await;
     }
 }

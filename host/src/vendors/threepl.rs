@@ -55,7 +55,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{Server, lock};
+use super::{Admission, RateWindow, Server, lock, scripted_status};
 
 /// ShipStation's default: 40 requests per minute per API key.
 pub const DEFAULT_RATE_LIMIT: u32 = 40;
@@ -190,10 +190,7 @@ struct Warehouse {
     script: VecDeque<Fault>,
     attempts: Vec<Attempt>,
     webhooks: Vec<String>,
-    limit: u32,
-    window: Duration,
-    window_start: Option<Instant>,
-    used: u32,
+    rate: RateWindow,
     batches: u64,
 }
 
@@ -236,10 +233,7 @@ impl ThreePl {
             script: VecDeque::new(),
             attempts: Vec::new(),
             webhooks: Vec::new(),
-            limit: DEFAULT_RATE_LIMIT,
-            window: DEFAULT_RATE_WINDOW,
-            window_start: None,
-            used: 0,
+            rate: RateWindow::new(DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW),
             batches: 0,
         }));
         let expected: Arc<str> = Arc::from(format!(
@@ -317,10 +311,7 @@ impl ThreePl {
         let faults: Vec<Fault> = faults.into_iter().collect();
         for fault in &faults {
             if let Fault::Status(status) = fault {
-                assert!(
-                    StatusCode::from_u16(*status).is_ok(),
-                    "Fault::Status needs an HTTP status from 100 to 999, not {status}"
-                );
+                scripted_status(*status);
             }
         }
         lock(&self.warehouse).script.extend(faults);
@@ -328,11 +319,7 @@ impl ThreePl {
 
     /// Allows `limit` requests per `window` from now on (a fresh window).
     pub fn set_rate_limit(&self, limit: u32, window: Duration) {
-        let mut warehouse = lock(&self.warehouse);
-        warehouse.limit = limit;
-        warehouse.window = window;
-        warehouse.window_start = None;
-        warehouse.used = 0;
+        lock(&self.warehouse).rate = RateWindow::new(limit, window);
     }
 
     /// Ships the order `order_key` in `parcels`: one shipment per parcel, created
@@ -442,25 +429,18 @@ async fn require_basic(State(expected): State<Arc<str>>, request: Request, next:
 /// limit, and adds the `X-Rate-Limit-*` headers to every answer.
 async fn limit_rate(State(warehouse): State<Shared>, request: Request, next: Next) -> Response {
     let now = Instant::now();
-    let (fault, over, limit, remaining, reset) = {
+    let (fault, admission) = {
         let mut w = lock(&warehouse);
-        let start = match w.window_start {
-            Some(start) if now.duration_since(start) < w.window => start,
-            _ => {
-                w.used = 0;
-                w.window_start = Some(now);
-                now
-            }
-        };
-        let fault = w.script.pop_front();
-        let over = w.used >= w.limit;
-        if !over {
-            w.used += 1;
-        }
-        let left = w.window.saturating_sub(now.duration_since(start));
-        let reset = left.as_millis().div_ceil(1000) as u64;
-        (fault, over, w.limit, w.limit.saturating_sub(w.used), reset)
+        let admission = w.rate.admit(now);
+        (w.script.pop_front(), admission)
     };
+    let Admission {
+        admitted,
+        limit,
+        remaining,
+        reset_secs: reset,
+    } = admission;
+    let over = !admitted;
     let is_order = request.uri().path() == "/orders/createorder";
     let served = match fault {
         Some(Fault::Slow { .. }) => true,

@@ -2,10 +2,12 @@
 //!
 //! - **Reads** stream `products` from `GET /api/rest/v1/products`: one record
 //!   per product, key = `identifier`, op = upsert, payload = the product as the
-//!   PIM returns it (`identifier`, `family`, `categories`, `enabled`, `values`
-//!   with every locale and scope: `{"name": [{"locale": "en_US", "scope": null,
-//!   "data": "..."}, ...]}`, media values with their `_links`, `created`,
-//!   `updated`), source time = `updated`.
+//!   PIM returns it (`identifier`, `family`, `categories`, `enabled`, `parent`
+//!   (the product model of a variant product, `null` for a simple one),
+//!   `values` with every locale and scope: `{"name": [{"locale": "en_US",
+//!   "scope": null, "data": "..."}, ...]}`, price collections as `{"data":
+//!   [{"amount": "19.90", "currency": "EUR"}, ...]}`, media values with their
+//!   `_links`, `created`, `updated`), source time = `updated`.
 //! - **Writes** nothing.
 //! - **Config**: `base_url` (required), the PIM's address.
 //! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`. Akeneo's
@@ -17,9 +19,17 @@
 //!   `updated` is strict (`>`) and in whole seconds, so the connector asks for
 //!   everything after the second *before* the watermark and skips what it
 //!   already delivered: products updated in the same second are never lost.
+//! - **Failures** fail the whole read, so the cursor never passes a product that
+//!   was not delivered: `429` is `rate-limited` after the PIM's `Retry-After`,
+//!   408 and 5xx and transport failures (timeouts) are `retryable`, other
+//!   statuses `permanent` (the SDK's mapping). A product page whose body is cut
+//!   short is `retryable` (reading it again is harmless); a body that is not
+//!   JSON at all, or JSON that is not a product page, is `permanent`: `base_url`
+//!   is probably not an Akeneo API.
 
 use serde::Deserialize;
 use serde_json::Value;
+use tenon_sdk::http::Response;
 use tenon_sdk::prelude::*;
 
 /// The only stream.
@@ -43,6 +53,7 @@ const PRODUCT_SCHEMA: &str = r#"{
     "family": {"type": ["string", "null"]},
     "categories": {"type": "array", "items": {"type": "string"}},
     "enabled": {"type": "boolean"},
+    "parent": {"type": ["string", "null"], "description": "product model code of a variant product; null for a simple product"},
     "values": {
       "type": "object",
       "additionalProperties": {
@@ -58,6 +69,7 @@ const PRODUCT_SCHEMA: &str = r#"{
         }
       }
     },
+    "created": {"type": "string", "format": "date-time"},
     "updated": {"type": "string", "format": "date-time"}
   }
 }"#;
@@ -144,8 +156,8 @@ impl Connector for Akeneo {
         }
         let mut fresh: Vec<(Position, Value)> = Vec::new();
         let mut next = None;
-        for _ in 0..MAX_PAGES_PER_READ {
-            let page: ProductPage = request.send()?.error_for_status()?.json()?;
+        for number in 1..=MAX_PAGES_PER_READ {
+            let page = product_page(&request.send()?.error_for_status()?, number)?;
             for product in page.embedded.items {
                 let position = Position::deserialize(&product).map_err(|e| {
                     Error::permanent(format!(
@@ -195,6 +207,32 @@ impl Connector for Akeneo {
         }
         Err(Error::permanent(format!("stream `{stream}` is read-only")))
     }
+}
+
+/// Page `number` of this read, decoded. A body cut short (a proxy or a PIM
+/// under load dropped the connection) is retryable: the read changes nothing, so
+/// asking again is harmless. Anything else that does not decode is permanent.
+fn product_page(response: &Response, number: u32) -> Result<ProductPage, Error> {
+    let body = response.body();
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        if e.is_eof() {
+            Error::retryable(format!(
+                "the PIM's answer to product page {number} was cut short after {} bytes ({e}); \
+                 the next read asks again",
+                body.len()
+            ))
+        } else {
+            Error::permanent(format!(
+                "the PIM answered product page {number} with a body that is not JSON ({e}): \
+                 is base_url an Akeneo API?"
+            ))
+        }
+    })?;
+    ProductPage::deserialize(value).map_err(|e| {
+        Error::permanent(format!(
+            "the PIM answered product page {number} with JSON that is not a product page ({e}): is base_url an Akeneo API?"
+        ))
+    })
 }
 
 /// The PIM of this tenant, with its bearer `api_token`.
