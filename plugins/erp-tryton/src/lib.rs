@@ -28,7 +28,8 @@
 //! - **Cursor**: a watermark `(time, id)`: time is the newest of the record's
 //!   create and write dates (for products also the template's), as
 //!   `YYYY-MM-DDTHH:MM:SS.ffffffZ` (naive UTC as Tryton stores it), and the id
-//!   zero-padded to 12 digits so that ids compare as text.
+//!   zero-padded to 12 digits so that ids compare as text. `reconcile` pages
+//!   by sale id: its cursor is the last id of the previous page.
 //!
 //! Layout: [`rpc`] is the JSON-RPC client; [`value`] converts Tryton's typed JSON
 //! (`Decimal`, `datetime`) and amounts; [`read`] the changed-since reads;
