@@ -1175,6 +1175,9 @@ fn print_reconciliation(out: &Output, report: &Reconciliation) -> ExitCode {
         }
         for d in &report.different {
             println!("different  {} (destination {})", d.key, d.destination_id);
+            for (field, [source, held]) in &d.fields {
+                println!("    {field}: source {source}, destination {held}");
+            }
         }
         if report.is_clean() {
             println!("The systems agree.");

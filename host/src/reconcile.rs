@@ -19,6 +19,11 @@ use std::collections::BTreeMap;
 pub struct Difference {
     pub key: String,
     pub destination_id: String,
+    /// The payload fields that differ: name -> `[source, destination]`
+    /// (`null` where a side lacks the field; the whole payloads under `""` when
+    /// they are not both objects).
+    #[serde(default)]
+    pub fields: BTreeMap<String, [serde_json::Value; 2]>,
 }
 
 /// The outcome of `tenon reconcile`.
@@ -134,7 +139,8 @@ impl Tenon {
             match key.and_then(|k| expected.remove(&k).map(|v| (k, v))) {
                 None => report.extra.push(id),
                 Some((_, source)) if source == value => report.matching += 1,
-                Some((key, _)) => report.different.push(Difference {
+                Some((key, source)) => report.different.push(Difference {
+                    fields: differing_fields(source, value),
                     key,
                     destination_id: id,
                 }),
@@ -142,6 +148,29 @@ impl Tenon {
         }
         report.missing = expected.into_keys().collect();
         Ok(report)
+    }
+}
+
+/// The top-level fields in which `source` and `held` differ.
+fn differing_fields(
+    source: serde_json::Value,
+    held: serde_json::Value,
+) -> BTreeMap<String, [serde_json::Value; 2]> {
+    use serde_json::Value;
+    match (source, held) {
+        (Value::Object(mut source), Value::Object(mut held)) => {
+            let names: std::collections::BTreeSet<String> =
+                source.keys().chain(held.keys()).cloned().collect();
+            names
+                .into_iter()
+                .filter_map(|name| {
+                    let a = source.remove(&name).unwrap_or(Value::Null);
+                    let b = held.remove(&name).unwrap_or(Value::Null);
+                    (a != b).then_some((name, [a, b]))
+                })
+                .collect()
+        }
+        (source, held) => BTreeMap::from([(String::new(), [source, held])]),
     }
 }
 

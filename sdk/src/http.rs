@@ -365,6 +365,14 @@ fn method_name(method: Method) -> &'static str {
     }
 }
 
+/// `value` as one URL path segment: every byte but RFC 3986's unreserved
+/// characters percent-encoded, so `/`, `?` and `#` cannot change the path.
+pub fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    percent_encode(value, &mut out);
+    out
+}
+
 /// Appends `value` to `out`, percent-encoding all but RFC 3986 unreserved characters.
 fn percent_encode(value: &str, out: &mut String) {
     for byte in value.bytes() {

@@ -14,7 +14,11 @@
 //!   unknown fields ignored) creates it, or updates in place the order with the
 //!   same `orderKey`; answers `200` with the stored [`FulfilmentOrder`] (its
 //!   `orderId` is fixed at creation). `422` when `orderKey`, `orderNumber` or
-//!   `items` are missing or empty.
+//!   `items` are missing or empty. As in ShipStation, `shipped` and `cancelled`
+//!   orders are locked: a POST for one changes nothing and answers it as it is.
+//! - `GET /orders?orderStatus=&page=&pageSize=&sortBy=OrderId&sortDir=ASC`
+//!   answers `200 {"orders": [FulfilmentOrder, ...], "total", "page", "pages"}`,
+//!   sorted by `orderId`.
 //! - `GET /shipments?createDateStart=&page=&pageSize=` (and `batchId=`) answers
 //!   `200 {"shipments": [Shipment, ...], "total": n, "page": p, "pages": m}`:
 //!   the shipments created at or after `createDateStart` (inclusive, compared as
@@ -81,18 +85,40 @@ pub struct NewOrder {
     #[serde(default)]
     pub customer_email: String,
     #[serde(default)]
+    pub bill_to: Address,
+    #[serde(default)]
     pub ship_to: Address,
     pub items: Vec<OrderItem>,
     #[serde(default)]
     pub amount_paid: f64,
+    /// ShipStation's free fields for the seller's own data.
+    #[serde(default)]
+    pub advanced_options: AdvancedOptions,
 }
 
-/// A name and what else of an address the caller sent.
+/// The seller's custom fields of an order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
+pub struct AdvancedOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_field1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_field2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_field3: Option<String>,
+}
+
+/// An address as ShipStation takes it (the fields the sandbox keeps).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Address {
-    #[serde(default)]
     pub name: String,
+    pub street1: String,
+    pub street2: String,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
 }
 
 /// One line of an order.
@@ -241,6 +267,7 @@ impl ThreePl {
             base64(format!("{api_key}:{api_secret}").as_bytes())
         ));
         let router = Router::new()
+            .route("/orders", get(list_orders))
             .route("/orders/createorder", post(create_order))
             .route("/shipments", get(list_shipments))
             .route("/webhooks/subscribe", post(subscribe))
@@ -323,7 +350,8 @@ impl ThreePl {
     }
 
     /// Ships the order `order_key` in `parcels`: one shipment per parcel, created
-    /// now in one batch, and a SHIP_NOTIFY POSTed to every subscribed target.
+    /// now in one batch, the order's status `shipped`, and a SHIP_NOTIFY POSTed
+    /// to every subscribed target.
     /// Returns that notification.
     ///
     /// # Panics
@@ -361,6 +389,9 @@ impl ThreePl {
                 voided: false,
                 shipment_items: parcel.items,
             });
+        }
+        if let Some(stored) = warehouse.orders.get_mut(&order.order_id) {
+            "shipped".clone_into(&mut stored.order.order_status);
         }
         let notify = ShipNotify {
             resource_url: format!("{}/shipments?batchId={batch_id}", warehouse.base_url),
@@ -522,8 +553,23 @@ async fn create_order(State(warehouse): State<Shared>, body: Bytes) -> Response 
         .orders
         .values()
         .find(|o| o.order.order_key == new.order_key)
-        .map(|o| (o.order_id, o.applied));
-    let (order_id, applied) = existing.unwrap_or((w.orders.len() as u64 + 1, 0));
+        .cloned();
+    // As ShipStation: shipped and cancelled orders are locked; a POST for one
+    // changes nothing and answers the order as it is.
+    if let Some(locked) = existing
+        .as_ref()
+        .filter(|o| LOCKED.contains(&o.order.order_status.as_str()))
+    {
+        w.attempts.push(Attempt {
+            arrived,
+            order_key: new.order_key.clone(),
+            status: 200,
+        });
+        return (StatusCode::OK, Json(locked.clone())).into_response();
+    }
+    let (order_id, applied) = existing
+        .map(|o| (o.order_id, o.applied))
+        .unwrap_or((w.orders.len() as u64 + 1, 0));
     let stored = FulfilmentOrder {
         order_id,
         order: new,
@@ -536,6 +582,56 @@ async fn create_order(State(warehouse): State<Shared>, body: Bytes) -> Response 
     });
     w.orders.insert(order_id, stored.clone());
     (StatusCode::OK, Json(stored)).into_response()
+}
+
+/// Order statuses a `createorder` cannot change.
+const LOCKED: [&str; 2] = ["shipped", "cancelled"];
+
+/// The query of `GET /orders`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderQuery {
+    order_status: Option<String>,
+    page: Option<usize>,
+    page_size: Option<usize>,
+    sort_by: Option<String>,
+    sort_dir: Option<String>,
+}
+
+/// `GET /orders`: paged, sorted by `orderId` (ShipStation's `sortBy=OrderId`;
+/// the sandbox sorts by id whatever is asked, ascending unless `sortDir=DESC`).
+async fn list_orders(State(warehouse): State<Shared>, Query(query): Query<OrderQuery>) -> Response {
+    let page_size = query.page_size.unwrap_or(100).clamp(1, MAX_PAGE_SIZE);
+    let page = query.page.unwrap_or(1).max(1);
+    let _ = query.sort_by;
+    let w = lock(&warehouse);
+    let mut matching: Vec<&FulfilmentOrder> = w
+        .orders
+        .values()
+        .filter(|o| {
+            query
+                .order_status
+                .as_deref()
+                .is_none_or(|status| o.order.order_status == status)
+        })
+        .collect();
+    matching.sort_by_key(|o| o.order_id);
+    if query.sort_dir.as_deref() == Some("DESC") {
+        matching.reverse();
+    }
+    let total = matching.len();
+    let orders: Vec<&FulfilmentOrder> = matching
+        .into_iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+        .collect();
+    Json(json!({
+        "orders": orders,
+        "total": total,
+        "page": page,
+        "pages": total.div_ceil(page_size),
+    }))
+    .into_response()
 }
 
 /// The query of `GET /shipments`.

@@ -4,7 +4,10 @@
 //!   order, key = the order `id`, op = upsert (a cancelled order is an upsert
 //!   whose payload says `"status":"cancelled"`), payload = the order JSON as the
 //!   shop returns it, source time = `updated_at`.
-//! - **Writes** nothing: `write` fails with a permanent error.
+//! - **Writes** stream `fulfilments` (canonical [`Fulfilment`]: a parcel with its
+//!   tracking number) with `PUT {base_url}/api/orders/{order_id}/fulfilments/{tracking_number}`;
+//!   the shop keys parcels by tracking number, so a record written twice is one
+//!   parcel. The outcome is the shop's parcel id. Deletes are refused.
 //! - **Config**: `base_url` (required), the shop's address (`http://127.0.0.1:8080`).
 //! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`;
 //!   `webhook_secret` (optional) for webhooks.
@@ -21,10 +24,14 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use tenon_sdk::canonical::Fulfilment;
 use tenon_sdk::prelude::*;
 
-/// The only stream.
+/// The stream read.
 const ORDERS: &str = "orders";
+
+/// The stream written.
+const FULFILMENTS: &str = canonical::FULFILMENTS;
 
 /// The tenant secret the shop signs its webhooks with.
 const WEBHOOK_SECRET: &str = "webhook_secret";
@@ -101,11 +108,10 @@ impl Connector for Shop {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kind: Kind::Commerce,
             description: "Orders from the demo storefront's sandbox API.".to_owned(),
-            streams: vec![StreamInfo::readable(
-                ORDERS,
-                Some("updated_at"),
-                ORDER_SCHEMA,
-            )],
+            streams: vec![
+                StreamInfo::readable(ORDERS, Some("updated_at"), ORDER_SCHEMA),
+                canonical::writable(FULFILMENTS, canonical::FULFILMENTS),
+            ],
             egress: Vec::new(),
             config: vec![ConfigKey::required(
                 "base_url",
@@ -163,12 +169,39 @@ impl Connector for Shop {
         })
     }
 
-    fn write(stream: String, _batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
-        if stream != ORDERS {
-            return Err(Error::unknown_stream(&stream));
+    fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
+        match stream.as_str() {
+            FULFILMENTS => {}
+            ORDERS => return Err(Error::permanent(format!("stream `{stream}` is read-only"))),
+            _ => return Err(Error::unknown_stream(&stream)),
         }
-        Err(Error::permanent(format!("stream `{stream}` is read-only")))
+        let shop = shop()?;
+        Ok(record::apply_each(&batch, |delivery| {
+            if delivery.envelope.op == Op::Delete {
+                return Err(Error::permanent("the shop cannot delete a parcel"));
+            }
+            let parcel: Fulfilment = delivery.json()?;
+            let path = format!(
+                "/api/orders/{}/fulfilments/{}",
+                http::path_segment(&parcel.order_id),
+                http::path_segment(&parcel.tracking_number)
+            );
+            let body = serde_json::json!({"carrier": parcel.carrier, "lines": parcel.lines});
+            let saved: Saved = shop
+                .put(&path)
+                .json(&body)?
+                .send()?
+                .error_for_status()?
+                .json()?;
+            Ok(Some(saved.id))
+        }))
     }
+}
+
+/// The shop's answer to a parcel.
+#[derive(Debug, Deserialize)]
+struct Saved {
+    id: String,
 }
 
 /// The shop API of this tenant, authenticated with its `api_token`.

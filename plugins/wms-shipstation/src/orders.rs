@@ -10,6 +10,12 @@
 //! orders have none). Reconciling lists every order, keyed by `orderId` (what a
 //! write returns), rebuilt as the canonical payload: an order the warehouse has
 //! shipped is still `open` (not cancelled).
+//!
+//! ShipStation locks shipped and cancelled orders: a `createorder` for one
+//! changes nothing. An update of a shipped order (the shop changed it after
+//! the parcel left) is then accepted as it stands; a cancellation of a shipped
+//! order, or an open order the warehouse has cancelled, is a permanent error
+//! for a person to resolve.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -21,8 +27,10 @@ use crate::{FULFILMENT_ORDERS, MAX_PAGE, api, send};
 /// The part of ShipStation's answer to `createorder` the connector needs.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CreatedOrder {
+struct SavedOrder {
     order_id: u64,
+    #[serde(default)]
+    order_status: String,
 }
 
 /// One answer of `GET /orders`.
@@ -93,9 +101,29 @@ pub fn write(batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
         }
         let order: SaleOrder = delivery.json()?;
         let body = shipstation_order(&order, delivery.envelope.source_time.as_deref())?;
-        let created: CreatedOrder = send(api.post("/orders/createorder").json(&body)?)?.json()?;
-        Ok(Some(created.order_id.to_string()))
+        let saved: SavedOrder = send(api.post("/orders/createorder").json(&body)?)?.json()?;
+        locked_conflict(&order, &saved.order_status)?;
+        Ok(Some(saved.order_id.to_string()))
     }))
+}
+
+/// ShipStation locks shipped and cancelled orders: `createorder` leaves them as
+/// they are. That is right for an order that changed in the shop after it was
+/// shipped (the parcel is gone), but a cancellation that came too late, or an
+/// order reopened after the warehouse cancelled it, needs a person.
+fn locked_conflict(order: &SaleOrder, status: &str) -> Result<(), Error> {
+    match (order.status.as_str(), status) {
+        ("cancelled", "shipped") => Err(Error::permanent(format!(
+            "order `{}` was cancelled in the shop but the warehouse has shipped it already",
+            order.external_ref
+        ))),
+        ("open", "cancelled") => Err(Error::permanent(format!(
+            "order `{}` is cancelled at the warehouse, which does not reopen orders; \
+             create it again there or cancel it in the shop",
+            order.external_ref
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// One page of every order, by `orderId`, after the `orderId` in `cursor`.
