@@ -1,8 +1,12 @@
-//! The demo job behind the README's first command: starts two loopback vendor
-//! sandboxes (a shop and an ERP ledger), installs the bundled plugins into a fresh
-//! data folder, enables them for a tenant with secrets and egress grants, and runs
-//! the flow `orders-to-erp` three times: the backlog, then only what changed, then
-//! nothing. Every record crosses real HTTP on loopback through sandboxed plugins.
+//! The demo job behind the README's first command: an order-to-cash and
+//! fulfilment scenario across three systems on loopback sandboxes: a shop, an
+//! ERP ledger and a ShipStation-style 3PL. It installs the bundled plugins into
+//! a fresh data folder, enables them for a tenant with secrets and egress
+//! grants, and runs three flows: shop orders to the ERP, shop orders to the
+//! warehouse, and the warehouse's parcels (one order split in two) back to the
+//! shop with their tracking numbers. A second pass moves only what changed, a
+//! third nothing, and reconciliation proves each pair of systems agrees. Every
+//! record crosses real HTTP through sandboxed plugins.
 //!
 //! Also [`serve_sandboxes`], behind `tenon sandbox`: the shop, the ledger, the
 //! PIM and the 3PL on loopback until Ctrl-C, for a plugin author to try against.
@@ -11,6 +15,7 @@ use crate::cli::run_summary;
 use crate::flow::{Endpoint, Flow};
 use crate::limits::LimitOverrides;
 use crate::tenant::Enablement;
+use crate::vendors::threepl::{Parcel, ShipmentItem};
 use crate::vendors::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
 use crate::{Error, Tenon};
 use anyhow::Context as _;
@@ -23,6 +28,37 @@ const DEMO: &str = "demo";
 
 const SHOP_TOKEN: &str = "shop-demo-token";
 const LEDGER_TOKEN: &str = "ledger-demo-token";
+const THREEPL_KEY: &str = "3pl-demo-key";
+const THREEPL_SECRET: &str = "3pl-demo-secret";
+
+/// The demo's flows: `(name, source, transform, destination)`.
+const FLOWS: [(&str, (&str, &str), &str, (&str, &str)); 3] = [
+    (
+        "orders-to-erp",
+        ("demo-shop", "orders"),
+        "order-to-sale",
+        ("demo-ledger", "sale-orders"),
+    ),
+    (
+        "orders-to-3pl",
+        ("demo-shop", "orders"),
+        "order-to-sale",
+        ("wms-shipstation", "fulfilment-orders"),
+    ),
+    (
+        "parcels",
+        ("wms-shipstation", "shipments"),
+        "shipstation-parcels",
+        ("demo-shop", "fulfilments"),
+    ),
+];
+
+/// The three sandboxes of the demo.
+struct Systems {
+    shop: Shop,
+    ledger: Ledger,
+    threepl: ThreePl,
+}
 
 /// Runs the demo in `data` (emptied first: it belongs to the demo).
 pub async fn run(data: &Path) -> crate::Result<()> {
@@ -30,12 +66,21 @@ pub async fn run(data: &Path) -> crate::Result<()> {
         std::fs::remove_dir_all(data)
             .with_context(|| format!("could not empty {}", data.display()))?;
     }
-    let shop = Shop::start(SHOP_TOKEN, demo_orders(25)).await?;
-    let ledger = Ledger::start(LEDGER_TOKEN).await?;
+    let systems = Systems {
+        shop: Shop::start(SHOP_TOKEN, demo_orders(25)).await?,
+        ledger: Ledger::start(LEDGER_TOKEN).await?,
+        threepl: ThreePl::start(THREEPL_KEY, THREEPL_SECRET).await?,
+    };
+    let Systems {
+        shop,
+        ledger,
+        threepl,
+    } = &systems;
     println!(
-        "Vendor sandboxes: shop at {}, ERP ledger at {}.",
+        "Three systems on loopback: shop at {}, ERP ledger at {}, 3PL warehouse at {}.",
         shop.base_url(),
-        ledger.base_url()
+        ledger.base_url(),
+        threepl.base_url()
     );
 
     let tenon = Tenon::open(data)?;
@@ -51,84 +96,38 @@ pub async fn run(data: &Path) -> crate::Result<()> {
             started.elapsed().as_millis()
         );
     }
-
-    tenon.create_tenant("acme", DEMO)?;
-    let enable =
-        |plugin: &str, config: &[(&str, String)], secret: Option<&str>, grant: Option<String>| {
-            tenon.enable(
-                Enablement {
-                    tenant: "acme".into(),
-                    plugin: plugin.into(),
-                    config: config
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect(),
-                    secrets: secret
-                        .map(|s| BTreeMap::from([("api_token".to_string(), s.to_string())]))
-                        .unwrap_or_default(),
-                    grants: grant
-                        .map(|g| vec![g.parse().expect("a socket address is a grant")])
-                        .unwrap_or_default(),
-                    limits: LimitOverrides::default(),
-                    enabled_at: 0,
-                },
-                DEMO,
-            )
+    enable(&tenon, &systems)?;
+    for (name, from, via, to) in FLOWS {
+        let endpoint = |(plugin, stream): (&str, &str)| Endpoint {
+            plugin: plugin.into(),
+            stream: stream.into(),
         };
-    enable(
-        "demo-shop",
-        &[("base_url", shop.base_url())],
-        Some(SHOP_TOKEN),
-        Some(shop.addr().to_string()),
-    )?;
-    enable("order-to-sale", &[("currency", "EUR".into())], None, None)?;
-    enable(
-        "demo-ledger",
-        &[("base_url", ledger.base_url())],
-        Some(LEDGER_TOKEN),
-        Some(ledger.addr().to_string()),
-    )?;
-    println!(
-        "Tenant `acme` enabled demo-shop, order-to-sale and demo-ledger (egress granted to the two sandboxes only)."
-    );
+        let flow = tenon.add_flow(
+            Flow {
+                batch_size: 10,
+                ..crate::host::flow("acme", name, endpoint(from), vec![via.into()], endpoint(to))
+            },
+            DEMO,
+        )?;
+        println!(
+            "Flow `{}`: {} -> {} -> {}.",
+            flow.name,
+            flow.source,
+            flow.transforms.join(" -> "),
+            flow.destination
+        );
+    }
 
-    let flow = tenon.add_flow(
-        Flow {
-            batch_size: 10,
-            ..crate::host::flow(
-                "acme",
-                "orders-to-erp",
-                Endpoint {
-                    plugin: "demo-shop".into(),
-                    stream: "orders".into(),
-                },
-                vec!["order-to-sale".into()],
-                Endpoint {
-                    plugin: "demo-ledger".into(),
-                    stream: "sale-orders".into(),
-                },
-            )
-        },
-        DEMO,
-    )?;
-    println!(
-        "Flow `{}`: {} -> {} -> {}.",
-        flow.name,
-        flow.source,
-        flow.transforms.join(" -> "),
-        flow.destination
-    );
-
-    println!("\n1. First run: the whole backlog.");
-    report(&tenon, &ledger).await?;
-
-    let mut orders = shop.orders();
-    let first = orders[0].clone();
-    let sale = ledger
+    println!("\n1. First run: the shop's whole backlog goes to the ERP and to the warehouse.");
+    run_flow(&tenon, "orders-to-erp").await?;
+    run_flow(&tenon, "orders-to-3pl").await?;
+    let orders = shop.orders();
+    let first = &orders[0];
+    if let Some(sale) = ledger
         .sales_orders()
         .into_iter()
-        .find(|s| s.external_ref == format!("shop:{}", first.id));
-    if let Some(sale) = sale {
+        .find(|s| s.external_ref == format!("shop:{}", first.id))
+    {
         println!(
             "   Shop order {} ({} {}, {} line(s), {:?}) is now ledger sales order {} ({} cents, {:?}).",
             first.id,
@@ -141,33 +140,222 @@ pub async fn run(data: &Path) -> crate::Result<()> {
             sale.status
         );
     }
+    println!(
+        "   The ledger holds {} sales orders; the warehouse {} orders to fulfil.",
+        ledger.sales_orders().len(),
+        threepl.orders().len()
+    );
 
-    let mut cancelled = orders.remove(0);
+    // The warehouse ships two open orders: the first with two lines in two
+    // parcels (a split shipment), the next in one.
+    let open: Vec<_> = orders
+        .iter()
+        .filter(|o| o.status != OrderStatus::Cancelled && o.lines.len() > 1)
+        .take(2)
+        .collect();
+    let [split, whole] = open[..] else {
+        return Err(Error::Invalid("the demo shop has too few orders".into()));
+    };
+    let item = |line: &crate::vendors::OrderLine| ShipmentItem {
+        sku: line.sku.clone(),
+        quantity: line.quantity,
+    };
+    let parcels: Vec<Parcel> = split
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(n, line)| Parcel {
+            tracking: format!("1Z{}{:02}", split.id, n + 1),
+            carrier: "ups".into(),
+            items: vec![item(line)],
+        })
+        .collect();
+    threepl.ship(&format!("shop:{}", split.id), parcels);
+    threepl.ship(
+        &format!("shop:{}", whole.id),
+        vec![Parcel {
+            tracking: format!("1Z{}01", whole.id),
+            carrier: "dhl".into(),
+            items: whole.lines.iter().map(item).collect(),
+        }],
+    );
+    println!(
+        "\n2. The warehouse ships order {} in {} parcels and order {} in one; the parcels flow back to the shop.",
+        split.id,
+        split.lines.len(),
+        whole.id
+    );
+    run_flow(&tenon, "parcels").await?;
+    for parcel in shop.fulfilments() {
+        println!(
+            "   Shop order {} parcel {}: {} {} ({}).",
+            parcel.order_id,
+            parcel.id,
+            parcel.carrier,
+            parcel.tracking_number,
+            parcel
+                .lines
+                .iter()
+                .map(|l| format!("{} x{}", l.sku, l.quantity))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    let mut cancelled = orders
+        .iter()
+        .find(|o| o.status != OrderStatus::Cancelled && o.id != split.id && o.id != whole.id)
+        .cloned()
+        .expect("the demo shop has open orders");
     cancelled.status = OrderStatus::Cancelled;
     shop.upsert_order(cancelled.clone());
-    let mut new_order = orders.pop().expect("the demo shop has orders");
+    let mut new_order = orders.last().expect("the demo shop has orders").clone();
     new_order.id = "9001".into();
     new_order.number = "SO-9001".into();
+    new_order.status = OrderStatus::Paid;
     shop.upsert_order(new_order);
     println!(
-        "\n2. In the shop, order {} is cancelled and order 9001 is new. Second run: only what changed.",
+        "\n3. In the shop, order {} is cancelled and order 9001 is new. Second run: only what changed.",
         cancelled.id
     );
-    report(&tenon, &ledger).await?;
+    for (name, ..) in FLOWS {
+        run_flow(&tenon, name).await?;
+    }
+    let held = |key: &str| {
+        threepl
+            .orders()
+            .into_iter()
+            .find(|o| o.order.order_key == key)
+            .map_or_else(|| "missing".to_owned(), |o| o.order.order_status)
+    };
+    println!(
+        "   At the warehouse, order {} is {} and order 9001 is {}.",
+        cancelled.id,
+        held(&format!("shop:{}", cancelled.id)),
+        held("shop:9001")
+    );
 
-    println!("\n3. Third run: nothing changed.");
-    report(&tenon, &ledger).await?;
+    println!("\n4. Third run: nothing changed.");
+    for (name, ..) in FLOWS {
+        run_flow(&tenon, name).await?;
+    }
+
+    println!("\n5. Do the systems agree? (tenon reconcile)");
+    for flow in ["orders-to-erp", "orders-to-3pl", "parcels"] {
+        let report = tenon.reconcile("acme", flow).await?;
+        println!(
+            "   {flow}: {} source records, {} held, {} matching, {} missing, {} extra, {} different.",
+            report.source_records,
+            report.destination_records,
+            report.matching,
+            report.missing.len(),
+            report.extra.len(),
+            report.different.len()
+        );
+        if !report.is_clean() {
+            return Err(Error::Invalid(format!(
+                "the demo's `{flow}` does not reconcile"
+            )));
+        }
+    }
 
     println!(
         "\nState (sled, components, compile cache) is in {}.",
         data.display()
     );
     println!(
-        "Look around: tenon --data {} runs list   (or: flow list, plugin inspect demo-shop)",
+        "Look around: tenon --data {} runs list   (or: flow list, reconcile acme orders-to-3pl, plugin inspect wms-shipstation)",
         data.display()
     );
+    let Systems {
+        shop,
+        ledger,
+        threepl,
+    } = systems;
     shop.stop().await;
     ledger.stop().await;
+    threepl.stop().await;
+    Ok(())
+}
+
+/// Enables the tenant `acme`'s plugins: each connector with its address,
+/// secret and an egress grant to its sandbox only.
+fn enable(tenon: &Tenon, systems: &Systems) -> crate::Result<()> {
+    tenon.create_tenant("acme", DEMO)?;
+    let enable = |plugin: &str,
+                  config: &[(&str, String)],
+                  secret: Option<(&str, &str)>,
+                  grant: Option<String>| {
+        tenon.enable(
+            Enablement {
+                tenant: "acme".into(),
+                plugin: plugin.into(),
+                config: config
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                secrets: secret
+                    .map(|(name, value)| BTreeMap::from([(name.to_owned(), value.to_owned())]))
+                    .unwrap_or_default(),
+                grants: grant
+                    .map(|g| vec![g.parse().expect("a socket address is a grant")])
+                    .unwrap_or_default(),
+                limits: LimitOverrides::default(),
+                enabled_at: 0,
+            },
+            DEMO,
+        )
+    };
+    let Systems {
+        shop,
+        ledger,
+        threepl,
+    } = systems;
+    enable(
+        "demo-shop",
+        &[("base_url", shop.base_url())],
+        Some(("api_token", SHOP_TOKEN)),
+        Some(shop.addr().to_string()),
+    )?;
+    enable("order-to-sale", &[("currency", "EUR".into())], None, None)?;
+    enable(
+        "demo-ledger",
+        &[("base_url", ledger.base_url())],
+        Some(("api_token", LEDGER_TOKEN)),
+        Some(ledger.addr().to_string()),
+    )?;
+    enable(
+        "wms-shipstation",
+        &[
+            ("base_url", threepl.base_url()),
+            ("api_key", THREEPL_KEY.to_owned()),
+        ],
+        Some(("api_secret", THREEPL_SECRET)),
+        Some(threepl.addr().to_string()),
+    )?;
+    enable("shipstation-parcels", &[], None, None)?;
+    println!(
+        "Tenant `acme` enabled demo-shop, demo-ledger, wms-shipstation, order-to-sale and \
+         shipstation-parcels (egress granted to the three sandboxes only)."
+    );
+    Ok(())
+}
+
+/// Runs `flow` and prints what it did and where its cursor stands.
+async fn run_flow(tenon: &Tenon, flow: &str) -> crate::Result<()> {
+    let run = tenon.run_flow("acme", flow).await?;
+    println!("   {flow}: {}", run_summary(&run));
+    if let Some(error) = &run.error {
+        return Err(Error::Invalid(format!(
+            "the demo's `{flow}` run failed: {error}"
+        )));
+    }
+    if run.dead_lettered > 0 {
+        return Err(Error::Invalid(format!(
+            "the demo's `{flow}` run dead-lettered {} record(s): see tenon dlq list",
+            run.dead_lettered
+        )));
+    }
     Ok(())
 }
 
@@ -248,23 +436,5 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
     ledger.stop().await;
     pim.stop().await;
     threepl.stop().await;
-    Ok(())
-}
-
-async fn report(tenon: &Tenon, ledger: &Ledger) -> crate::Result<()> {
-    let run = tenon.run_flow("acme", "orders-to-erp").await?;
-    println!("   {}", run_summary(&run));
-    if let Some(error) = &run.error {
-        return Err(Error::Invalid(format!("the demo run failed: {error}")));
-    }
-    let orders = ledger.sales_orders();
-    println!(
-        "   The ledger holds {} sales orders ({} POST requests so far); stored cursor: {}.",
-        orders.len(),
-        ledger.requests(),
-        tenon
-            .cursor("acme", "orders-to-erp")?
-            .unwrap_or_else(|| "none".into())
-    );
     Ok(())
 }

@@ -201,6 +201,35 @@ async fn an_operator_session_moves_records_end_to_end() {
     assert_eq!(ledger.sales_orders().len(), 12);
 }
 
+/// The README's first command: three systems, five passes, every pair agreeing.
+#[test]
+fn the_demo_runs_a_scenario_across_three_systems_that_reconciles() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tenon(dir.path(), &["demo"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}\n{}", stderr(&out));
+    for line in [
+        "orders-to-erp: Run 1 of `orders-to-erp` succeeded: 25 read, 25 written in 3 batch(es)",
+        "orders-to-3pl: Run 2 of `orders-to-3pl` succeeded: 25 read, 25 written in 3 batch(es)",
+        "parcels: Run 3 of `parcels` succeeded: 3 read, 3 written",
+        "Shop order 1002 parcel F-000001: ups 1Z100201",
+        "Shop order 1002 parcel F-000002: ups 1Z100202",
+        "orders-to-erp: Run 4 of `orders-to-erp` succeeded: 2 read, 2 written",
+        "orders-to-3pl: Run 5 of `orders-to-3pl` succeeded: 2 read, 2 written",
+        "At the warehouse, order 1001 is cancelled and order 9001 is awaiting_shipment.",
+        "orders-to-erp: Run 7 of `orders-to-erp` succeeded: 0 read, 0 written",
+        "orders-to-erp: 26 source records, 26 held, 26 matching, 0 missing, 0 extra, 0 different.",
+        "orders-to-3pl: 26 source records, 26 held, 26 matching, 0 missing, 0 extra, 0 different.",
+        "parcels: 3 source records, 3 held, 3 matching, 0 missing, 0 extra, 0 different.",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    // The demo's state stays for a look around.
+    let runs = tenon(&dir.path().join("demo"), &["runs", "list"]);
+    assert_eq!(code(&runs), 0, "{}", stderr(&runs));
+    assert!(stdout(&runs).contains("parcels"), "{}", stdout(&runs));
+}
+
 #[test]
 fn the_sandbox_command_serves_the_vendor_apis_until_stopped() {
     use std::io::{BufRead, BufReader};

@@ -14,7 +14,8 @@
 //!   recorded already (it is replaced). `404` for an unknown order; `422` when a
 //!   line's SKU is not in the order or the order's parcels would hold more of a
 //!   SKU than was ordered.
-//! - `GET /api/orders/{id}/fulfilments` answers `200 {"fulfilments": [...]}`.
+//! - `GET /api/orders/{id}/fulfilments` answers `200 {"fulfilments": [...]}`,
+//!   and `GET /api/fulfilments` every order's, by id.
 //!
 //! An order (see [`Order`]) looks like this; prices are decimal strings and times
 //! are RFC 3339 in UTC with whole seconds:
@@ -202,6 +203,7 @@ impl Shop {
         let routes = Router::new()
             .route("/api/health", get(health))
             .route("/api/orders", get(list_orders))
+            .route("/api/fulfilments", get(all_fulfilments))
             .route("/api/orders/{id}/fulfilments", get(list_fulfilments))
             .route(
                 "/api/orders/{id}/fulfilments/{tracking}",
@@ -402,6 +404,13 @@ async fn list_orders(
     after.truncate(limit);
     let orders: Vec<&Order> = after.iter().map(|entry| &entry.order).collect();
     Json(json!({ "orders": orders, "has_more": has_more })).into_response()
+}
+
+/// `GET /api/fulfilments`.
+async fn all_fulfilments(State(catalog): State<Arc<Mutex<Catalog>>>) -> Response {
+    let catalog = lock(&catalog);
+    let parcels: Vec<&Fulfilment> = catalog.fulfilments.values().collect();
+    Json(json!({ "fulfilments": parcels })).into_response()
 }
 
 /// `GET /api/orders/{id}/fulfilments`.
@@ -1020,6 +1029,11 @@ mod tests {
         let expected = if ordered > 1 { 2 } else { 1 };
         assert_eq!(listed["fulfilments"].as_array().unwrap().len(), expected);
         assert_eq!(shop.fulfilments().len(), expected);
+        let (status, all) = get(&shop, "/api/fulfilments").await;
+        assert_eq!(
+            (status, all["fulfilments"].as_array().unwrap().len()),
+            (200, expected)
+        );
         assert_eq!(get(&shop, "/api/orders/nope/fulfilments").await.0, 404);
     }
 

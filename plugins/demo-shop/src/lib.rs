@@ -8,6 +8,8 @@
 //!   tracking number) with `PUT {base_url}/api/orders/{order_id}/fulfilments/{tracking_number}`;
 //!   the shop keys parcels by tracking number, so a record written twice is one
 //!   parcel. The outcome is the shop's parcel id. Deletes are refused.
+//! - **Reconciles** `fulfilments` from `GET {base_url}/api/fulfilments`: every
+//!   parcel keyed by the shop's id, as its canonical payload (lines by SKU).
 //! - **Config**: `base_url` (required), the shop's address (`http://127.0.0.1:8080`).
 //! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`;
 //!   `webhook_secret` (optional) for webhooks.
@@ -198,6 +200,57 @@ impl Connector for Shop {
     }
 }
 
+impl Reconcile for Shop {
+    fn reconcile(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        if stream != FULFILMENTS {
+            return Err(Error::permanent(format!(
+                "stream `{stream}` cannot be reconciled; only `{FULFILMENTS}`"
+            )));
+        }
+        // The shop lists every parcel at once, by id; page it here.
+        let listed: Parcels = shop()?.get_json("/api/fulfilments", &[])?;
+        let limit = limit.clamp(1, MAX_PAGE) as usize;
+        let mut after: Vec<ListedParcel> = listed
+            .fulfilments
+            .into_iter()
+            .filter(|p| cursor.as_deref().is_none_or(|c| p.id.as_str() > c))
+            .collect();
+        let more = after.len() > limit;
+        after.truncate(limit);
+        let records = after
+            .iter()
+            .map(|p| {
+                let mut lines = p.parcel.lines.clone();
+                lines.sort_by(|a, b| a.sku.cmp(&b.sku));
+                let payload = Fulfilment {
+                    lines,
+                    ..p.parcel.clone()
+                };
+                Envelope::upsert(FULFILMENTS, &p.id, &payload, None)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Page {
+            next_cursor: after.last().map(|p| p.id.clone()),
+            more,
+            records,
+        })
+    }
+}
+
+/// The answer of `GET /api/fulfilments`.
+#[derive(Debug, Deserialize)]
+struct Parcels {
+    fulfilments: Vec<ListedParcel>,
+}
+
+/// A parcel as the shop lists it: its id and the canonical fields.
+#[derive(Debug, Deserialize)]
+struct ListedParcel {
+    id: String,
+    #[serde(flatten)]
+    parcel: Fulfilment,
+}
+
 /// The shop's answer to a parcel.
 #[derive(Debug, Deserialize)]
 struct Saved {
@@ -237,4 +290,4 @@ impl Webhook for Shop {
     }
 }
 
-export_webhook_connector!(Shop);
+export_reconciling_webhook_connector!(Shop);
