@@ -31,8 +31,11 @@ const LEDGER_TOKEN: &str = "ledger-demo-token";
 const THREEPL_KEY: &str = "3pl-demo-key";
 const THREEPL_SECRET: &str = "3pl-demo-secret";
 
+/// `(plugin, stream)`.
+type PluginStream = (&'static str, &'static str);
+
 /// The demo's flows: `(name, source, transform, destination)`.
-const FLOWS: [(&str, (&str, &str), &str, (&str, &str)); 3] = [
+const FLOWS: [(&str, PluginStream, &str, PluginStream); 3] = [
     (
         "orders-to-erp",
         ("demo-shop", "orders"),

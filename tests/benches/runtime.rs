@@ -84,7 +84,9 @@ async fn bench() {
     .await;
     let native_batch: Vec<tenon_sdk::Envelope> = batch.iter().map(native).collect();
     let native_rate = rate(async || {
-        let out = order_to_sale::map_batch(native_batch.clone(), None, order_to_sale::DEFAULT_PREFIX).unwrap();
+        let out =
+            order_to_sale::map_batch(native_batch.clone(), None, order_to_sale::DEFAULT_PREFIX)
+                .unwrap();
         assert_eq!(out.len(), BATCH);
     })
     .await;
