@@ -468,43 +468,14 @@ fn levels(w: &World, sku: &str) -> Vec<(String, i64)> {
 /// A paid Vendure order for `customer` with `(sku, quantity)` lines, shipped to
 /// Berlin; its id.
 fn paid_order(w: &World, customer: &str, lines: &[(&str, i64)]) -> String {
-    let created = w.gql("mutation{ createDraftOrder { id } }", json!({}));
-    let id = created["createDraftOrder"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    w.gql(
-        "mutation($o:ID!,$c:ID!){ setCustomerForDraftOrder(orderId:$o, customerId:$c){ ... on Order { id } } }",
-        json!({"o": id, "c": customer}),
+    let variants: Vec<(String, i64)> = lines.iter().map(|(sku, n)| (w.variant(sku), *n)).collect();
+    let lines: Vec<(&str, i64)> = variants.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+    let id = w.vendure.draft_order(customer, &lines);
+    w.vendure.pay(
+        &id,
+        json!({"fullName": "Ada Lovelace", "streetLine1": "Invalidenstr. 1", "streetLine2": "Hinterhaus",
+               "city": "Berlin", "postalCode": "10115", "countryCode": "DE"}),
     );
-    for (sku, quantity) in lines {
-        let added = w.gql(
-            "mutation($o:ID!,$v:ID!,$q:Int!){ addItemToDraftOrder(orderId:$o, input:{productVariantId:$v, quantity:$q}){ ... on Order { id } ... on ErrorResult { message } } }",
-            json!({"o": id, "v": w.variant(sku), "q": quantity}),
-        );
-        assert!(added["addItemToDraftOrder"]["id"].is_string(), "{added}");
-    }
-    w.gql(
-        "mutation($o:ID!){ setDraftOrderShippingAddress(orderId:$o, input:{fullName:\"Ada Lovelace\", streetLine1:\"Invalidenstr. 1\", streetLine2:\"Hinterhaus\", city:\"Berlin\", postalCode:\"10115\", countryCode:\"DE\"}){ id } }",
-        json!({"o": id}),
-    );
-    let methods = w.gql(
-        "query($o:ID!){ eligibleShippingMethodsForDraftOrder(orderId:$o){ id } }",
-        json!({"o": id}),
-    );
-    w.gql(
-        "mutation($o:ID!,$m:ID!){ setDraftOrderShippingMethod(orderId:$o, shippingMethodId:$m){ ... on Order { id } } }",
-        json!({"o": id, "m": methods["eligibleShippingMethodsForDraftOrder"][0]["id"]}),
-    );
-    w.gql(
-        "mutation($o:ID!){ transitionOrderToState(id:$o, state:\"ArrangingPayment\"){ ... on Order { id } } }",
-        json!({"o": id}),
-    );
-    let paid = w.gql(
-        "mutation($o:ID!,$t:String!){ addManualPaymentToOrder(input:{orderId:$o, method:\"manual\", transactionId:$t, metadata:{}}){ ... on Order { state } } }",
-        json!({"o": id, "t": format!("T-{id}")}),
-    );
-    assert_eq!(paid["addManualPaymentToOrder"]["state"], "PaymentSettled");
     id
 }
 

@@ -135,3 +135,104 @@ pub fn failure(run: &Run) -> String {
     );
     run.error.clone().expect("a failed run says why")
 }
+
+/// A bundled plugin called directly, in a sandbox of its own, for records no
+/// flow source carries and for listing what a destination holds. Config,
+/// secrets and grants come from an [`Enablement`]; with `idmap`, the plugin gets
+/// an id map in `dir`.
+pub struct Direct {
+    sandbox: tenon::sandbox::Sandbox,
+    prepared: tenon::engine::Prepared,
+    ctx: tenon::sandbox::CallContext,
+}
+
+impl Direct {
+    pub fn new(dir: &Path, enablement: Enablement, idmap: bool) -> Direct {
+        let engine = std::sync::Arc::new(tenon::engine::Engine::new(dir.join("cache")).unwrap());
+        let wasm = tenon::bundled::PLUGINS
+            .iter()
+            .find(|(name, _)| *name == enablement.plugin)
+            .unwrap_or_else(|| panic!("{} is bundled", enablement.plugin))
+            .1;
+        let (_, prepared) = engine.load(wasm).unwrap();
+        Direct {
+            sandbox: tenon::sandbox::Sandbox::new(engine),
+            prepared,
+            ctx: tenon::sandbox::CallContext {
+                tenant: enablement.tenant,
+                plugin: enablement.plugin,
+                config: std::sync::Arc::new(enablement.config),
+                secrets: std::sync::Arc::new(enablement.secrets),
+                grants: std::sync::Arc::new(enablement.grants),
+                limits: tenon::limits::Limits::default(),
+                idmap: idmap.then(|| tenon::state::State::open(&dir.join("state")).unwrap()),
+            },
+        }
+    }
+
+    /// Writes `batch` (records with their idempotency keys) to `stream`.
+    pub async fn write(
+        &self,
+        stream: &str,
+        batch: Vec<(tenon::record::Envelope, String)>,
+    ) -> tenon::sandbox::WriteOutcomes {
+        self.sandbox
+            .write(&self.prepared, &self.ctx, stream, batch)
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// Every record of readable `stream`, paging by `limit`.
+    pub async fn read_all(&self, stream: &str, limit: u32) -> Vec<tenon::record::Envelope> {
+        let mut cursor: Option<String> = None;
+        let mut all = Vec::new();
+        loop {
+            let (page, _) = self
+                .sandbox
+                .read(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
+                .await
+                .unwrap();
+            all.extend(page.records);
+            if !page.more || page.next_cursor.is_none() {
+                return all;
+            }
+            cursor = page.next_cursor;
+            assert!(all.len() < 10_000, "paging does not end");
+        }
+    }
+
+    /// Every record `reconcile` lists for `stream`, `(id, payload)` in order,
+    /// paging by `limit`; asserts that pages keep to `limit` and that no id
+    /// comes twice.
+    pub async fn reconcile_all(
+        &self,
+        stream: &str,
+        limit: u32,
+    ) -> Vec<(String, serde_json::Value)> {
+        let mut cursor: Option<String> = None;
+        let mut all: Vec<(String, serde_json::Value)> = Vec::new();
+        loop {
+            let (page, _) = self
+                .sandbox
+                .reconcile(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
+                .await
+                .unwrap();
+            assert!(page.records.len() <= limit as usize, "{page:?}");
+            for record in page.records {
+                assert_eq!(record.op, tenon::record::Op::Upsert);
+                assert!(
+                    all.iter().all(|(key, _)| *key != record.key),
+                    "`{}` listed twice",
+                    record.key
+                );
+                all.push((record.key, serde_json::from_str(&record.payload).unwrap()));
+            }
+            if !page.more || page.next_cursor.is_none() {
+                return all;
+            }
+            cursor = page.next_cursor;
+            assert!(all.len() < 10_000, "paging does not end");
+        }
+    }
+}

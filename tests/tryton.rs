@@ -7,17 +7,13 @@ mod support;
 mod support_tryton;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::*;
 use support_tryton::{DATABASE, TrytonServer, decimal};
 use tenon::Tenon;
-use tenon::engine::Engine;
 use tenon::flow::{Endpoint, Flow};
-use tenon::limits::Limits;
 use tenon::record::{Envelope, Op};
-use tenon::sandbox::{CallContext, Sandbox};
 use tenon::vendors::{Shop, demo_orders};
 
 /// The demo shop's SKUs, names and prices.
@@ -506,39 +502,22 @@ async fn stock_levels_report_each_warehouse_apart() {
     );
 }
 
-/// The bundled `erp-tryton` in a sandbox of its own, called directly, with an
-/// id map of its own: for records no flow source carries (a `ship_to`).
-struct Writer {
-    sandbox: Sandbox,
-    prepared: tenon::engine::Prepared,
-    ctx: CallContext,
-}
+/// The bundled `erp-tryton` called directly, with an id map of its own: for
+/// records no flow source carries (a `ship_to`).
+struct Writer(Direct);
 
 impl Writer {
     fn new(tryton: &TrytonServer, dir: &std::path::Path) -> Writer {
-        let engine = Arc::new(Engine::new(dir.join("cache")).unwrap());
-        let wasm = tenon::bundled::PLUGINS
-            .iter()
-            .find(|(name, _)| *name == "erp-tryton")
-            .expect("erp-tryton is bundled")
-            .1;
-        let (_, prepared) = engine.load(wasm).unwrap();
-        Writer {
-            sandbox: Sandbox::new(engine),
-            prepared,
-            ctx: CallContext {
-                tenant: "acme".into(),
-                plugin: "erp-tryton".into(),
-                config: Arc::new(BTreeMap::from([
-                    ("base_url".into(), tryton.base_url()),
-                    ("database".into(), DATABASE.into()),
-                ])),
-                secrets: Arc::new(BTreeMap::from([("session".into(), tryton.session.clone())])),
-                grants: Arc::new(vec![tryton.addr().parse().unwrap()]),
-                limits: Limits::default(),
-                idmap: Some(tenon::state::State::open(&dir.join("state")).unwrap()),
-            },
-        }
+        let enablement = tenon::tenant::Enablement {
+            config: BTreeMap::from([
+                ("base_url".into(), tryton.base_url()),
+                ("database".into(), DATABASE.into()),
+            ]),
+            secrets: BTreeMap::from([("session".into(), tryton.session.clone())]),
+            grants: vec![tryton.addr().parse().unwrap()],
+            ..enablement("acme", "erp-tryton")
+        };
+        Writer(Direct::new(dir, enablement, true))
     }
 
     /// Writes `sale-orders` records `(key, payload)`; one outcome each.
@@ -558,11 +537,7 @@ impl Writer {
                 )
             })
             .collect();
-        self.sandbox
-            .write(&self.prepared, &self.ctx, "sale-orders", batch)
-            .await
-            .unwrap()
-            .0
+        self.0.write("sale-orders", batch).await
     }
 
     /// Writes one record; the id of its sale.
@@ -576,33 +551,11 @@ impl Writer {
     /// Every `sale-orders` record `reconcile` lists, id -> payload, paging by
     /// `limit`.
     async fn reconcile(&self, limit: u32) -> BTreeMap<String, Value> {
-        let mut held = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .sandbox
-                .reconcile(
-                    &self.prepared,
-                    &self.ctx,
-                    "sale-orders",
-                    cursor.as_deref(),
-                    limit,
-                )
-                .await
-                .unwrap()
-                .0;
-            assert!(page.records.len() <= limit as usize);
-            for record in &page.records {
-                held.insert(
-                    record.key.clone(),
-                    serde_json::from_str(&record.payload).unwrap(),
-                );
-            }
-            if !page.more {
-                return held;
-            }
-            cursor = page.next_cursor;
-        }
+        self.0
+            .reconcile_all("sale-orders", limit)
+            .await
+            .into_iter()
+            .collect()
     }
 }
 

@@ -13,15 +13,11 @@ mod support;
 mod vendure_server;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::*;
-use tenon::engine::Engine;
-use tenon::limits::Limits;
 use tenon::record::{Envelope, Op};
-use tenon::sandbox::{CallContext, Sandbox};
 use tenon::tenant::Enablement;
 use tenon::vendors::Ledger;
 use vendure_server::Vendure;
@@ -58,31 +54,6 @@ fn variant(vendure: &Vendure, sku: &str, price: i64, stock: i64) -> String {
         .to_owned()
 }
 
-/// Creates a draft order for `customer` with these `(variant id, quantity)` lines.
-fn order(vendure: &Vendure, customer: &str, lines: &[(&str, i64)]) -> String {
-    let created = vendure.gql("mutation{ createDraftOrder { id } }", json!({}));
-    let id = created["createDraftOrder"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    vendure.gql(
-        "mutation($o:ID!,$c:ID!){ setCustomerForDraftOrder(orderId:$o, customerId:$c){ ... on Order { id } } }",
-        json!({"o": id, "c": customer}),
-    );
-    for (variant, quantity) in lines {
-        add_line(vendure, &id, variant, *quantity);
-    }
-    id
-}
-
-fn add_line(vendure: &Vendure, order: &str, variant: &str, quantity: i64) {
-    let added = vendure.gql(
-        "mutation($o:ID!,$v:ID!,$q:Int!){ addItemToDraftOrder(orderId:$o, input:{productVariantId:$v, quantity:$q}){ ... on Order { id } ... on ErrorResult { message } } }",
-        json!({"o": order, "v": variant, "q": quantity}),
-    );
-    assert!(added["addItemToDraftOrder"]["id"].is_string(), "{added}");
-}
-
 fn vendure_enablement(tenant: &str, vendure: &Vendure) -> Enablement {
     Enablement {
         config: BTreeMap::from([("base_url".into(), vendure.base_url())]),
@@ -105,8 +76,8 @@ async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
         .as_str()
         .unwrap()
         .to_owned();
-    let first = order(&vendure, &customer, &[(&tee, 2)]);
-    let second = order(&vendure, &customer, &[(&tee, 1), (&mug, 3)]);
+    let first = vendure.draft_order(&customer, &[(&tee, 2)]);
+    let second = vendure.draft_order(&customer, &[(&tee, 1), (&mug, 3)]);
 
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
@@ -163,7 +134,7 @@ async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
 
     // Vendure's times have whole seconds: change the order in a later second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    add_line(&vendure, &first, &mug, 1);
+    vendure.add_line(&first, &mug, 1);
     let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
     assert_succeeded(&run);
     assert_eq!((run.records_read, run.records_written), (1, 1), "{run:?}");
@@ -172,101 +143,9 @@ async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
     assert_eq!((run.records_read, run.records_written), (0, 0), "{run:?}");
 }
 
-/// The bundled `commerce-vendure` in a sandbox of its own, called directly (no
-/// flow has a stock or parcel source yet).
-struct Writer {
-    sandbox: Sandbox,
-    prepared: tenon::engine::Prepared,
-    ctx: CallContext,
-}
-
-impl Writer {
-    fn new(vendure: &Vendure, dir: &std::path::Path) -> Writer {
-        let engine = Arc::new(Engine::new(dir.join("cache")).unwrap());
-        let wasm = tenon::bundled::PLUGINS
-            .iter()
-            .find(|(name, _)| *name == PLUGIN)
-            .expect("commerce-vendure is bundled")
-            .1;
-        let (_, prepared) = engine.load(wasm).unwrap();
-        Writer {
-            sandbox: Sandbox::new(engine),
-            prepared,
-            ctx: CallContext {
-                tenant: "acme".into(),
-                plugin: PLUGIN.into(),
-                config: Arc::new(BTreeMap::from([("base_url".into(), vendure.base_url())])),
-                secrets: Arc::new(BTreeMap::from([(
-                    "api_token".into(),
-                    vendure.token.clone(),
-                )])),
-                grants: Arc::new(vec![vendure.addr().parse().unwrap()]),
-                limits: Limits::default(),
-                idmap: None,
-            },
-        }
-    }
-
-    async fn write(
-        &self,
-        stream: &str,
-        batch: Vec<(Envelope, String)>,
-    ) -> tenon::sandbox::WriteOutcomes {
-        self.sandbox
-            .write(&self.prepared, &self.ctx, stream, batch)
-            .await
-            .unwrap()
-            .0
-    }
-
-    /// Every record of readable `stream`, paging by `limit`.
-    async fn read_all(&self, stream: &str, limit: u32) -> Vec<Envelope> {
-        let mut cursor: Option<String> = None;
-        let mut all = Vec::new();
-        loop {
-            let (page, _) = self
-                .sandbox
-                .read(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
-                .await
-                .unwrap();
-            all.extend(page.records);
-            if !page.more || page.next_cursor.is_none() {
-                return all;
-            }
-            cursor = page.next_cursor;
-            assert!(all.len() < 10_000, "paging does not end");
-        }
-    }
-
-    /// What `reconcile` lists of `stream`, paging by `limit`: (key, payload)
-    /// in the order listed. Asserts pages hold at most `limit` records and that
-    /// no key comes twice.
-    async fn reconcile_all(&self, stream: &str, limit: u32) -> Vec<(String, Value)> {
-        let mut cursor: Option<String> = None;
-        let mut all: Vec<(String, Value)> = Vec::new();
-        loop {
-            let (page, _) = self
-                .sandbox
-                .reconcile(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
-                .await
-                .unwrap();
-            assert!(page.records.len() <= limit as usize, "{page:?}");
-            for record in page.records {
-                assert_eq!(record.op, Op::Upsert);
-                assert!(
-                    all.iter().all(|(key, _)| *key != record.key),
-                    "`{}` listed twice",
-                    record.key
-                );
-                all.push((record.key, serde_json::from_str(&record.payload).unwrap()));
-            }
-            if !page.more || page.next_cursor.is_none() {
-                return all;
-            }
-            cursor = page.next_cursor;
-            assert!(all.len() < 10_000, "paging does not end");
-        }
-    }
+/// The bundled `commerce-vendure`, called directly.
+fn writer(vendure: &Vendure, dir: &std::path::Path) -> Direct {
+    Direct::new(dir, vendure_enablement("acme", vendure), false)
 }
 
 /// The host's comparison restricted to what a test wrote: for each `(id,
@@ -350,7 +229,7 @@ async fn stock_levels_written_by_sku_land_in_vendure_once() {
     let default = stock_location(&vendure, DEFAULT_LOCATION);
 
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::new(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path());
     let level = |sku: &str, quantity: i64| {
         record(
             "inventory-levels",
@@ -473,33 +352,17 @@ async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
         .as_str()
         .unwrap()
         .to_owned();
-    let id = order(&vendure, &customer, &[(&tee, 2), (&mug, 1)]);
-    let bare = order(&vendure, &customer, &[(&mug, 1)]);
+    let id = vendure.draft_order(&customer, &[(&tee, 2), (&mug, 1)]);
+    let bare = vendure.draft_order(&customer, &[(&mug, 1)]);
     // Paid: address, shipping method, payment.
-    vendure.gql(
-        "mutation($o:ID!){ setDraftOrderShippingAddress(orderId:$o, input:{fullName:\"Margaret Hamilton\", streetLine1:\"Main 1\", streetLine2:\"Hinterhaus\", city:\"Berlin\", postalCode:\"10115\", countryCode:\"DE\"}){ id } }",
-        json!({"o": id}),
+    vendure.pay(
+        &id,
+        json!({"fullName": "Margaret Hamilton", "streetLine1": "Main 1", "streetLine2": "Hinterhaus",
+               "city": "Berlin", "postalCode": "10115", "countryCode": "DE"}),
     );
-    let methods = vendure.gql(
-        "query($o:ID!){ eligibleShippingMethodsForDraftOrder(orderId:$o){ id } }",
-        json!({"o": id}),
-    );
-    vendure.gql(
-        "mutation($o:ID!,$m:ID!){ setDraftOrderShippingMethod(orderId:$o, shippingMethodId:$m){ ... on Order { id } } }",
-        json!({"o": id, "m": methods["eligibleShippingMethodsForDraftOrder"][0]["id"]}),
-    );
-    vendure.gql(
-        "mutation($o:ID!){ transitionOrderToState(id:$o, state:\"ArrangingPayment\"){ ... on Order { id } } }",
-        json!({"o": id}),
-    );
-    let paid = vendure.gql(
-        "mutation($o:ID!){ addManualPaymentToOrder(input:{orderId:$o, method:\"manual\", transactionId:\"T-1\", metadata:{}}){ ... on Order { state } } }",
-        json!({"o": id}),
-    );
-    assert_eq!(paid["addManualPaymentToOrder"]["state"], "PaymentSettled");
 
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::new(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path());
     let parcel = |tracking: &str, lines: Value| {
         record(
             "fulfilments",
@@ -647,7 +510,7 @@ fn product_state(vendure: &Vendure, slug: &str) -> (String, Vec<(String, String)
 async fn products_land_once_and_reconcile_until_vendure_changes_behind_our_back() {
     let vendure = Vendure::shared();
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::new(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path());
 
     let small = product_payload("REC-TEE-S", ("Tee S", "T-Shirt S"), "21.00", "19.90");
     let medium = product_payload("REC-TEE-M", ("Tee M", "T-Shirt M"), "21.50", "20.40");
@@ -798,7 +661,7 @@ async fn stock_levels_land_per_stock_location_and_reconcile() {
     let variant = variant(&vendure, "LOC-MUG", 1250, 0);
 
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::new(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path());
     let level = |location: &str, quantity: i64| {
         record(
             "inventory-levels",

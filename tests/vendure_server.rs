@@ -177,6 +177,63 @@ impl Vendure {
     }
 }
 
+/// Orders, as a shopper would make them (draft orders through the Admin API).
+impl Vendure {
+    /// Creates a draft order for `customer` with these `(variant id, quantity)`
+    /// lines; its id.
+    pub fn draft_order(&self, customer: &str, lines: &[(&str, i64)]) -> String {
+        let created = self.gql("mutation{ createDraftOrder { id } }", json!({}));
+        let id = created["createDraftOrder"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.gql(
+            "mutation($o:ID!,$c:ID!){ setCustomerForDraftOrder(orderId:$o, customerId:$c){ ... on Order { id } } }",
+            json!({"o": id, "c": customer}),
+        );
+        for (variant, quantity) in lines {
+            self.add_line(&id, variant, *quantity);
+        }
+        id
+    }
+
+    /// Adds `quantity` of `variant` to the draft `order`.
+    pub fn add_line(&self, order: &str, variant: &str, quantity: i64) {
+        let added = self.gql(
+            "mutation($o:ID!,$v:ID!,$q:Int!){ addItemToDraftOrder(orderId:$o, input:{productVariantId:$v, quantity:$q}){ ... on Order { id } ... on ErrorResult { message } } }",
+            json!({"o": order, "v": variant, "q": quantity}),
+        );
+        assert!(added["addItemToDraftOrder"]["id"].is_string(), "{added}");
+    }
+
+    /// Completes the draft `order`: ships to `address` (Vendure's
+    /// `CreateAddressInput`) with the first eligible method and settles a manual
+    /// payment, so that it can be fulfilled.
+    pub fn pay(&self, order: &str, address: Value) {
+        self.gql(
+            "mutation($o:ID!,$a:CreateAddressInput!){ setDraftOrderShippingAddress(orderId:$o, input:$a){ id } }",
+            json!({"o": order, "a": address}),
+        );
+        let methods = self.gql(
+            "query($o:ID!){ eligibleShippingMethodsForDraftOrder(orderId:$o){ id } }",
+            json!({"o": order}),
+        );
+        self.gql(
+            "mutation($o:ID!,$m:ID!){ setDraftOrderShippingMethod(orderId:$o, shippingMethodId:$m){ ... on Order { id } } }",
+            json!({"o": order, "m": methods["eligibleShippingMethodsForDraftOrder"][0]["id"]}),
+        );
+        self.gql(
+            "mutation($o:ID!){ transitionOrderToState(id:$o, state:\"ArrangingPayment\"){ ... on Order { id } } }",
+            json!({"o": order}),
+        );
+        let paid = self.gql(
+            "mutation($o:ID!,$t:String!){ addManualPaymentToOrder(input:{orderId:$o, method:\"manual\", transactionId:$t, metadata:{}}){ ... on Order { state } } }",
+            json!({"o": order, "t": format!("T-{order}")}),
+        );
+        assert_eq!(paid["addManualPaymentToOrder"]["state"], "PaymentSettled");
+    }
+}
+
 impl Drop for Vendure {
     fn drop(&mut self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());

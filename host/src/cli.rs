@@ -123,49 +123,14 @@ pub enum Command {
     /// Serve the loopback vendor sandboxes (a shop with demo orders, an ERP ledger,
     /// a PIM with demo products, a 3PL warehouse) until Ctrl-C, to try plugins
     /// against: see sdk/README.md.
-    Sandbox {
-        /// Address of the shop API.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        shop: std::net::SocketAddr,
-        /// Address of the ledger API.
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        ledger: std::net::SocketAddr,
-        /// Address of the PIM API [default: the ledger's port plus one (8082), or
-        /// a port the system picks when the ledger's is 0].
-        #[arg(long)]
-        pim: Option<std::net::SocketAddr>,
-        /// Address of the 3PL API [default: the ledger's port plus two (8083), or
-        /// a port the system picks when the ledger's is 0].
-        #[arg(long)]
-        threepl: Option<std::net::SocketAddr>,
-        /// Bearer token the shop accepts.
-        #[arg(long, default_value = "shop-token")]
-        shop_token: String,
-        /// Bearer token the ledger accepts.
-        #[arg(long, default_value = "ledger-token")]
-        ledger_token: String,
-        /// Bearer token the PIM accepts.
-        #[arg(long, default_value = "pim-token")]
-        pim_token: String,
-        /// API key of the 3PL's Basic auth.
-        #[arg(long, default_value = "3pl-key")]
-        threepl_key: String,
-        /// API secret of the 3PL's Basic auth.
-        #[arg(long, default_value = "3pl-secret")]
-        threepl_secret: String,
-        /// How many demo orders the shop starts with.
-        #[arg(long, default_value_t = 25)]
-        orders: usize,
-        /// How many demo products the PIM starts with.
-        #[arg(long, default_value_t = 25)]
-        products: usize,
-    },
+    Sandbox(crate::demo::Sandboxes),
     /// Run as a server until SIGTERM or Ctrl-C: the scheduler runs flows on their
     /// schedules, and an HTTP listener answers /healthz, /readyz, /metrics and
     /// the admin API (/api/v1/). It holds the data folder while it runs.
     Serve(crate::server::config::ServeArgs),
-    /// Run the demo: two loopback vendor sandboxes, the bundled plugins, one flow,
-    /// records moved and cursors stored. Uses (and first empties) `<data>/demo`.
+    /// Run the demo: a shop, an ERP ledger and a 3PL as loopback sandboxes, the
+    /// bundled plugins, three flows between them, reconciled. Uses (and first
+    /// empties) `<data>/demo`.
     Demo,
 }
 
@@ -364,39 +329,8 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             crate::demo::run(&cli.data.join("demo")).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Sandbox {
-            shop,
-            ledger,
-            pim,
-            threepl,
-            shop_token,
-            ledger_token,
-            pim_token,
-            threepl_key,
-            threepl_secret,
-            orders,
-            products,
-        } => {
-            crate::demo::serve_sandboxes(crate::demo::Sandboxes {
-                shop,
-                ledger,
-                pim: match pim {
-                    Some(pim) => pim,
-                    None => crate::demo::beside(ledger, 1)?,
-                },
-                threepl: match threepl {
-                    Some(threepl) => threepl,
-                    None => crate::demo::beside(ledger, 2)?,
-                },
-                shop_token,
-                ledger_token,
-                pim_token,
-                threepl_key,
-                threepl_secret,
-                orders,
-                products,
-            })
-            .await?;
+        Command::Sandbox(sandboxes) => {
+            crate::demo::serve_sandboxes(sandboxes).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Serve(args) => {
@@ -588,7 +522,7 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                 &tenon.runs(tenant.as_deref(), flow.as_deref(), limit)?,
             );
         }
-        Command::Demo | Command::Sandbox { .. } | Command::Serve(_) => {
+        Command::Demo | Command::Sandbox(_) | Command::Serve(_) => {
             unreachable!("handled above")
         }
     }

@@ -363,27 +363,49 @@ async fn run_flow(tenon: &Tenon, flow: &str) -> crate::Result<()> {
 }
 
 /// What `tenon sandbox` serves: an address and credentials per sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Sandboxes {
+    /// Address of the shop API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub shop: SocketAddr,
+    /// Address of the ledger API.
+    #[arg(long, default_value = "127.0.0.1:8081")]
     pub ledger: SocketAddr,
-    pub pim: SocketAddr,
-    pub threepl: SocketAddr,
+    /// Address of the PIM API [default: the ledger's port plus one (8082), or
+    /// a port the system picks when the ledger's is 0].
+    #[arg(long)]
+    pub pim: Option<SocketAddr>,
+    /// Address of the 3PL API [default: the ledger's port plus two (8083), or
+    /// a port the system picks when the ledger's is 0].
+    #[arg(long)]
+    pub threepl: Option<SocketAddr>,
+    /// Bearer token the shop accepts.
+    #[arg(long, default_value = "shop-token")]
     pub shop_token: String,
+    /// Bearer token the ledger accepts.
+    #[arg(long, default_value = "ledger-token")]
     pub ledger_token: String,
+    /// Bearer token the PIM accepts.
+    #[arg(long, default_value = "pim-token")]
     pub pim_token: String,
+    /// API key of the 3PL's Basic auth.
+    #[arg(long, default_value = "3pl-key")]
     pub threepl_key: String,
+    /// API secret of the 3PL's Basic auth.
+    #[arg(long, default_value = "3pl-secret")]
     pub threepl_secret: String,
-    /// Demo orders the shop starts with.
+    /// How many demo orders the shop starts with.
+    #[arg(long, default_value_t = 25)]
     pub orders: usize,
-    /// Demo products the PIM starts with.
+    /// How many demo products the PIM starts with.
+    #[arg(long, default_value_t = 25)]
     pub products: usize,
 }
 
 /// The address `offset` ports after `addr`, on the same IP; port 0 (the system
 /// picks) stays 0, so `--ledger 127.0.0.1:0` puts the PIM and the 3PL on
 /// system-picked ports too.
-pub fn beside(addr: SocketAddr, offset: u16) -> crate::Result<SocketAddr> {
+fn beside(addr: SocketAddr, offset: u16) -> crate::Result<SocketAddr> {
     if addr.port() == 0 {
         return Ok(addr);
     }
@@ -411,6 +433,14 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         orders,
         products,
     } = sandboxes;
+    let pim = match pim {
+        Some(pim) => pim,
+        None => beside(ledger, 1)?,
+    };
+    let threepl = match threepl {
+        Some(threepl) => threepl,
+        None => beside(ledger, 2)?,
+    };
     let shop = Shop::start_on(shop, &shop_token, demo_orders(orders)).await?;
     let ledger = Ledger::start_on(ledger, &ledger_token).await?;
     let pim = Pim::start_on(pim, &pim_token, demo_products(products)).await?;

@@ -313,13 +313,24 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The body decoded as JSON `T`; a permanent error if it does not decode.
+    /// The body decoded as JSON `T`. A body cut short (the JSON ends early: a
+    /// dropped connection, a proxy's limit) is `retryable`, since the same
+    /// request may well come back whole; any other body that does not decode is
+    /// `permanent`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            Error::permanent(format!(
-                "{} returned a body that is not the expected JSON: {e}",
-                self.label
-            ))
+            if e.is_eof() {
+                Error::retryable(format!(
+                    "{} returned a body cut short after {} bytes: {e}",
+                    self.label,
+                    self.body.len()
+                ))
+            } else {
+                Error::permanent(format!(
+                    "{} returned a body that is not the expected JSON: {e}",
+                    self.label
+                ))
+            }
         })
     }
 
@@ -441,6 +452,27 @@ mod tests {
             response(422, &[], r#"{"error":"empty lines"}"#).error_for_status(),
             Err(Error::Permanent(m)) if m.contains("empty lines")
         ));
+    }
+
+    #[test]
+    fn a_body_cut_short_is_retryable_and_a_wrong_one_permanent() {
+        let cut = response(200, &[], r#"{"orders": [{"id": 1}, {"id""#);
+        let Err(Error::Retryable(message)) = cut.json::<serde_json::Value>() else {
+            panic!("a body cut short must be retryable");
+        };
+        assert!(message.contains("cut short after 28 bytes"), "{message}");
+        let html = response(200, &[], "<html>login</html>");
+        assert!(matches!(
+            html.json::<serde_json::Value>(),
+            Err(Error::Permanent(_))
+        ));
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Page {
+            orders: Vec<u32>,
+        }
+        let shape = response(200, &[], r#"{"items": []}"#);
+        assert!(matches!(shape.json::<Page>(), Err(Error::Permanent(_))));
     }
 
     #[test]

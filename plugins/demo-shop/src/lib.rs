@@ -29,8 +29,8 @@ use serde_json::Value;
 use tenon_sdk::canonical::Fulfilment;
 use tenon_sdk::prelude::*;
 
-/// The stream read.
-const ORDERS: &str = "orders";
+/// The stream read, in the canonical `orders` shape (the shop's own).
+const ORDERS: &str = canonical::ORDERS;
 
 /// The stream written.
 const FULFILMENTS: &str = canonical::FULFILMENTS;
@@ -49,42 +49,6 @@ const ORDER_UPDATED: &str = "order.updated";
 
 /// The most orders the shop returns per request; larger limits are clamped.
 const MAX_PAGE: u32 = 200;
-
-/// JSON Schema of an `orders` payload (the shop's order, prices as decimal strings).
-const ORDER_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["id", "number", "status", "currency", "customer", "lines", "total", "updated_at"],
-  "properties": {
-    "id": {"type": "string"},
-    "number": {"type": "string"},
-    "status": {"enum": ["placed", "paid", "cancelled"]},
-    "currency": {"type": "string"},
-    "customer": {
-      "type": "object",
-      "required": ["email"],
-      "properties": {
-        "email": {"type": "string"},
-        "first_name": {"type": "string"},
-        "last_name": {"type": "string"}
-      }
-    },
-    "lines": {
-      "type": "array",
-      "items": {
-        "type": "object",
-        "required": ["sku", "quantity", "unit_price"],
-        "properties": {
-          "sku": {"type": "string"},
-          "name": {"type": "string"},
-          "quantity": {"type": "integer"},
-          "unit_price": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$"}
-        }
-      }
-    },
-    "total": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$"},
-    "updated_at": {"type": "string", "format": "date-time"}
-  }
-}"#;
 
 /// One response of `GET /api/orders`.
 #[derive(Debug, Deserialize)]
@@ -111,7 +75,7 @@ impl Connector for Shop {
             kind: Kind::Commerce,
             description: "Orders from the demo storefront's sandbox API.".to_owned(),
             streams: vec![
-                StreamInfo::readable(ORDERS, Some("updated_at"), ORDER_SCHEMA),
+                canonical::readable(ORDERS, Some("updated_at"), canonical::ORDERS),
                 canonical::writable(FULFILMENTS, canonical::FULFILMENTS),
             ],
             egress: Vec::new(),
