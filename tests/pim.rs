@@ -317,6 +317,8 @@ async fn a_429_fails_the_read_with_the_pims_retry_after_and_keeps_the_cursor() {
         "{error}"
     );
     assert_eq!(limited.records_read, 0);
+    // What `tenon serve`'s scheduler waits for before the flow's next run.
+    assert_eq!(limited.retry_after_ms, Some(3000));
     assert_eq!(limited.cursor_after, cursor, "the cursor stays");
     assert_eq!(tenon.cursor("acme", FLOW).unwrap(), cursor);
 

@@ -354,6 +354,10 @@ pub struct Run {
     pub cursor_after: Option<String>,
     /// What stopped the run, when it failed.
     pub error: Option<String>,
+    /// When a vendor's rate limit failed the run: how long it asked to wait, in
+    /// milliseconds. The scheduler starts the flow again no sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
     /// Wall-clock time of the run, in milliseconds.
     #[serde(default)]
     pub duration_ms: u64,

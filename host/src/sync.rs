@@ -87,6 +87,7 @@ impl Tenon {
             cursor_before: cursor.clone(),
             cursor_after: cursor,
             error: None,
+            retry_after_ms: None,
             duration_ms: 0,
             plugins: Default::default(),
         };
@@ -120,6 +121,13 @@ impl Tenon {
             Err(error) => {
                 run.status = RunStatus::Failed;
                 run.error = Some(error.to_string());
+                if let Error::Call(CallError::Guest {
+                    error: GuestError::RateLimited { after_ms, .. },
+                    ..
+                }) = &error
+                {
+                    run.retry_after_ms = Some(*after_ms);
+                }
                 tracing::warn!(error = %error, "Flow run failed");
             }
         }

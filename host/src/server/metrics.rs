@@ -376,6 +376,7 @@ mod tests {
             cursor_before: None,
             cursor_after: None,
             error: None,
+            retry_after_ms: None,
             duration_ms,
             plugins: [
                 (

@@ -79,6 +79,9 @@ struct Entry {
     share: f64,
     /// None: the schedule names no future time.
     due: Option<Due>,
+    /// A vendor asked to wait until then (Unix ms): the flow's next run is the
+    /// schedule's first fire time after it.
+    not_before: u64,
 }
 
 /// What the scheduler holds under its lock.
@@ -181,6 +184,7 @@ impl Scheduler {
                         schedule: schedule.clone(),
                         share,
                         due,
+                        not_before: 0,
                     }
                 });
         }
@@ -255,10 +259,14 @@ impl Scheduler {
                 .unwrap_or_default();
             let result = tenon.run_flow(tenant, flow).await;
             match &result {
-                Ok(run) => slot
-                    .scheduler
-                    .metrics
-                    .record_run(run, &plugins.0, &plugins.1),
+                Ok(run) => {
+                    slot.scheduler
+                        .metrics
+                        .record_run(run, &plugins.0, &plugins.1);
+                    if let Some(after_ms) = run.retry_after_ms {
+                        slot.scheduler.hold(&slot.key, now_ms() + after_ms);
+                    }
+                }
                 Err(error) => tracing::warn!(%tenant, %flow, %error, "Flow run could not start"),
             }
             drop(slot);
@@ -286,9 +294,19 @@ impl Scheduler {
         let jitter = self.config.jitter;
         if let Some(entry) = board.timetable.get_mut(key)
             && let Some(due) = entry.due
-            && due.at <= now
+            && (due.at <= now || due.at < entry.not_before)
         {
-            entry.due = next_due(&entry.schedule, entry.share, jitter, Some(due.fire), now);
+            let after = now.max(entry.not_before);
+            entry.due = next_due(&entry.schedule, entry.share, jitter, Some(due.fire), after);
+        }
+    }
+
+    /// Keeps a scheduled flow from starting before `until` (Unix ms): its vendor
+    /// rate-limited the last run. Run-now is not held back.
+    fn hold(&self, key: &FlowKey, until: u64) {
+        if let Some(entry) = self.board().timetable.get_mut(key) {
+            entry.not_before = entry.not_before.max(until);
+            tracing::info!(tenant = %key.0, flow = %key.1, until, "Holding the flow for its vendor's rate limit");
         }
     }
 
@@ -606,5 +624,29 @@ mod tests {
         // A flow whose schedule is removed leaves the timetable.
         scheduler.tick(&flows[1..], now);
         assert_eq!(scheduler.due("acme", "orders"), None);
+    }
+
+    #[test]
+    fn a_rate_limited_flow_is_held_until_its_vendor_said() {
+        let (_dir, scheduler) = scheduler(4, 2);
+        let mut flow = crate::host::flow(
+            "acme",
+            "orders",
+            "demo-shop:orders".parse().unwrap(),
+            vec![],
+            "demo-ledger:sale-orders".parse().unwrap(),
+        );
+        flow.schedule = Some(every("10s"));
+        let now = 1_000_001_000;
+        scheduler.tick(&[flow], now);
+        let due = scheduler.due("acme", "orders").unwrap();
+        let key = ("acme".to_owned(), "orders".to_owned());
+        // The run at `due.at` was told to wait 25 s: the slots at +10 s and
+        // +20 s are skipped, the next run is the first slot after the wait.
+        scheduler.hold(&key, due.at + 25_000);
+        scheduler.finish(&key, due.at + 100);
+        let held = scheduler.due("acme", "orders").unwrap();
+        assert_eq!(held.fire, due.fire + 30_000, "{held:?}");
+        assert!(held.at >= due.at + 25_000, "{held:?}");
     }
 }
