@@ -177,3 +177,23 @@ fn differing_fields(
 fn json(payload: &str) -> serde_json::Value {
     serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::differing_fields;
+    use serde_json::json;
+
+    #[test]
+    fn a_difference_names_its_fields_with_both_sides() {
+        let fields = differing_fields(
+            json!({"sku": "MUG", "quantity": 25, "location": "Main"}),
+            json!({"sku": "MUG", "quantity": 24, "bin": "A1", "location": "Main"}),
+        );
+        assert_eq!(
+            serde_json::to_value(&fields).unwrap(),
+            json!({"quantity": [25, 24], "bin": [null, "A1"]})
+        );
+        let whole = differing_fields(json!("text"), json!({"a": 1}));
+        assert_eq!(whole[""], [json!("text"), json!({"a": 1})]);
+    }
+}
