@@ -17,11 +17,13 @@
 //!   [`Fault`]s tests use to exercise retries.
 //! - `pim.rs`: an Akeneo-shaped PIM ([`Pim`]): products (simple or variants of a
 //!   product model) with localized values and prices, search by `updated`, page
-//!   links, scripted [`pim::Fault`]s and a rate limit.
+//!   links, an OAuth token endpoint (password and refresh grants), scripted
+//!   [`pim::Fault`]s and a rate limit.
 //! - `threepl.rs`: a ShipStation-shaped 3PL ([`ThreePl`]): orders to fulfil,
 //!   shipments split in parcels, Basic auth, `X-Rate-Limit-*` and SHIP_NOTIFY.
-//! - this file: the plumbing they share: binding, the bearer check, JSON errors,
-//!   injected failures, the fixed rate-limit window ([`RateWindow`]) and
+//! - this file: the plumbing they share: binding, the bearer check (of a static
+//!   token, or of the sandbox's own tokens, with routes left outside it), JSON
+//!   errors, injected failures, the fixed rate-limit window ([`RateWindow`]) and
 //!   shutdown.
 //!
 //! This module owns only these sandboxes: it must not touch the engine, the
@@ -51,7 +53,7 @@ use tokio::task::JoinHandle;
 
 pub use ledger::{Fault, Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
 // The PIM's `Fault` stays at `pim::Fault` too.
-pub use pim::{Pim, Product, ProductValue, demo_products};
+pub use pim::{OAuthClient, Pim, Product, ProductValue, demo_products};
 pub use shop::{Customer, Order, OrderLine, OrderStatus, Shop, demo_orders};
 // The 3PL's `Fault` stays at `threepl::Fault`: the ledger's owns the short name.
 pub use threepl::{FulfilmentOrder, Parcel, ShipNotify, Shipment, ShipmentItem, ThreePl};
@@ -72,8 +74,12 @@ struct Server {
 pub const ANY_LOOPBACK_PORT: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
+/// Whether a presented bearer token opens the API.
+type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 impl Server {
-    /// Binds `addr` and serves `routes` behind the bearer check.
+    /// Binds `addr` and serves `routes` behind the bearer check of the static
+    /// `token`.
     async fn start(
         sandbox: &'static str,
         addr: SocketAddr,
@@ -85,9 +91,24 @@ impl Server {
             "the {sandbox} sandbox needs a non-empty token"
         );
         let token: Arc<str> = Arc::from(token);
+        let check: TokenCheck = Arc::new(move |presented: &str| presented == &*token);
+        Self::start_with(sandbox, addr, check, routes, Router::new()).await
+    }
+
+    /// Binds `addr` and serves `routes` behind the bearer check `check`, and
+    /// `public` (a token endpoint, say) without it. Other paths answer `404`
+    /// once past the check.
+    async fn start_with(
+        sandbox: &'static str,
+        addr: SocketAddr,
+        check: TokenCheck,
+        routes: Router,
+        public: Router,
+    ) -> anyhow::Result<Server> {
         let router = routes
             .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
-            .layer(middleware::from_fn_with_state(token, require_bearer));
+            .layer(middleware::from_fn_with_state(check, require_bearer))
+            .merge(public);
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("could not bind the {sandbox} sandbox to {addr}"))?;
@@ -131,8 +152,9 @@ impl Server {
     }
 }
 
-/// Answers `401` unless the request carries `Authorization: Bearer <token>`.
-async fn require_bearer(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+/// Answers `401` unless the request carries `Authorization: Bearer <token>` with
+/// a token `check` accepts.
+async fn require_bearer(State(check): State<TokenCheck>, request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(AUTHORIZATION)
@@ -140,7 +162,7 @@ async fn require_bearer(State(token): State<Arc<str>>, request: Request, next: N
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, credentials)| credentials.trim());
-    if presented == Some(&*token) {
+    if presented.is_some_and(|token| check(token)) {
         return next.run(request).await;
     }
     let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");

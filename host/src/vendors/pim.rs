@@ -5,16 +5,35 @@
 //! faults and a rate limit.
 //!
 //! # API
-//! Every request needs `Authorization: Bearer <token>`; without it the answer is
+//! Every request but the token endpoint's needs `Authorization: Bearer <token>`
+//! with either the static token the sandbox started with or an access token the
+//! token endpoint issued that has not expired; otherwise the answer is
 //! `401 {"error": "..."}` (the sandboxes' shared check). The PIM's own errors
 //! have Akeneo's shape: `{"code": <status>, "message": "..."}`.
 //!
-//! **Deviation from Akeneo:** Akeneo issues tokens at `POST /api/oauth/v1/token`
-//! (password grant, client id and secret in Basic auth). A guest must never hold
-//! those secrets, and the host only adds one credential per request, so the
-//! sandbox takes a static bearer token issued out of band (what an operator would
-//! store as the tenant secret); the token endpoint is not served.
-//!
+//! - `POST /api/oauth/v1/token` issues tokens as Akeneo does, once
+//!   [`Pim::enable_oauth`] has set the API client and its user
+//!   ([`OAuthClient`]). The client authenticates with HTTP Basic
+//!   `client_id:client_secret`. The body is a form
+//!   (`application/x-www-form-urlencoded`, as RFC 6749 says) or JSON
+//!   (`application/json`, as Akeneo's documentation shows) with
+//!   `grant_type=password`, `username` and `password`, or with
+//!   `grant_type=refresh_token` and `refresh_token`. Success answers
+//!   `200 {"access_token": "...", "expires_in": <secs>, "token_type": "bearer",
+//!   "scope": null, "refresh_token": "..."}` with `Cache-Control: no-store`. The
+//!   access token opens the API for [`OAuthClient::ttl`] (an hour by default,
+//!   [`DEFAULT_TOKEN_TTL`]), then answers `401` like a wrong token; a refresh
+//!   token serves once and does not expire. Errors: a wrong or missing client
+//!   answers `401` (`"error": "invalid_client"`, with `WWW-Authenticate: Basic`);
+//!   a wrong username or password, or an unknown or used refresh token, `400`
+//!   (`"invalid_grant"`, as Akeneo answers it); another grant type `400`
+//!   (`"unsupported_grant_type"`); a missing parameter or a body that does not
+//!   parse `400` (`"invalid_request"`). Error bodies carry Akeneo's `code` and
+//!   `message` and RFC 6749's `error` and `error_description`. The endpoint is
+//!   outside the bearer check, the scripted faults and the rate limit, and
+//!   [`Pim::requests`] does not list it. The static token stays an alternative
+//!   for operators who obtain tokens out of band (and store one as the tenant
+//!   secret).
 //! - `GET /api/rest/v1/products?search=&limit=&page=` answers
 //!   `200 {"_links": {"self": {"href"}, "first": {"href"}, "next": {"href"}?},
 //!   "current_page": p, "_embedded": {"items": [Product, ...]}}`, sorted by
@@ -63,24 +82,31 @@
 //! - [`Pim::fail_next`] and [`Pim::slow_next`] queue `count` times the same
 //!   fault; [`Pim::requests`] lists every API request with its arrival time and
 //!   the status it was answered.
+//! - [`Pim::enable_oauth`] opens the token endpoint to an [`OAuthClient`];
+//!   [`Pim::tokens_issued`] counts the access tokens it issued (so a test can
+//!   see a client ask again after expiry) and [`Pim::expire_tokens`] expires
+//!   every issued access token at once, as the hour passing would.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Admission, RateWindow, Server, lock, scripted_status};
+use super::{Admission, RateWindow, Server, TokenCheck, lock, scripted_status};
 
 /// The largest `limit` of the product list.
 const MAX_LIMIT: usize = 100;
@@ -88,6 +114,16 @@ const MAX_LIMIT: usize = 100;
 /// Akeneo's documented limit: 100 API requests per second per PIM. The
 /// `X-RateLimit-Limit` of a scripted [`Fault::RateLimited`] when no limit is set.
 pub const AKENEO_RATE_LIMIT: u32 = 100;
+
+/// Where the PIM issues tokens.
+const TOKEN_PATH: &str = "/api/oauth/v1/token";
+
+/// How long an issued access token opens the API unless the client's
+/// [`OAuthClient::ttl`] says otherwise: Akeneo's hour.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The length of issued access and refresh tokens.
+const TOKEN_LEN: usize = 32;
 
 /// The body [`Fault::Malformed`] answers: a product page cut inside its first
 /// product.
@@ -244,11 +280,85 @@ struct Catalogue {
 
 type Shared = Arc<Mutex<Catalogue>>;
 
+/// The API client (a "connection" in Akeneo) and the user the token endpoint
+/// issues tokens to; see [`Pim::enable_oauth`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub username: String,
+    pub password: String,
+    /// How long an issued access token opens the API.
+    pub ttl: Duration,
+}
+
+impl OAuthClient {
+    /// A client whose access tokens last [`DEFAULT_TOKEN_TTL`].
+    pub fn new(client_id: &str, client_secret: &str, username: &str, password: &str) -> Self {
+        OAuthClient {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            ttl: DEFAULT_TOKEN_TTL,
+        }
+    }
+
+    /// The same client, with access tokens that last `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+}
+
+/// What the token endpoint knows and issued.
+#[derive(Debug, Default)]
+struct Tokens {
+    /// `None` until [`Pim::enable_oauth`]: every client is then wrong.
+    client: Option<OAuthClient>,
+    /// Issued access tokens: when and for how long.
+    access: HashMap<String, (Instant, Duration)>,
+    /// Refresh tokens not used yet.
+    refresh: HashSet<String>,
+    /// Access tokens issued so far.
+    issued: usize,
+}
+
+impl Tokens {
+    /// Whether `token` is an issued access token that has not expired at `now`.
+    fn accepts(&self, token: &str, now: Instant) -> bool {
+        self.access
+            .get(token)
+            .is_some_and(|(issued, ttl)| now.saturating_duration_since(*issued) < *ttl)
+    }
+
+    /// Issues an access token that lasts `ttl` and a refresh token: the token
+    /// endpoint's answer.
+    fn issue(&mut self, ttl: Duration) -> Value {
+        let now = Instant::now();
+        self.access
+            .retain(|_, (issued, ttl)| now.saturating_duration_since(*issued) < *ttl);
+        let access = random_token();
+        let refresh = random_token();
+        self.access.insert(access.clone(), (now, ttl));
+        self.refresh.insert(refresh.clone());
+        self.issued += 1;
+        json!({
+            "access_token": access,
+            "expires_in": u64::try_from(ttl.as_millis().div_ceil(1000)).unwrap_or(u64::MAX),
+            "token_type": "bearer",
+            "scope": null,
+            "refresh_token": refresh,
+        })
+    }
+}
+
 /// A running PIM sandbox; dropping it stops the server too.
 #[derive(Debug)]
 pub struct Pim {
     server: Server,
     catalogue: Shared,
+    tokens: Arc<Mutex<Tokens>>,
 }
 
 impl Pim {
@@ -264,6 +374,7 @@ impl Pim {
         token: &str,
         products: Vec<Product>,
     ) -> anyhow::Result<Pim> {
+        anyhow::ensure!(!token.is_empty(), "the pim sandbox needs a non-empty token");
         let catalogue = Arc::new(Mutex::new(Catalogue {
             products: products
                 .into_iter()
@@ -278,8 +389,23 @@ impl Pim {
                 answer_faults,
             ))
             .with_state(Arc::clone(&catalogue));
-        let server = Server::start("pim", addr, token, routes).await?;
-        Ok(Pim { server, catalogue })
+        let tokens = Arc::new(Mutex::new(Tokens::default()));
+        let check: TokenCheck = {
+            let token: Arc<str> = Arc::from(token);
+            let tokens = Arc::clone(&tokens);
+            Arc::new(move |presented: &str| {
+                presented == &*token || lock(&tokens).accepts(presented, Instant::now())
+            })
+        };
+        let public = Router::new()
+            .route(TOKEN_PATH, post(issue_token))
+            .with_state(Arc::clone(&tokens));
+        let server = Server::start_with("pim", addr, check, routes, public).await?;
+        Ok(Pim {
+            server,
+            catalogue,
+            tokens,
+        })
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
@@ -289,6 +415,29 @@ impl Pim {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr
+    }
+
+    /// `http://127.0.0.1:PORT/api/oauth/v1/token`: the token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.base_url())
+    }
+
+    /// Opens the token endpoint to `client`, or changes the client it knows;
+    /// tokens issued before stay valid until they expire.
+    pub fn enable_oauth(&self, client: OAuthClient) {
+        lock(&self.tokens).client = Some(client);
+    }
+
+    /// How many access tokens the token endpoint issued so far (password and
+    /// refresh grants).
+    pub fn tokens_issued(&self) -> usize {
+        lock(&self.tokens).issued
+    }
+
+    /// Expires every access token issued so far, as if their lifetime had
+    /// passed; refresh tokens stay valid, and the static token too.
+    pub fn expire_tokens(&self) {
+        lock(&self.tokens).access.clear();
     }
 
     /// Every product, sorted by identifier.
@@ -474,6 +623,229 @@ fn akeneo_error(status: StatusCode, message: impl Into<String>) -> Response {
         Json(json!({ "code": status.as_u16(), "message": message.into() })),
     )
         .into_response()
+}
+
+/// `TOKEN_LEN` random ASCII letters and digits.
+fn random_token() -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(TOKEN_LEN)
+        .collect()
+}
+
+/// An error of the token endpoint: Akeneo's `code` and `message`, and RFC
+/// 6749's `error` and `error_description`.
+fn oauth_error(status: StatusCode, error: &str, message: &str) -> Response {
+    let mut response = (
+        status,
+        Json(json!({
+            "code": status.as_u16(),
+            "message": message,
+            "error": error,
+            "error_description": message,
+        })),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    }
+    response
+}
+
+/// `POST /api/oauth/v1/token`: the password and refresh token grants, for the
+/// client [`Pim::enable_oauth`] set.
+async fn issue_token(
+    State(tokens): State<Arc<Mutex<Tokens>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json_body = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    let params = if json_body {
+        json_params(&body)
+    } else {
+        form_params(&body)
+    };
+    let credentials = basic_credentials(&headers);
+    let mut tokens = lock(&tokens);
+    let Some(client) = tokens.client.clone().filter(|client| {
+        credentials.as_ref().is_some_and(|presented| {
+            presented
+                .iter()
+                .any(|(id, secret)| *id == client.client_id && *secret == client.client_secret)
+        })
+    }) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "The client credentials are invalid",
+        );
+    };
+    let params = match params {
+        Ok(params) => params,
+        Err(message) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &message),
+    };
+    let param = |name: &str| params.get(name).filter(|value| !value.is_empty());
+    let missing = |name: &str| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("The parameter `{name}` is missing"),
+        )
+    };
+    match param("grant_type").map(String::as_str) {
+        None => missing("grant_type"),
+        Some("password") => {
+            let (Some(username), Some(password)) = (param("username"), param("password")) else {
+                return missing(if param("username").is_none() {
+                    "username"
+                } else {
+                    "password"
+                });
+            };
+            if *username != client.username || *password != client.password {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid username and password combination",
+                );
+            }
+            token_answer(tokens.issue(client.ttl))
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = param("refresh_token") else {
+                return missing("refresh_token");
+            };
+            if !tokens.refresh.remove(refresh) {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid refresh token",
+                );
+            }
+            token_answer(tokens.issue(client.ttl))
+        }
+        Some(other) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            &format!("The grant type `{other}` is not supported"),
+        ),
+    }
+}
+
+/// `200` with the issued tokens, not to be cached (RFC 6749 5.1).
+fn token_answer(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// The client id and secret of `Authorization: Basic`, as sent and form-decoded
+/// (RFC 6749 2.3.1 encodes them; most clients do not), `None` without Basic
+/// credentials.
+fn basic_credentials(headers: &HeaderMap) -> Option<Vec<(String, String)>> {
+    let (scheme, encoded) = headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim()
+        .split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let mut candidates = vec![(id.to_owned(), secret.to_owned())];
+    if let (Some(id), Some(secret)) = (form_decode(id), form_decode(secret)) {
+        candidates.push((id, secret));
+    }
+    Some(candidates)
+}
+
+/// The parameters of a form body; the first of a repeated name counts.
+fn form_params(body: &[u8]) -> Result<HashMap<String, String>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "The body is not UTF-8".to_owned())?;
+    let mut params = HashMap::new();
+    for pair in text.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(name), Some(value)) = (form_decode(name), form_decode(value)) else {
+            return Err(format!("`{pair}` is not form-encoded"));
+        };
+        params.entry(name).or_insert(value);
+    }
+    Ok(params)
+}
+
+/// The string members of a JSON object body (`null` ones left out).
+fn json_params(body: &[u8]) -> Result<HashMap<String, String>, String> {
+    let object: serde_json::Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|err| format!("The body is not a JSON object: {err}"))?;
+    let mut params = HashMap::new();
+    for (name, value) in object {
+        match value {
+            Value::String(value) => {
+                params.insert(name, value);
+            }
+            Value::Null => {}
+            _ => return Err(format!("The parameter `{name}` must be a string")),
+        }
+    }
+    Ok(params)
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+fn form_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Standard base64, padding optional; `None` on a character outside the
+/// alphabet.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in text.trim_end_matches('=').bytes() {
+        let sextet = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(sextet);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xFF) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// `429` with `Retry-After: <secs>`.
@@ -777,5 +1149,325 @@ mod tests {
         pim.lift_rate_limit();
         assert_eq!(get(&pim).await.status(), 200);
         pim.stop().await;
+    }
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+    const JSON: &str = "application/json";
+
+    /// A PIM with the static token `t` and OAuth for `client`/`secret`,
+    /// `julia`/`pw`, whose access tokens last `ttl`.
+    async fn oauth_pim(ttl: Duration) -> Pim {
+        let pim = Pim::start("t", demo_products(2)).await.unwrap();
+        pim.enable_oauth(OAuthClient::new("client", "secret", "julia", "pw").with_ttl(ttl));
+        pim
+    }
+
+    /// Posts `body` to the token endpoint with Basic `client:secret`; the status
+    /// and the JSON body.
+    async fn request_token(
+        pim: &Pim,
+        client: Option<(&str, &str)>,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(pim.token_url())
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        if let Some((id, secret)) = client {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+        )
+    }
+
+    /// The status of listing products with the bearer `token`.
+    async fn list_with(pim: &Pim, token: &str) -> u16 {
+        reqwest::Client::new()
+            .get(format!("{}/api/rest/v1/products?limit=1", pim.base_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn assert_token_answer(body: &Value, expires_in: u64) {
+        assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], expires_in);
+        assert_eq!(body["scope"], Value::Null);
+        for key in ["access_token", "refresh_token"] {
+            let token = body[key].as_str().unwrap();
+            assert_eq!(token.len(), TOKEN_LEN);
+            assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_password_grant_with_a_form_body_gives_a_token_that_lists_products() {
+        let pim = oauth_pim(DEFAULT_TOKEN_TTL).await;
+        let (status, body) = request_token(
+            &pim,
+            Some(("client", "secret")),
+            FORM,
+            "grant_type=password&username=julia&password=pw",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_token_answer(&body, 3600);
+        let token = body["access_token"].as_str().unwrap();
+        assert_eq!(list_with(&pim, token).await, 200);
+        assert_eq!(list_with(&pim, "not-a-token").await, 401);
+        assert_eq!(pim.tokens_issued(), 1);
+        assert_eq!(pim.requests().len(), 1, "the token request is not listed");
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_password_grant_with_a_json_body_gives_a_token_that_lists_products() {
+        let pim = Pim::start("t", demo_products(2)).await.unwrap();
+        pim.enable_oauth(OAuthClient::new("cl ient+1", "s:e/c", "julia", "p w"));
+        let (status, body) = request_token(
+            &pim,
+            Some(("cl ient+1", "s:e/c")),
+            "application/json; charset=utf-8",
+            r#"{"grant_type": "password", "username": "julia", "password": "p w"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_token_answer(&body, 3600);
+        assert_eq!(
+            list_with(&pim, body["access_token"].as_str().unwrap()).await,
+            200
+        );
+        let (status, body) = request_token(
+            &pim,
+            Some(("cl%20ient%2B1", "s%3Ae%2Fc")),
+            FORM,
+            "grant_type=password&username=julia&password=p+w",
+        )
+        .await;
+        assert_eq!(
+            status, 200,
+            "RFC 6749 2.3.1 form-encoded credentials: {body}"
+        );
+        assert_eq!(pim.tokens_issued(), 2);
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_wrong_or_missing_client_gets_401() {
+        let pim = Pim::start("t", demo_products(1)).await.unwrap();
+        let grant = "grant_type=password&username=julia&password=pw";
+        let (status, body) = request_token(&pim, Some(("client", "secret")), FORM, grant).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &json!("invalid_client")),
+            "before enable_oauth"
+        );
+        pim.enable_oauth(OAuthClient::new("client", "secret", "julia", "pw"));
+        let (status, body) = request_token(&pim, Some(("client", "wrong")), FORM, grant).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["code"], 401);
+        assert_eq!(body["error"], "invalid_client");
+        assert!(body["message"].is_string());
+        let (status, _) = request_token(&pim, None, FORM, grant).await;
+        assert_eq!(status, 401);
+        let unauthorized = reqwest::Client::new()
+            .post(pim.token_url())
+            .bearer_auth("t")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unauthorized.status(), 401, "the static token is no client");
+        assert_eq!(unauthorized.headers()["www-authenticate"], "Basic");
+        assert_eq!(pim.tokens_issued(), 0);
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_or_grant_gets_400() {
+        let pim = oauth_pim(DEFAULT_TOKEN_TTL).await;
+        let client = Some(("client", "secret"));
+        for body in [
+            "grant_type=password&username=julia&password=wrong",
+            "grant_type=password&username=bob&password=pw",
+        ] {
+            let (status, body) = request_token(&pim, client, FORM, body).await;
+            assert_eq!(status, 400);
+            assert_eq!(body["code"], 400);
+            assert_eq!(body["error"], "invalid_grant");
+            assert!(body["message"].is_string());
+        }
+        let (status, body) = request_token(
+            &pim,
+            client,
+            JSON,
+            r#"{"grant_type": "client_credentials"}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("unsupported_grant_type"))
+        );
+        for (content_type, body) in [
+            (FORM, "username=julia&password=pw"),
+            (FORM, "grant_type=password&username=julia"),
+            (
+                JSON,
+                r#"{"grant_type": "password", "username": "julia", "password": 1}"#,
+            ),
+            (JSON, "not json"),
+        ] {
+            let (status, answer) = request_token(&pim, client, content_type, body).await;
+            assert_eq!(
+                (status, &answer["error"]),
+                (400, &json!("invalid_request")),
+                "{body}"
+            );
+        }
+        assert_eq!(pim.tokens_issued(), 0);
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_issued_token_stops_working_when_it_expires() {
+        let pim = oauth_pim(Duration::from_secs(1)).await;
+        let grant = "grant_type=password&username=julia&password=pw";
+        let (_, body) = request_token(&pim, Some(("client", "secret")), FORM, grant).await;
+        assert_token_answer(&body, 1);
+        let token = body["access_token"].as_str().unwrap();
+        assert_eq!(list_with(&pim, token).await, 200);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert_eq!(list_with(&pim, token).await, 401, "expired by its TTL");
+
+        pim.enable_oauth(OAuthClient::new("client", "secret", "julia", "pw"));
+        let (_, body) = request_token(&pim, Some(("client", "secret")), FORM, grant).await;
+        let token = body["access_token"].as_str().unwrap();
+        assert_eq!(list_with(&pim, token).await, 200);
+        pim.expire_tokens();
+        assert_eq!(
+            list_with(&pim, token).await,
+            401,
+            "expired by expire_tokens"
+        );
+        assert_eq!(
+            list_with(&pim, "t").await,
+            200,
+            "the static token never expires"
+        );
+        assert_eq!(pim.tokens_issued(), 2);
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_refresh_token_grant_issues_a_new_token_once_per_refresh_token() {
+        let pim = oauth_pim(DEFAULT_TOKEN_TTL).await;
+        let client = Some(("client", "secret"));
+        let (_, first) = request_token(
+            &pim,
+            client,
+            FORM,
+            "grant_type=password&username=julia&password=pw",
+        )
+        .await;
+        pim.expire_tokens();
+        let refresh = first["refresh_token"].as_str().unwrap();
+        let (status, second) = request_token(
+            &pim,
+            client,
+            JSON,
+            &json!({"grant_type": "refresh_token", "refresh_token": refresh}).to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{second}");
+        assert_token_answer(&second, 3600);
+        assert_ne!(second["access_token"], first["access_token"]);
+        assert_ne!(second["refresh_token"], first["refresh_token"]);
+        assert_eq!(
+            list_with(&pim, second["access_token"].as_str().unwrap()).await,
+            200
+        );
+        assert_eq!(
+            list_with(&pim, first["access_token"].as_str().unwrap()).await,
+            401
+        );
+        assert_eq!(pim.tokens_issued(), 2);
+        let reused = format!("grant_type=refresh_token&refresh_token={refresh}");
+        let (status, body) = request_token(&pim, client, FORM, &reused).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_grant")),
+            "used once"
+        );
+        let (status, body) = request_token(
+            &pim,
+            client,
+            FORM,
+            "grant_type=refresh_token&refresh_token=unknown",
+        )
+        .await;
+        assert_eq!((status, &body["error"]), (400, &json!("invalid_grant")));
+        let next = format!(
+            "grant_type=refresh_token&refresh_token={}",
+            second["refresh_token"].as_str().unwrap()
+        );
+        assert_eq!(request_token(&pim, client, FORM, &next).await.0, 200);
+        assert_eq!(pim.tokens_issued(), 3);
+        pim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_static_token_and_the_404_fallback_still_work() {
+        let pim = oauth_pim(DEFAULT_TOKEN_TTL).await;
+        assert_eq!(list_with(&pim, "t").await, 200);
+        assert_eq!(list_with(&pim, "u").await, 401);
+        let unknown = |token: &'static str| {
+            reqwest::Client::new()
+                .get(format!("{}/api/rest/v1/nothing", pim.base_url()))
+                .bearer_auth(token)
+                .send()
+        };
+        assert_eq!(unknown("t").await.unwrap().status(), 404);
+        assert_eq!(unknown("u").await.unwrap().status(), 401);
+        let get_token = reqwest::Client::new()
+            .get(pim.token_url())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            get_token.status(),
+            405,
+            "the token endpoint takes POST only"
+        );
+        assert_eq!(pim.tokens_issued(), 0);
+        pim.stop().await;
+    }
+
+    #[test]
+    fn basic_credentials_and_forms_decode() {
+        assert_eq!(
+            base64_decode("Y2xpZW50OnNlY3JldA==").unwrap(),
+            b"client:secret"
+        );
+        assert_eq!(
+            base64_decode("Y2xpZW50OnNlY3JldA").unwrap(),
+            b"client:secret"
+        );
+        assert_eq!(base64_decode("Zm9vYg==").unwrap(), b"foob");
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert!(base64_decode("Zm9v!").is_none());
+        assert_eq!(form_decode("a+b%2Bc%3D").as_deref(), Some("a b+c="));
+        assert!(form_decode("%2").is_none());
+        assert!(form_decode("%+1").is_none());
+        let params = form_params(b"grant_type=password&username=a%40b&grant_type=x&flag").unwrap();
+        assert_eq!(params["grant_type"], "password", "the first counts");
+        assert_eq!(params["username"], "a@b");
+        assert_eq!(params["flag"], "");
     }
 }
