@@ -430,3 +430,98 @@ async fn a_slow_pim_is_waited_for_until_the_timeout_then_the_read_is_retryable()
     assert_succeeded(&next);
     assert_eq!(delivered(&tenon), skus(3));
 }
+
+/// Enables `pim-akeneo` for `acme` with `api_token` holding an OAuth 2 password
+/// grant instead of a token.
+fn enable_with_grant(tenon: &Tenon, pim: &Pim, password: &str) -> Result<(), tenon::Error> {
+    let grant = json!({"oauth2": {
+        "token_url": pim.token_url(), "grant_type": "password",
+        "client_id": "tenon-client", "client_secret": "client-s3cret",
+        "username": "tenon", "password": password,
+    }});
+    tenon
+        .enable(
+            tenon::tenant::Enablement {
+                config: BTreeMap::from([("base_url".into(), pim.base_url())]),
+                secrets: BTreeMap::from([("api_token".into(), grant.to_string())]),
+                grants: vec![pim.addr().to_string().parse().unwrap()],
+                ..enablement("acme", "pim-akeneo")
+            },
+            "test",
+        )
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_obtains_renews_and_never_shows_the_pims_oauth_tokens() {
+    let (_dir, tenon, pim) = setup(4).await;
+    pim.enable_oauth(tenon::vendors::OAuthClient::new(
+        "tenon-client",
+        "client-s3cret",
+        "tenon",
+        "user-pa55",
+    ));
+
+    // A grant that cannot work is refused when enabling, with what is wrong.
+    let refused = tenon
+        .enable(
+            tenon::tenant::Enablement {
+                config: BTreeMap::from([("base_url".into(), pim.base_url())]),
+                secrets: BTreeMap::from([(
+                    "api_token".into(),
+                    json!({"oauth2": {"token_url": pim.token_url(), "grant_type": "password",
+                        "client_id": "c", "client_secret": "s"}})
+                    .to_string(),
+                )]),
+                ..enablement("acme", "pim-akeneo")
+            },
+            "test",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("secret `api_token` is an OAuth 2 grant, but")
+            && refused.contains("username"),
+        "{refused}"
+    );
+
+    // The plugin asks for `api_token` as a bearer token, as always; the host
+    // runs the password grant once and reuses the token.
+    enable_with_grant(&tenon, &pim, "user-pa55").unwrap();
+    with_flow(&tenon, 10).await;
+    let first = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&first);
+    assert_eq!(first.records_read, 4);
+    assert_eq!(pim.tokens_issued(), 1);
+    pim.edit_product("SKU-0001", |p| p.enabled = false);
+    let second = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&second);
+    assert_eq!(second.records_read, 1);
+    assert_eq!(pim.tokens_issued(), 1, "the token is held between calls");
+
+    // The hour passes: the PIM refuses the token, the host gets a new one and
+    // sends the request again; the run does not notice.
+    pim.expire_tokens();
+    pim.edit_product("SKU-0002", |p| p.enabled = false);
+    let renewed = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&renewed);
+    assert_eq!(renewed.records_read, 1);
+    assert_eq!(pim.tokens_issued(), 2);
+
+    // A wrong password: the run fails permanently, naming the secret and the
+    // PIM's error code, never the password or a token.
+    pim.expire_tokens();
+    enable_with_grant(&tenon, &pim, "wrong-pa55").unwrap();
+    pim.edit_product("SKU-0003", |p| p.enabled = false);
+    let failed = tenon.run_flow("acme", FLOW).await.unwrap();
+    let error = failure(&failed);
+    assert!(
+        error.contains("OAuth grant of secret `api_token`") && error.contains("invalid_grant"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("pa55") && !error.contains("s3cret"),
+        "{error}"
+    );
+    assert_eq!(pim.tokens_issued(), 2);
+}

@@ -13,7 +13,7 @@ use crate::bindings::types::{Delivery, Page};
 use crate::bindings::{GuestError, types};
 use crate::capability::{
     config::GuestConfig, http::Egress, http::Grant, idmap::GuestIdMap, log::GuestLog,
-    verify::GuestVerify,
+    oauth::Tokens, verify::GuestVerify,
 };
 use crate::engine::{Engine, Prepared};
 use crate::limits::Limits;
@@ -198,7 +198,12 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
-fn new_store(engine: &Engine, ctx: &CallContext, client: &reqwest::Client) -> Store<CallState> {
+fn new_store(
+    engine: &Engine,
+    ctx: &CallContext,
+    client: &reqwest::Client,
+    tokens: &Arc<Tokens>,
+) -> Store<CallState> {
     let stdout = MemoryOutputPipe::new(MAX_STDIO_BYTES);
     let stderr = MemoryOutputPipe::new(MAX_STDIO_BYTES);
     // No preopened directories, no environment, no arguments, no sockets: the
@@ -224,6 +229,7 @@ fn new_store(engine: &Engine, ctx: &CallContext, client: &reqwest::Client) -> St
             ctx.grants.clone(),
             ctx.secrets.clone(),
             client.clone(),
+            Arc::clone(tokens),
             ctx.limits,
         ),
         idmap: GuestIdMap::new(&ctx.tenant, ctx.idmap.clone()),
@@ -259,6 +265,8 @@ fn new_store(engine: &Engine, ctx: &CallContext, client: &reqwest::Client) -> St
 pub struct Sandbox {
     engine: Arc<Engine>,
     client: reqwest::Client,
+    /// OAuth access tokens the host obtained for tenants' credentials.
+    tokens: Arc<Tokens>,
 }
 
 impl Sandbox {
@@ -266,6 +274,7 @@ impl Sandbox {
         Sandbox {
             engine,
             client: Egress::client(),
+            tokens: Arc::default(),
         }
     }
 
@@ -524,7 +533,7 @@ impl Sandbox {
 
     /// A fresh store for one call under the context's limits.
     fn start(&self, ctx: &CallContext) -> Store<CallState> {
-        new_store(&self.engine, ctx, &self.client)
+        new_store(&self.engine, ctx, &self.client, &self.tokens)
     }
 }
 

@@ -112,6 +112,11 @@ impl Enablement {
                 ));
             }
         }
+        for (name, value) in &self.secrets {
+            if let Some(Err(e)) = crate::capability::oauth::TokenGrant::from_secret(value) {
+                return Err(format!("secret `{name}` is {e}"));
+            }
+        }
         for name in &d.secrets {
             if !self.secrets.contains_key(name) && !name.starts_with(WEBHOOK_SECRET_PREFIX) {
                 return Err(format!(

@@ -5,9 +5,13 @@
 //! tenant's credential so the guest never holds it, applies the timeout and the
 //! response size cap, and sends it with reqwest. Redirects are not followed: a 3xx
 //! goes back to the guest, whose next request is checked like any other.
+//!
+//! A tenant secret may hold an OAuth 2 grant instead of a token; the host then
+//! obtains, caches and renews the access token itself (see [`super::oauth`]).
 
 use crate::bindings::types::Error as WitError;
 use crate::bindings::wit_http::{self, AuthScheme, Method, Request, Response};
+use crate::capability::oauth::{TokenAnswer, TokenGrant, Tokens};
 use crate::limits::Limits;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -114,6 +118,8 @@ pub struct Egress {
     grants: Arc<Vec<Grant>>,
     secrets: Arc<BTreeMap<String, String>>,
     client: reqwest::Client,
+    /// Access tokens of OAuth 2 grants, shared across calls.
+    tokens: Arc<Tokens>,
     limits: Limits,
     /// Requests sent (or refused) during this call.
     pub requests: u32,
@@ -133,6 +139,7 @@ impl Egress {
         grants: Arc<Vec<Grant>>,
         secrets: Arc<BTreeMap<String, String>>,
         client: reqwest::Client,
+        tokens: Arc<Tokens>,
         limits: Limits,
     ) -> Self {
         Egress {
@@ -141,6 +148,7 @@ impl Egress {
             grants,
             secrets,
             client,
+            tokens,
             limits,
             requests: 0,
             errors: 0,
@@ -171,7 +179,8 @@ impl Egress {
         result
     }
 
-    async fn exchange(&mut self, request: Request) -> Result<Response, WitError> {
+    /// Counts a request against the call's limit.
+    fn count(&mut self) -> Result<(), WitError> {
         self.requests += 1;
         if self.requests > self.limits.max_requests {
             return Err(WitError::Denied(format!(
@@ -179,8 +188,13 @@ impl Egress {
                 self.limits.max_requests
             )));
         }
-        let url = reqwest::Url::parse(&request.url)
-            .map_err(|e| WitError::Permanent(format!("invalid URL `{}`: {e}", request.url)))?;
+        Ok(())
+    }
+
+    /// `url` parsed, if it is http(s) to a granted host: with its host and port.
+    fn granted(&self, url: &str) -> Result<(reqwest::Url, String, u16), WitError> {
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| WitError::Permanent(format!("invalid URL `{url}`: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(WitError::Permanent(format!(
                 "URL scheme `{}` is not http or https",
@@ -196,40 +210,157 @@ impl Egress {
                 self.plugin, self.tenant
             )));
         }
+        Ok((url, host, port))
+    }
 
+    async fn exchange(&mut self, request: Request) -> Result<Response, WitError> {
+        self.count()?;
+        let (url, host, port) = self.granted(&request.url)?;
         let timeout = Duration::from_millis(match request.timeout_ms {
             Some(ms) => u64::from(ms).min(self.limits.http_timeout_ms),
             None => self.limits.http_timeout_ms,
         });
-        let mut builder = self
-            .client
-            .request(method(request.method), url.clone())
-            .timeout(timeout);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(credential) = &request.credential {
-            let secret = self.secrets.get(&credential.secret).ok_or_else(|| {
-                WitError::Denied(format!(
-                    "secret `{}` is not set for plugin `{}` and tenant `{}`",
-                    credential.secret, self.plugin, self.tenant
-                ))
-            })?;
-            builder = match &credential.scheme {
-                AuthScheme::Bearer => builder.bearer_auth(secret),
-                AuthScheme::Basic(user) => builder.basic_auth(user, Some(secret)),
-                AuthScheme::Header(name) => builder.header(name.as_str(), secret.as_str()),
-            };
-        }
-        if let Some(body) = request.body {
-            builder = builder.body(body);
-        }
+        let auth = match &request.credential {
+            None => None,
+            Some(credential) => {
+                let secret = self
+                    .secrets
+                    .get(&credential.secret)
+                    .cloned()
+                    .ok_or_else(|| {
+                        WitError::Denied(format!(
+                            "secret `{}` is not set for plugin `{}` and tenant `{}`",
+                            credential.secret, self.plugin, self.tenant
+                        ))
+                    })?;
+                Some(
+                    match (&credential.scheme, TokenGrant::from_secret(&secret)) {
+                        (AuthScheme::Bearer, Some(grant)) => {
+                            let grant = grant.map_err(|e| {
+                                WitError::Denied(format!("secret `{}`: {e}", credential.secret))
+                            })?;
+                            Auth::Granted {
+                                key: Tokens::key(&self.tenant, &self.plugin, &secret),
+                                secret: credential.secret.clone(),
+                                grant,
+                            }
+                        }
+                        (AuthScheme::Bearer, None) => Auth::Bearer(secret),
+                        (AuthScheme::Basic(user), _) => Auth::Basic(user.clone(), secret),
+                        (AuthScheme::Header(name), _) => Auth::Header(name.clone(), secret),
+                    },
+                )
+            }
+        };
 
+        // Sent once; a second time only when a held OAuth token was refused.
+        let mut retried = false;
+        loop {
+            let mut builder = self
+                .client
+                .request(method(request.method), url.clone())
+                .timeout(timeout);
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            builder = match &auth {
+                None => builder,
+                Some(Auth::Bearer(token)) => builder.bearer_auth(token),
+                Some(Auth::Basic(user, secret)) => builder.basic_auth(user, Some(secret)),
+                Some(Auth::Header(name, secret)) => builder.header(name.as_str(), secret.as_str()),
+                Some(Auth::Granted { key, secret, grant }) => {
+                    let token = self.access_token(key, secret, grant).await?;
+                    builder.bearer_auth(token)
+                }
+            };
+            if let Some(body) = &request.body {
+                builder = builder.body(body.clone());
+            }
+            let response = self.receive(builder, &url, &host, port, timeout).await?;
+            match &auth {
+                Some(Auth::Granted { key, .. }) if response.status == 401 && !retried => {
+                    // Expired or revoked before its time: ask for a new one, once.
+                    self.tokens.forget(key);
+                    retried = true;
+                    self.count()?;
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    /// The access token of `grant`: the one held, or a new one from the token
+    /// endpoint (a request of this call like any other).
+    async fn access_token(
+        &mut self,
+        key: &str,
+        secret: &str,
+        grant: &TokenGrant,
+    ) -> Result<String, WitError> {
+        if let Some(token) = self.tokens.get(key) {
+            return Ok(token);
+        }
+        self.count()?;
+        let (url, host, port) = self.granted(&grant.token_url)?;
+        let timeout = Duration::from_millis(self.limits.http_timeout_ms);
+        let body = grant
+            .form()
+            .into_iter()
+            .map(|(name, value)| format!("{name}={}", form_encode(value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let builder = self
+            .client
+            .post(url.clone())
+            .timeout(timeout)
+            .basic_auth(&grant.client_id, Some(&grant.client_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body);
+        let response = self.receive(builder, &url, &host, port, timeout).await?;
+        let refused = |kind: &str| {
+            format!(
+                "the token endpoint {host}:{port} answered {} to the OAuth grant of secret `{secret}`: {kind}",
+                response.status
+            )
+        };
+        match response.status {
+            200..=299 => {}
+            429 | 500..=599 => return Err(WitError::Retryable(refused("try again later"))),
+            _ => {
+                // The endpoint's error code (`invalid_grant`, `invalid_client`)
+                // names the problem without repeating any secret.
+                let code = serde_json::from_slice::<serde_json::Value>(&response.body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "the grant was refused".to_owned());
+                return Err(WitError::Permanent(refused(&code)));
+            }
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&response.body).map_err(|e| {
+            WitError::Retryable(format!(
+                "the token endpoint {host}:{port} answered without a usable access token: {e}"
+            ))
+        })?;
+        self.tokens.put(key, &answer);
+        tracing::debug!(tenant = %self.tenant, plugin = %self.plugin, %host, port, secret, expires_in = answer.expires_in, "Obtained an OAuth access token");
+        Ok(answer.access_token)
+    }
+
+    /// Sends `builder` and reads the answer within the size cap.
+    async fn receive(
+        &self,
+        builder: reqwest::RequestBuilder,
+        url: &reqwest::Url,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Response, WitError> {
         let started = std::time::Instant::now();
         let mut response = builder
             .send()
             .await
-            .map_err(|e| transport_error(&host, port, timeout, e))?;
+            .map_err(|e| transport_error(host, port, timeout, e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -241,7 +372,7 @@ impl Egress {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| transport_error(&host, port, timeout, e))?
+            .map_err(|e| transport_error(host, port, timeout, e))?
         {
             if (body.len() + chunk.len()) as u64 > cap {
                 return Err(WitError::Permanent(format!(
@@ -260,6 +391,34 @@ impl Egress {
             body,
         })
     }
+}
+
+/// How a request is authenticated, from the tenant's secret.
+enum Auth {
+    Bearer(String),
+    Basic(String, String),
+    Header(String, String),
+    /// A bearer token the host obtains with the grant in the secret `secret`.
+    Granted {
+        key: String,
+        secret: String,
+        grant: TokenGrant,
+    },
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 fn method(m: Method) -> reqwest::Method {

@@ -7,4 +7,5 @@ pub mod config;
 pub mod http;
 pub mod idmap;
 pub mod log;
+pub mod oauth;
 pub mod verify;

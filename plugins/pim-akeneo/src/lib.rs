@@ -10,10 +10,10 @@
 //!   `_links`, `created`, `updated`), source time = `updated`.
 //! - **Writes** nothing.
 //! - **Config**: `base_url` (required), the PIM's address.
-//! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`. Akeneo's
-//!   password grant (`POST /api/oauth/v1/token`) would need the client secret and
-//!   password inside the guest; the operator obtains the token out of band and
-//!   stores it as the tenant secret instead.
+//! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`. The
+//!   tenant stores Akeneo's password grant in it (`{"oauth2": {...}}`) and the
+//!   host obtains and renews the access token; the plugin never sees the
+//!   password or the token (a plain token works too).
 //! - **Egress**: none declared: the operator grants the host of `base_url`.
 //! - **Cursor**: a [`Watermark`] over `(updated, identifier)`. Akeneo's search by
 //!   `updated` is strict (`>`) and in whole seconds, so the connector asks for
