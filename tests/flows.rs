@@ -1,6 +1,7 @@
 //! The four flows of enterprise commerce, end to end, between a real Vendure
 //! 3.7 (npm), a real Tryton 8.2 (PyPI), the Akeneo-style PIM sandbox and the
-//! ShipStation-style 3PL sandbox, all on loopback, with the bundled plugins:
+//! ShipStation-style 3PL sandbox (the PIM with OAuth password-grant tokens), all
+//! on loopback, with the bundled plugins:
 //!
 //! | Flow | Source | Transform | Destination |
 //! |---|---|---|---|
@@ -27,7 +28,7 @@ use tenon::flow::{Endpoint, Flow, Run};
 use tenon::host::Tenon;
 use tenon::sandbox::WebhookRequest;
 use tenon::tenant::Enablement;
-use tenon::vendors::pim::{Pim, Product, ProductValue};
+use tenon::vendors::pim::{OAuthClient, Pim, Product, ProductValue};
 use tenon::vendors::threepl::{Parcel, ShipmentItem, ThreePl};
 use vendure_server::Vendure;
 
@@ -138,10 +139,23 @@ impl World {
             &[("session", self.tryton.session.clone())],
             Some(self.tryton.addr()),
         );
+        // Akeneo's hour-long tokens: the secret holds the password grant and the
+        // host obtains the tokens.
+        self.pim.enable_oauth(OAuthClient::new(
+            "tenon",
+            "client-secret",
+            "api-user",
+            "api-password",
+        ));
+        let grant = json!({"oauth2": {
+            "token_url": self.pim.token_url(), "grant_type": "password",
+            "client_id": "tenon", "client_secret": "client-secret",
+            "username": "api-user", "password": "api-password",
+        }});
         enable(
             "pim-akeneo",
             &[("base_url", self.pim.base_url())],
-            &[("api_token", PIM_TOKEN.to_owned())],
+            &[("api_token", grant.to_string())],
             Some(self.pim.addr().to_string()),
         );
         enable(
@@ -306,6 +320,7 @@ async fn catalog_stock_orders_and_parcels_flow_between_four_systems_and_reconcil
 async fn catalog(w: &World) {
     let run = w.run("catalog").await;
     assert_eq!((run.records_read, run.records_written), (3, 3), "{run:?}");
+    assert_eq!(w.pim.tokens_issued(), 1, "one OAuth token for the run");
     let products = w.gql(
         "{ products(options:{sort:{id:ASC}}) { items { slug translations { languageCode name description } variants { sku name prices { currencyCode price } } } } }",
         json!({}),
