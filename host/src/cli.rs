@@ -388,13 +388,7 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             grants,
             limits,
         } => {
-            let mut secret_map: BTreeMap<String, String> = secrets.into_iter().collect();
-            for (name, path) in secret_files {
-                let value = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::Invalid(format!("could not read secret file `{path}`: {e}"))
-                })?;
-                secret_map.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
-            }
+            let secret_map = read_secrets(secrets, secret_files).map_err(Error::Invalid)?;
             let grants = grants
                 .iter()
                 .map(|g| g.parse())
@@ -527,6 +521,21 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The secrets of `enable`: those given inline, then those read from files
+/// (trailing newline dropped); the error names the file that could not be read.
+fn read_secrets(
+    secrets: Vec<(String, String)>,
+    files: Vec<(String, String)>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut map: BTreeMap<String, String> = secrets.into_iter().collect();
+    for (name, path) in files {
+        let value = std::fs::read_to_string(&path)
+            .map_err(|e| format!("could not read secret file `{path}`: {e}"))?;
+        map.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    Ok(map)
 }
 
 async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Result<()> {
@@ -858,14 +867,11 @@ async fn remote(
             grants,
             limits,
         } => {
-            let mut secrets: BTreeMap<String, String> = secrets.into_iter().collect();
-            for (name, path) in secret_files {
-                let value = std::fs::read_to_string(&path).map_err(|e| crate::client::Refusal {
-                    message: format!("could not read secret file `{path}`: {e}"),
+            let secrets =
+                read_secrets(secrets, secret_files).map_err(|message| crate::client::Refusal {
+                    message,
                     exit_code: 4,
                 })?;
-                secrets.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
-            }
             let settings = crate::server::api::EnableBody {
                 config: config.into_iter().collect(),
                 secrets,
