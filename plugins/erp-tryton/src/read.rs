@@ -101,6 +101,23 @@ pub static SALE_SOURCE: Source = Source {
     },
 };
 
+/// The search domain of records with any of the date `fields` at or after the
+/// watermark's second (everything from the start); the watermark's key skips
+/// those already delivered in that second.
+pub fn changed_domain(mark: &Watermark, fields: &[&str]) -> Result<Value, Error> {
+    if mark.is_start() {
+        return Ok(json!([]));
+    }
+    let since = value::datetime_value(&mark.time).ok_or_else(|| {
+        Error::permanent(format!(
+            "cursor `{mark}` is not `YYYY-MM-DDTHH:MM:SS...|key`"
+        ))
+    })?;
+    let mut domain = vec![json!("OR")];
+    domain.extend(fields.iter().map(|field| json!([field, ">=", since])));
+    Ok(Value::Array(domain))
+}
+
 /// One page of `source` after `cursor`, at most `limit` records.
 pub fn changed_since(
     tryton: &Tryton,
@@ -109,18 +126,7 @@ pub fn changed_since(
     limit: u32,
 ) -> Result<Page, Error> {
     let mut mark = Watermark::from_cursor(cursor);
-    let domain = if mark.is_start() {
-        json!([])
-    } else {
-        let since = value::datetime_value(&mark.time).ok_or_else(|| {
-            Error::permanent(format!(
-                "cursor `{mark}` is not `YYYY-MM-DDTHH:MM:SS...|id`"
-            ))
-        })?;
-        let mut domain = vec![json!("OR")];
-        domain.extend(source.times.iter().map(|field| json!([field, ">=", since])));
-        Value::Array(domain)
-    };
+    let domain = changed_domain(&mark, source.times)?;
     let mut fields: Vec<&str> = source.fields.to_vec();
     fields.extend(source.times);
     let rows = tryton.search_read(source.model, domain, None, json!([["id", "ASC"]]), &fields)?;

@@ -23,20 +23,7 @@ const MAX_PAGE: u32 = 500;
 /// One page of `stock-levels` after `cursor`, at most `limit` records.
 pub fn changed_since(tryton: &Tryton, cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
     let mut mark = Watermark::from_cursor(cursor);
-    let domain = if mark.is_start() {
-        json!([])
-    } else {
-        let since = value::datetime_value(&mark.time).ok_or_else(|| {
-            Error::permanent(format!(
-                "cursor `{mark}` is not `YYYY-MM-DDTHH:MM:SS...|key`"
-            ))
-        })?;
-        json!([
-            "OR",
-            ["create_date", ">=", since],
-            ["write_date", ">=", since]
-        ])
-    };
+    let domain = crate::read::changed_domain(&mark, &["create_date", "write_date"])?;
     let moves = tryton.search_read(
         "stock.move",
         domain,
