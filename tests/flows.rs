@@ -23,7 +23,7 @@ mod vendure_server;
 
 use serde_json::{Value, json};
 use support::*;
-use support_tryton::{DATABASE, TrytonServer, decimal};
+use support_tryton::{TrytonServer, decimal};
 use tenon::flow::{Endpoint, Flow, Run};
 use tenon::host::Tenon;
 use tenon::sandbox::WebhookRequest;
@@ -124,21 +124,12 @@ impl World {
             };
             tenon.enable(enablement, "test").unwrap();
         };
-        enable(
-            "commerce-vendure",
-            &[("base_url", self.vendure.base_url())],
-            &[("api_token", self.vendure.token.clone())],
-            Some(self.vendure.addr()),
-        );
-        enable(
-            "erp-tryton",
-            &[
-                ("base_url", self.tryton.base_url()),
-                ("database", DATABASE.to_owned()),
-            ],
-            &[("session", self.tryton.session.clone())],
-            Some(self.tryton.addr()),
-        );
+        tenon
+            .enable(self.vendure.enablement(TENANT), "test")
+            .unwrap();
+        tenon
+            .enable(self.tryton.enablement(TENANT), "test")
+            .unwrap();
         // Akeneo's hour-long tokens: the secret holds the password grant and the
         // host obtains the tokens.
         self.pim.enable_oauth(OAuthClient::new(

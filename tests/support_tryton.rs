@@ -147,6 +147,20 @@ impl TrytonServer {
         ids.as_array().unwrap().len()
     }
 
+    /// `erp-tryton` enabled for `tenant` against this server: its address,
+    /// database, admin session and an egress grant to it.
+    pub fn enablement(&self, tenant: &str) -> tenon::tenant::Enablement {
+        tenon::tenant::Enablement {
+            config: std::collections::BTreeMap::from([
+                ("base_url".into(), self.base_url()),
+                ("database".into(), DATABASE.into()),
+            ]),
+            secrets: std::collections::BTreeMap::from([("session".into(), self.session.clone())]),
+            grants: vec![self.addr().parse().unwrap()],
+            ..crate::support::enablement(tenant, "erp-tryton")
+        }
+    }
+
     /// Creates a salable product (template and variant) with code `sku`; the
     /// template's id.
     pub fn create_product(&self, sku: &str, name: &str, price: &str) -> i64 {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use support::*;
-use support_tryton::{DATABASE, TrytonServer, decimal};
+use support_tryton::{TrytonServer, decimal};
 use tenon::Tenon;
 use tenon::flow::{Endpoint, Flow};
 use tenon::record::{Envelope, Op};
@@ -37,20 +37,7 @@ fn create_products(tryton: &TrytonServer) -> BTreeMap<&'static str, i64> {
 /// Creates `tenant` and enables `erp-tryton` for it against `tryton`.
 fn enable_tryton(tenon: &Tenon, tenant: &str, tryton: &TrytonServer) {
     tenon.create_tenant(tenant, "test").unwrap();
-    tenon
-        .enable(
-            tenon::tenant::Enablement {
-                config: BTreeMap::from([
-                    ("base_url".into(), tryton.base_url()),
-                    ("database".into(), DATABASE.into()),
-                ]),
-                secrets: BTreeMap::from([("session".into(), tryton.session.clone())]),
-                grants: vec![tryton.addr().parse().unwrap()],
-                ..enablement(tenant, "erp-tryton")
-            },
-            "test",
-        )
-        .unwrap();
+    tenon.enable(tryton.enablement(tenant), "test").unwrap();
 }
 
 /// The payloads of a page, as JSON.
@@ -149,6 +136,19 @@ async fn products_changed_since_the_cursor_include_template_edits() {
     assert!(customers.records.iter().all(|r| r.source_time.is_some()));
 }
 
+/// Creates `acme` with the demo shop, `order-to-sale` and `erp-tryton` enabled,
+/// and the flow `orders-to-tryton` between them.
+fn shop_to_tryton(tenon: &Tenon, tryton: &TrytonServer, shop: &Shop) {
+    enable_tryton(tenon, "acme", tryton);
+    tenon.enable(shop_enablement("acme", shop), "test").unwrap();
+    tenon
+        .enable(enablement("acme", "order-to-sale"), "test")
+        .unwrap();
+    tenon
+        .add_flow(orders_to_tryton("acme", "orders-to-tryton"), "test")
+        .unwrap();
+}
+
 /// `demo-shop:orders -> order-to-sale -> erp-tryton:sale-orders`, named `name`.
 fn orders_to_tryton(tenant: &str, name: &str) -> Flow {
     Flow {
@@ -176,16 +176,7 @@ async fn shop_orders_become_tryton_sales_once_with_customers_matched() {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     let shop = Shop::start(SHOP_TOKEN, demo_orders(12)).await.unwrap();
-    enable_tryton(&tenon, "acme", &tryton);
-    tenon
-        .enable(shop_enablement("acme", &shop), "test")
-        .unwrap();
-    tenon
-        .enable(enablement("acme", "order-to-sale"), "test")
-        .unwrap();
-    tenon
-        .add_flow(orders_to_tryton("acme", "orders-to-tryton"), "test")
-        .unwrap();
+    shop_to_tryton(&tenon, &tryton, &shop);
     let email_parties = || tryton.count("party.contact_mechanism", json!([["type", "=", "email"]]));
     assert_eq!(tryton.count("sale.sale", json!([])), 0);
 
@@ -310,16 +301,7 @@ async fn an_unknown_sku_fails_that_order_permanently() {
     let tenon = host(dir.path()).await;
     // The first demo order holds TEE-BLK-M only; the second MUG-WHT and CAP-NVY.
     let shop = Shop::start(SHOP_TOKEN, demo_orders(2)).await.unwrap();
-    enable_tryton(&tenon, "acme", &tryton);
-    tenon
-        .enable(shop_enablement("acme", &shop), "test")
-        .unwrap();
-    tenon
-        .enable(enablement("acme", "order-to-sale"), "test")
-        .unwrap();
-    tenon
-        .add_flow(orders_to_tryton("acme", "orders-to-tryton"), "test")
-        .unwrap();
+    shop_to_tryton(&tenon, &tryton, &shop);
     let run = tenon.run_flow("acme", "orders-to-tryton").await.unwrap();
     assert_eq!((run.records_written, run.dead_lettered), (1, 1), "{run:?}");
     assert_eq!(tryton.count("sale.sale", json!([])), 1);
@@ -508,16 +490,7 @@ struct Writer(Direct);
 
 impl Writer {
     fn new(tryton: &TrytonServer, dir: &std::path::Path) -> Writer {
-        let enablement = tenon::tenant::Enablement {
-            config: BTreeMap::from([
-                ("base_url".into(), tryton.base_url()),
-                ("database".into(), DATABASE.into()),
-            ]),
-            secrets: BTreeMap::from([("session".into(), tryton.session.clone())]),
-            grants: vec![tryton.addr().parse().unwrap()],
-            ..enablement("acme", "erp-tryton")
-        };
-        Writer(Direct::new(dir, enablement, true))
+        Writer(Direct::new(dir, tryton.enablement("acme"), true))
     }
 
     /// Writes `sale-orders` records `(key, payload)`; one outcome each.
@@ -716,16 +689,7 @@ async fn reconcile_is_clean_after_a_flow_and_finds_what_changed_in_tryton() {
     let tenon = host(dir.path()).await;
     // Seven orders: the seventh is cancelled at the source already.
     let shop = Shop::start(SHOP_TOKEN, demo_orders(7)).await.unwrap();
-    enable_tryton(&tenon, "acme", &tryton);
-    tenon
-        .enable(shop_enablement("acme", &shop), "test")
-        .unwrap();
-    tenon
-        .enable(enablement("acme", "order-to-sale"), "test")
-        .unwrap();
-    tenon
-        .add_flow(orders_to_tryton("acme", "orders-to-tryton"), "test")
-        .unwrap();
+    shop_to_tryton(&tenon, &tryton, &shop);
     let run = tenon.run_flow("acme", "orders-to-tryton").await.unwrap();
     assert_succeeded(&run);
     assert_eq!(run.records_written, 7);

@@ -12,13 +12,11 @@
 mod support;
 mod vendure_server;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::*;
 use tenon::record::{Envelope, Op};
-use tenon::tenant::Enablement;
 use tenon::vendors::Ledger;
 use vendure_server::Vendure;
 
@@ -54,15 +52,6 @@ fn variant(vendure: &Vendure, sku: &str, price: i64, stock: i64) -> String {
         .to_owned()
 }
 
-fn vendure_enablement(tenant: &str, vendure: &Vendure) -> Enablement {
-    Enablement {
-        config: BTreeMap::from([("base_url".into(), vendure.base_url())]),
-        secrets: BTreeMap::from([("api_token".into(), vendure.token.clone())]),
-        grants: vec![vendure.addr().parse().unwrap()],
-        ..enablement(tenant, PLUGIN)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
     let vendure = Vendure::shared();
@@ -83,9 +72,7 @@ async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
     let tenon = host(dir.path()).await;
     let ledger = Ledger::start(LEDGER_TOKEN).await.unwrap();
     tenon.create_tenant("acme", "test").unwrap();
-    tenon
-        .enable(vendure_enablement("acme", &vendure), "test")
-        .unwrap();
+    tenon.enable(vendure.enablement("acme"), "test").unwrap();
     tenon
         .enable(enablement("acme", "order-to-sale"), "test")
         .unwrap();
@@ -145,7 +132,7 @@ async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
 
 /// The bundled `commerce-vendure`, called directly.
 fn writer(vendure: &Vendure, dir: &std::path::Path) -> Direct {
-    Direct::new(dir, vendure_enablement("acme", vendure), false)
+    Direct::new(dir, vendure.enablement("acme"), false)
 }
 
 /// The host's comparison restricted to what a test wrote: for each `(id,
@@ -277,7 +264,7 @@ async fn customers_page_one_by_one_through_equal_update_times() {
     tenon.create_tenant("acme", "test").unwrap();
 
     // A token Vendure does not know: `check` and reads fail, naming the secret.
-    let mut wrong = vendure_enablement("acme", &vendure);
+    let mut wrong = vendure.enablement("acme");
     wrong
         .secrets
         .insert("api_token".into(), "not-a-session".into());
@@ -291,9 +278,7 @@ async fn customers_page_one_by_one_through_equal_update_times() {
         .to_string();
     assert!(refused.contains("api_token"), "{refused}");
 
-    tenon
-        .enable(vendure_enablement("acme", &vendure), "test")
-        .unwrap();
+    tenon.enable(vendure.enablement("acme"), "test").unwrap();
 
     // Pages of one record: every customer exactly once, in (updated_at, id) order.
     let mut cursor: Option<String> = None;

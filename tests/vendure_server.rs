@@ -119,6 +119,17 @@ impl Vendure {
         server
     }
 
+    /// `commerce-vendure` enabled for `tenant` against this server: its address,
+    /// the superadmin's token and an egress grant to it.
+    pub fn enablement(&self, tenant: &str) -> tenon::tenant::Enablement {
+        tenon::tenant::Enablement {
+            config: std::collections::BTreeMap::from([("base_url".into(), self.base_url())]),
+            secrets: std::collections::BTreeMap::from([("api_token".into(), self.token.clone())]),
+            grants: vec![self.addr().parse().unwrap()],
+            ..crate::support::enablement(tenant, "commerce-vendure")
+        }
+    }
+
     /// `127.0.0.1:<port>`, the egress grant.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
