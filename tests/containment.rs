@@ -149,6 +149,7 @@ async fn egress_to_a_host_that_was_not_granted_is_refused() {
     // Re-enable the shop connector with a grant for the ledger only.
     let mut wrong = shop_enablement("acme", &shop);
     wrong.grants = vec![ledger.addr().to_string().parse().unwrap()];
+    let wrong = wrong.with_secret("api_token", SHOP_TOKEN);
     tenon.enable(wrong, "test").unwrap();
 
     let run = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
@@ -252,6 +253,7 @@ async fn a_vendor_that_never_answers_times_out_as_retryable() {
         .insert("base_url".into(), format!("http://{addr}"));
     stuck.grants = vec![addr.to_string().parse().unwrap()];
     stuck.limits.http_timeout_ms = Some(300);
+    let stuck = stuck.with_secret("api_token", SHOP_TOKEN);
     tenon.enable(stuck, "test").unwrap();
 
     let started = std::time::Instant::now();

@@ -7,6 +7,7 @@ mod support;
 
 use support::*;
 use tenon::Tenon;
+use tenon::capability::secret::Secret;
 use tenon::sandbox::WebhookRequest;
 use tenon::vendors::demo_orders;
 
@@ -40,9 +41,10 @@ async fn webhook_records_wait_per_flow_until_its_run_delivers_them() {
     let (shop, ledger) = vendors(2).await;
     pipeline(&tenon, "acme", &shop, &ledger);
     let mut with_secret = shop_enablement("acme", &shop);
-    with_secret
-        .secrets
-        .insert("webhook_secret".into(), SECRET.into());
+    with_secret.secrets.insert(
+        "webhook_secret".into(),
+        Secret::for_hosts(SECRET, Vec::new()),
+    );
     tenon.enable(with_secret, "test").unwrap();
     let mut copy = orders_flow("acme", "demo-shop", "orders");
     copy.name = "orders-copy".into();
@@ -104,9 +106,10 @@ async fn a_tenant_without_the_secret_or_a_flow_takes_no_webhooks() {
     // The secret set, but no flow takes `demo-shop:orders`.
     tenon.create_tenant("globex", "test").unwrap();
     let mut enablement = shop_enablement("globex", &shop);
-    enablement
-        .secrets
-        .insert("webhook_secret".into(), SECRET.into());
+    enablement.secrets.insert(
+        "webhook_secret".into(),
+        Secret::for_hosts(SECRET, Vec::new()),
+    );
     tenon.enable(enablement, "test").unwrap();
     let error = tenon
         .receive_webhook("globex", "demo-shop", webhook("9001", SECRET))

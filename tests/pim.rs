@@ -47,14 +47,14 @@ async fn setup_with(products: Vec<Product>) -> (tempfile::TempDir, Tenon, Pim) {
         .enable(
             tenon::tenant::Enablement {
                 config: BTreeMap::from([("base_url".into(), pim.base_url())]),
-                secrets: BTreeMap::from([("api_token".into(), PIM_TOKEN.into())]),
                 grants: vec![pim.addr().to_string().parse().unwrap()],
                 limits: LimitOverrides {
                     http_timeout_ms: Some(TIMEOUT_MS),
                     ..LimitOverrides::default()
                 },
                 ..enablement("acme", "pim-akeneo")
-            },
+            }
+            .with_secret("api_token", PIM_TOKEN),
             "test",
         )
         .unwrap();
@@ -70,10 +70,10 @@ async fn with_flow(tenon: &Tenon, batch_size: u32) {
         .enable(
             tenon::tenant::Enablement {
                 config: BTreeMap::from([("base_url".into(), format!("https://{SINK_HOST}"))]),
-                secrets: BTreeMap::from([("api_token".into(), "unused".into())]),
                 grants: vec![SINK_HOST.parse().unwrap()],
                 ..enablement("acme", "demo-ledger")
-            },
+            }
+            .with_secret("api_token", "unused-token"),
             "test",
         )
         .unwrap();
@@ -443,10 +443,10 @@ fn enable_with_grant(tenon: &Tenon, pim: &Pim, password: &str) -> Result<(), ten
         .enable(
             tenon::tenant::Enablement {
                 config: BTreeMap::from([("base_url".into(), pim.base_url())]),
-                secrets: BTreeMap::from([("api_token".into(), grant.to_string())]),
                 grants: vec![pim.addr().to_string().parse().unwrap()],
                 ..enablement("acme", "pim-akeneo")
-            },
+            }
+            .with_secret("api_token", grant.to_string()),
             "test",
         )
         .map(|_| ())
@@ -467,14 +467,15 @@ async fn the_host_obtains_renews_and_never_shows_the_pims_oauth_tokens() {
         .enable(
             tenon::tenant::Enablement {
                 config: BTreeMap::from([("base_url".into(), pim.base_url())]),
-                secrets: BTreeMap::from([(
-                    "api_token".into(),
-                    json!({"oauth2": {"token_url": pim.token_url(), "grant_type": "password",
-                        "client_id": "c", "client_secret": "s"}})
-                    .to_string(),
-                )]),
+                grants: vec![pim.addr().to_string().parse().unwrap()],
                 ..enablement("acme", "pim-akeneo")
-            },
+            }
+            .with_secret(
+                "api_token",
+                json!({"oauth2": {"token_url": pim.token_url(), "grant_type": "password",
+                    "client_id": "c", "client_secret": "s"}})
+                .to_string(),
+            ),
             "test",
         )
         .unwrap_err()

@@ -104,14 +104,35 @@ async fn bad_enablements_are_refused_and_change_nothing() {
             "`demo-shop` needs secret `api_token`",
         ),
         (
+            good.clone().with_secret("password", "a-password-value"),
+            "`demo-shop` asks for no secret `password`",
+        ),
+        (
+            good.clone().with_secret("api_token", "short"),
+            "secret `api_token` is shorter than 8 bytes",
+        ),
+        (
             tenon::tenant::Enablement {
-                secrets: BTreeMap::from([
-                    ("api_token".into(), "x".into()),
-                    ("password".into(), "y".into()),
-                ]),
+                secrets: BTreeMap::from([(
+                    "api_token".into(),
+                    tenon::capability::secret::Secret::for_hosts("a-token-value", Vec::new()),
+                )]),
                 ..good.clone()
             },
-            "`demo-shop` asks for no secret `password`",
+            "secret `api_token` is sent to the vendor: name the hosts it is for",
+        ),
+        (
+            tenon::tenant::Enablement {
+                secrets: BTreeMap::from([(
+                    "api_token".into(),
+                    tenon::capability::secret::Secret::for_hosts(
+                        "a-token-value",
+                        vec!["elsewhere.example.com".parse().unwrap()],
+                    ),
+                )]),
+                ..good.clone()
+            },
+            "secret `api_token` is for elsewhere.example.com, which is not granted",
         ),
         (
             tenon::tenant::Enablement {

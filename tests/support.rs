@@ -52,33 +52,25 @@ pub async fn vendors(n: usize) -> (Shop, Ledger) {
 }
 
 pub fn enablement(tenant: &str, plugin: &str) -> Enablement {
-    Enablement {
-        tenant: tenant.into(),
-        plugin: plugin.into(),
-        config: BTreeMap::new(),
-        secrets: BTreeMap::new(),
-        grants: Vec::new(),
-        limits: LimitOverrides::default(),
-        enabled_at: 0,
-    }
+    Enablement::new(tenant, plugin)
 }
 
 pub fn shop_enablement(tenant: &str, shop: &Shop) -> Enablement {
     Enablement {
         config: BTreeMap::from([("base_url".into(), shop.base_url())]),
-        secrets: BTreeMap::from([("api_token".into(), SHOP_TOKEN.into())]),
         grants: vec![shop.addr().to_string().parse().unwrap()],
         ..enablement(tenant, "demo-shop")
     }
+    .with_secret("api_token", SHOP_TOKEN)
 }
 
 pub fn ledger_enablement(tenant: &str, ledger: &Ledger) -> Enablement {
     Enablement {
         config: BTreeMap::from([("base_url".into(), ledger.base_url())]),
-        secrets: BTreeMap::from([("api_token".into(), LEDGER_TOKEN.into())]),
         grants: vec![ledger.addr().to_string().parse().unwrap()],
         ..enablement(tenant, "demo-ledger")
     }
+    .with_secret("api_token", LEDGER_TOKEN)
 }
 
 /// Creates `tenant`, enables the demo pipeline against these vendors and adds the
@@ -136,37 +128,38 @@ pub fn failure(run: &Run) -> String {
     run.error.clone().expect("a failed run says why")
 }
 
-/// A bundled plugin called directly, in a sandbox of its own, for records no
-/// flow source carries and for listing what a destination holds. Config,
-/// secrets and grants come from an [`Enablement`]; with `idmap`, the plugin gets
-/// an id map in `dir`.
+/// A bundled plugin called directly, in a host of its own on `dir`, for
+/// records no flow source carries and for listing what a destination holds.
+/// Config, secrets and grants come from an [`Enablement`]; with `idmap`, the
+/// plugin gets that host's id map.
 pub struct Direct {
-    sandbox: tenon::sandbox::Sandbox,
+    tenon: Tenon,
     prepared: tenon::engine::Prepared,
     ctx: tenon::sandbox::CallContext,
 }
 
 impl Direct {
-    pub fn new(dir: &Path, enablement: Enablement, idmap: bool) -> Direct {
-        let engine = std::sync::Arc::new(tenon::engine::Engine::new(dir.join("cache")).unwrap());
-        let wasm = tenon::bundled::PLUGINS
-            .iter()
-            .find(|(name, _)| *name == enablement.plugin)
-            .unwrap_or_else(|| panic!("{} is bundled", enablement.plugin))
-            .1;
-        let (_, prepared) = engine.load(wasm).unwrap();
+    pub async fn new(dir: &Path, enablement: Enablement, idmap: bool) -> Direct {
+        let tenon = Tenon::open(dir).expect("host opens");
+        let wasm = tenon::bundled::get(&enablement.plugin)
+            .unwrap_or_else(|| panic!("{} is bundled", enablement.plugin));
+        let installed = tenon
+            .install(wasm, LimitOverrides::default(), "test")
+            .await
+            .expect("the bundled plugin installs");
+        tenon.create_tenant(&enablement.tenant, "test").unwrap();
+        let tenant = enablement.tenant.clone();
+        tenon
+            .enable(enablement, "test")
+            .expect("the plugin enables");
+        let mut ctx = tenon.call_context(&tenant, &installed).unwrap();
+        if !idmap {
+            ctx = ctx.without::<tenon::capability::idmap::Scope>();
+        }
         Direct {
-            sandbox: tenon::sandbox::Sandbox::new(engine),
-            prepared,
-            ctx: tenon::sandbox::CallContext {
-                tenant: enablement.tenant,
-                plugin: enablement.plugin,
-                config: std::sync::Arc::new(enablement.config),
-                secrets: std::sync::Arc::new(enablement.secrets),
-                grants: std::sync::Arc::new(enablement.grants),
-                limits: tenon::limits::Limits::default(),
-                idmap: idmap.then(|| tenon::state::State::open(&dir.join("state")).unwrap()),
-            },
+            prepared: tenon.prepared(&installed).unwrap(),
+            tenon,
+            ctx,
         }
     }
 
@@ -176,7 +169,8 @@ impl Direct {
         stream: &str,
         batch: Vec<(tenon::record::Envelope, String)>,
     ) -> tenon::sandbox::WriteOutcomes {
-        self.sandbox
+        self.tenon
+            .sandbox()
             .write(&self.prepared, &self.ctx, stream, batch)
             .await
             .unwrap()
@@ -189,7 +183,8 @@ impl Direct {
         let mut all = Vec::new();
         loop {
             let (page, _) = self
-                .sandbox
+                .tenon
+                .sandbox()
                 .read(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
                 .await
                 .unwrap();
@@ -214,7 +209,8 @@ impl Direct {
         let mut all: Vec<(String, serde_json::Value)> = Vec::new();
         loop {
             let (page, _) = self
-                .sandbox
+                .tenon
+                .sandbox()
                 .reconcile(&self.prepared, &self.ctx, stream, cursor.as_deref(), limit)
                 .await
                 .unwrap();

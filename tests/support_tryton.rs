@@ -155,10 +155,10 @@ impl TrytonServer {
                 ("base_url".into(), self.base_url()),
                 ("database".into(), DATABASE.into()),
             ]),
-            secrets: std::collections::BTreeMap::from([("session".into(), self.session.clone())]),
             grants: vec![self.addr().parse().unwrap()],
             ..crate::support::enablement(tenant, "erp-tryton")
         }
+        .with_secret("session", self.session.clone())
     }
 
     /// Creates a salable product (template and variant) with code `sku`; the

@@ -489,8 +489,8 @@ async fn stock_levels_report_each_warehouse_apart() {
 struct Writer(Direct);
 
 impl Writer {
-    fn new(tryton: &TrytonServer, dir: &std::path::Path) -> Writer {
-        Writer(Direct::new(dir, tryton.enablement("acme"), true))
+    async fn new(tryton: &TrytonServer, dir: &std::path::Path) -> Writer {
+        Writer(Direct::new(dir, tryton.enablement("acme"), true).await)
     }
 
     /// Writes `sale-orders` records `(key, payload)`; one outcome each.
@@ -548,7 +548,7 @@ async fn sale_orders_with_ship_to_land_change_cancel_and_reconcile_exactly() {
     let tryton = TrytonServer::start();
     create_products(&tryton);
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::new(&tryton, dir.path());
+    let writer = Writer::new(&tryton, dir.path()).await;
     // The prepared database has no countries: the connector creates `US`.
     assert_eq!(tryton.count("country.country", json!([])), 0);
 
@@ -653,7 +653,7 @@ async fn sale_orders_with_ship_to_land_change_cancel_and_reconcile_exactly() {
     late["total_cents"] = json!(2 * 950 + 5 * 1990);
     let outcome = writer.write(&[("9002", &late)]).await.remove(0);
     match outcome {
-        Err(tenon::bindings::GuestError::Permanent { message }) => {
+        Err(tenon::GuestError::Permanent { message }) => {
             assert!(message.contains("change it in Tryton"), "{message}");
             assert!(
                 message.contains(&state.as_str().unwrap().to_owned()),

@@ -131,8 +131,8 @@ async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
 }
 
 /// The bundled `commerce-vendure`, called directly.
-fn writer(vendure: &Vendure, dir: &std::path::Path) -> Direct {
-    Direct::new(dir, vendure.enablement("acme"), false)
+async fn writer(vendure: &Vendure, dir: &std::path::Path) -> Direct {
+    Direct::new(dir, vendure.enablement("acme"), false).await
 }
 
 /// The host's comparison restricted to what a test wrote: for each `(id,
@@ -216,7 +216,7 @@ async fn stock_levels_written_by_sku_land_in_vendure_once() {
     let default = stock_location(&vendure, DEFAULT_LOCATION);
 
     let dir = tempfile::tempdir().unwrap();
-    let writer = writer(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path()).await;
     let level = |sku: &str, quantity: i64| {
         record(
             "inventory-levels",
@@ -264,10 +264,9 @@ async fn customers_page_one_by_one_through_equal_update_times() {
     tenon.create_tenant("acme", "test").unwrap();
 
     // A token Vendure does not know: `check` and reads fail, naming the secret.
-    let mut wrong = vendure.enablement("acme");
-    wrong
-        .secrets
-        .insert("api_token".into(), "not-a-session".into());
+    let wrong = vendure
+        .enablement("acme")
+        .with_secret("api_token", "not-a-session");
     tenon.enable(wrong, "test").unwrap();
     let refused = tenon.check("acme", PLUGIN).await.unwrap_err().to_string();
     assert!(refused.contains("api_token"), "{refused}");
@@ -347,7 +346,7 @@ async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let writer = writer(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path()).await;
     let parcel = |tracking: &str, lines: Value| {
         record(
             "fulfilments",
@@ -495,7 +494,7 @@ fn product_state(vendure: &Vendure, slug: &str) -> (String, Vec<(String, String)
 async fn products_land_once_and_reconcile_until_vendure_changes_behind_our_back() {
     let vendure = Vendure::shared();
     let dir = tempfile::tempdir().unwrap();
-    let writer = writer(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path()).await;
 
     let small = product_payload("REC-TEE-S", ("Tee S", "T-Shirt S"), "21.00", "19.90");
     let medium = product_payload("REC-TEE-M", ("Tee M", "T-Shirt M"), "21.50", "20.40");
@@ -646,7 +645,7 @@ async fn stock_levels_land_per_stock_location_and_reconcile() {
     let variant = variant(&vendure, "LOC-MUG", 1250, 0);
 
     let dir = tempfile::tempdir().unwrap();
-    let writer = writer(&vendure, dir.path());
+    let writer = writer(&vendure, dir.path()).await;
     let level = |location: &str, quantity: i64| {
         record(
             "inventory-levels",

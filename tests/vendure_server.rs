@@ -124,10 +124,10 @@ impl Vendure {
     pub fn enablement(&self, tenant: &str) -> tenon::tenant::Enablement {
         tenon::tenant::Enablement {
             config: std::collections::BTreeMap::from([("base_url".into(), self.base_url())]),
-            secrets: std::collections::BTreeMap::from([("api_token".into(), self.token.clone())]),
             grants: vec![self.addr().parse().unwrap()],
             ..crate::support::enablement(tenant, "commerce-vendure")
         }
+        .with_secret("api_token", self.token.clone())
     }
 
     /// `127.0.0.1:<port>`, the egress grant.

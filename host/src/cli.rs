@@ -10,6 +10,7 @@
 //! data folder, printing the same output with the same exit codes (a refused
 //! token is 4).
 
+use crate::capability::secret::Secret;
 use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::flow::{
     CronExpr, DEFAULT_BATCH_SIZE, Endpoint, Flow, Interval, Pin, Run, RunStatus, Schedule,
@@ -37,6 +38,11 @@ pub struct Cli {
     /// Data folder: state database, installed components, compile cache.
     #[arg(long, global = true, env = "TENON_DATA", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// Where the host's keys live (the keys of sealed secrets and of the compile
+    /// cache's MACs): `<data>/keys` unless given. Keep them apart from backups
+    /// of the data folder to keep those backups' secrets sealed.
+    #[arg(long, global = true, env = "TENON_KEYS", value_name = "DIR")]
+    pub keys: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -79,11 +85,19 @@ pub enum Command {
         /// A secret read from a file (trailing newline dropped), `name=path`.
         #[arg(long = "secret-file", value_name = "NAME=PATH", value_parser = key_value)]
         secret_files: Vec<(String, String)>,
+        /// A host a secret is for, `name=host[:port]`; repeat for more. The host
+        /// sends a secret to no other host, and only over https unless the host
+        /// is a loopback address or --secret-allow-http names the secret.
+        #[arg(long = "secret-host", value_name = "NAME=HOST[:PORT]", value_parser = key_value)]
+        secret_hosts: Vec<(String, String)>,
+        /// Lets the named secret go over plain http to its hosts.
+        #[arg(long = "secret-allow-http", value_name = "NAME")]
+        secret_allow_http: Vec<String>,
         /// A host the plugin may reach, `host` or `host:port`; repeat for more.
         #[arg(long = "grant", value_name = "HOST[:PORT]")]
         grants: Vec<String>,
         #[command(flatten)]
-        limits: LimitOverrides,
+        limits: LimitArgs,
     },
     /// Disable a plugin for a tenant; its settings and secrets are forgotten.
     Disable { tenant: String, plugin: String },
@@ -144,7 +158,7 @@ pub enum PluginCommand {
         #[arg(long, conflicts_with = "files")]
         bundled: bool,
         #[command(flatten)]
-        limits: LimitOverrides,
+        limits: LimitArgs,
     },
     /// List installed plugins.
     List,
@@ -165,6 +179,58 @@ pub enum TenantCommand {
     Create { tenant: String },
     /// List tenants and the plugins each has enabled.
     List,
+    /// Show, or with options set, what the operator allows a tenant: the hosts
+    /// a tenant token may grant, the non-public networks its plugins may reach,
+    /// and the limits a tenant token may not go above. Options replace the
+    /// whole policy.
+    Policy {
+        tenant: String,
+        /// A host a tenant token may grant, `host` or `host:port`; repeat for more.
+        #[arg(long = "allow-egress", value_name = "HOST[:PORT]")]
+        egress: Vec<String>,
+        /// A loopback, private or link-local network the tenant's plugins may
+        /// connect to, `10.1.0.0/16`; repeat for more.
+        #[arg(long = "allow-network", value_name = "CIDR")]
+        networks: Vec<ipnet::IpNet>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+/// Limits as flags: fuel, time, memory, HTTP.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Fuel per call (about one unit per WebAssembly instruction).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Wall-clock time per call, in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Linear memory per call, over all its memories and tables, in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// Timeout of one outgoing HTTP request, in milliseconds.
+    #[arg(long)]
+    pub http_timeout_ms: Option<u64>,
+    /// Largest HTTP response body handed to the plugin, in bytes.
+    #[arg(long)]
+    pub max_response_bytes: Option<u64>,
+    /// Outgoing HTTP requests allowed within one call.
+    #[arg(long)]
+    pub max_requests: Option<u32>,
+}
+
+impl From<LimitArgs> for LimitOverrides {
+    fn from(a: LimitArgs) -> Self {
+        LimitOverrides {
+            fuel: a.fuel,
+            timeout_ms: a.timeout_ms,
+            memory_mib: a.memory_mib,
+            http_timeout_ms: a.http_timeout_ms,
+            max_response_bytes: a.max_response_bytes,
+            max_requests: a.max_requests,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +330,14 @@ pub enum IdmapCommand {
         source: String,
         target: String,
     },
+    /// List a tenant's namespaces with the plugins that may write each.
+    Owners { tenant: String },
+    /// Let a plugin write a namespace beside the plugin that owns it.
+    Share {
+        tenant: String,
+        namespace: String,
+        plugin: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,6 +362,13 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 
 /// Parses the process arguments, runs the command, returns its exit code.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(crate::compile::WORKER_ARG) {
+        return crate::compile::worker_main(&args[2..]);
+    }
+    // Everything this process creates is its user's alone: the data folder
+    // holds sealed secrets, their keys and the components it runs.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let log_format = match &cli.command {
         Command::Serve(args) => args.log_format,
@@ -301,7 +382,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    // The binary compiles components in a bounded worker: itself.
+    let compiler = match crate::compile::Compiler::this_executable() {
+        Ok(compiler) => compiler,
+        Err(e) => {
+            eprintln!("error: could not find this executable to compile components with: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run_with(cli, compiler)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -321,21 +410,28 @@ fn init_tracing(filter: &str, format: crate::server::config::LogFormat) {
     };
 }
 
-/// Runs one command; `Ok` carries the exit code (a failed run is not an error of
-/// the command, but scripts must see it).
+/// Runs one command, compiling components in this process; `Ok` carries the
+/// exit code (a failed run is not an error of the command, but scripts must see
+/// it).
 pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
-    match cli.command {
+    run_with(cli, crate::compile::Compiler::InProcess).await
+}
+
+/// Runs one command, compiling components with `compiler`.
+pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Result<ExitCode> {
+    let options = || options(&cli, &compiler);
+    match &cli.command {
         Command::Demo => {
-            crate::demo::run(&cli.data.join("demo")).await?;
+            crate::demo::run(&cli.data.join("demo"), options()?).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Sandbox(sandboxes) => {
-            crate::demo::serve_sandboxes(sandboxes).await?;
+            crate::demo::serve_sandboxes(sandboxes.clone()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Serve(args) => {
-            let config = crate::server::config::ServeConfig::load(&args)?;
-            crate::server::run(&cli.data, config).await?;
+            let config = crate::server::config::ServeConfig::load(args)?;
+            crate::server::run(&cli.data, options()?, config).await?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -356,12 +452,39 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             }
         });
     }
-    let tenon = Tenon::open(&cli.data)?;
+    let tenon = Tenon::open_with(&cli.data, options()?)?;
     match cli.command {
         Command::Plugin(cmd) => plugin(&tenon, &out, cmd).await?,
         Command::Tenant(TenantCommand::Create { tenant }) => {
             let tenant = tenon.create_tenant(&tenant, &actor())?;
             out.done(&tenant, &format!("Tenant `{}` created.", tenant.id));
+        }
+        Command::Tenant(TenantCommand::Policy {
+            tenant,
+            egress,
+            networks,
+            limits,
+        }) => {
+            let limits: LimitOverrides = limits.into();
+            let t = if egress.is_empty() && networks.is_empty() && limits.is_empty() {
+                tenon.tenant(&tenant)?
+            } else {
+                let egress = egress
+                    .iter()
+                    .map(|g| g.parse())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Error::Invalid)?;
+                tenon.set_policy(
+                    &tenant,
+                    crate::tenant::Policy {
+                        egress,
+                        networks,
+                        limits,
+                    },
+                    &actor(),
+                )?
+            };
+            print_policy(&out, &t);
         }
         Command::Tenant(TenantCommand::List) => {
             let tenants = tenon.tenants()?;
@@ -385,10 +508,13 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
             config,
             secrets,
             secret_files,
+            secret_hosts,
+            secret_allow_http,
             grants,
             limits,
         } => {
-            let secret_map = read_secrets(secrets, secret_files).map_err(Error::Invalid)?;
+            let secret_map = read_secrets(secrets, secret_files, secret_hosts, secret_allow_http)
+                .map_err(Error::Invalid)?;
             let grants = grants
                 .iter()
                 .map(|g| g.parse())
@@ -396,13 +522,11 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                 .map_err(Error::Invalid)?;
             let enablement = tenon.enable(
                 Enablement {
-                    tenant,
-                    plugin,
                     config: config.into_iter().collect(),
                     secrets: secret_map,
                     grants,
-                    limits,
-                    enabled_at: 0,
+                    limits: limits.into(),
+                    ..Enablement::new(&tenant, &plugin)
                 },
                 &actor(),
             )?;
@@ -471,6 +595,26 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
                 vec![l.namespace.clone(), l.source.clone(), l.target.clone()]
             });
         }
+        Command::Idmap(IdmapCommand::Owners { tenant }) => {
+            let owners = tenon.namespace_owners(&tenant)?;
+            out.table(&owners, &["NAMESPACE", "OWNER", "SHARED WITH"], |o| {
+                vec![o.namespace.clone(), o.owner.clone(), o.shared.join(", ")]
+            });
+        }
+        Command::Idmap(IdmapCommand::Share {
+            tenant,
+            namespace,
+            plugin,
+        }) => {
+            let owner = tenon.share_namespace(&tenant, &namespace, &plugin, &actor())?;
+            out.done(
+                &owner,
+                &format!(
+                    "`{plugin}` may write `{namespace}` of `{tenant}` (owner `{}`).",
+                    owner.owner
+                ),
+            );
+        }
         Command::Idmap(IdmapCommand::Resolve {
             tenant,
             namespace,
@@ -523,17 +667,50 @@ pub async fn run(cli: Cli) -> crate::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How a command opens the host: compiling with `compiler`, with the keys
+/// where `--keys` says.
+fn options(cli: &Cli, compiler: &crate::compile::Compiler) -> crate::Result<crate::host::Options> {
+    Ok(crate::host::Options {
+        compiler: compiler.clone(),
+        keys: cli.keys.clone(),
+    })
+}
+
 /// The secrets of `enable`: those given inline, then those read from files
-/// (trailing newline dropped); the error names the file that could not be read.
+/// (trailing newline dropped), each with the hosts `--secret-host` binds it to
+/// and whether `--secret-allow-http` lets it go over http. The error names the
+/// file that could not be read, or the secret a host or allowance names that is
+/// not given.
 fn read_secrets(
     secrets: Vec<(String, String)>,
     files: Vec<(String, String)>,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut map: BTreeMap<String, String> = secrets.into_iter().collect();
+    hosts: Vec<(String, String)>,
+    allow_http: Vec<String>,
+) -> Result<BTreeMap<String, Secret>, String> {
+    let mut map: BTreeMap<String, Secret> = secrets
+        .into_iter()
+        .map(|(name, value)| (name, Secret::for_hosts(value, Vec::new())))
+        .collect();
     for (name, path) in files {
         let value = std::fs::read_to_string(&path)
             .map_err(|e| format!("could not read secret file `{path}`: {e}"))?;
-        map.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
+        map.insert(
+            name,
+            Secret::for_hosts(value.trim_end_matches(['\n', '\r']), Vec::new()),
+        );
+    }
+    for (name, host) in hosts {
+        let secret = map.get_mut(&name).ok_or_else(|| {
+            format!("--secret-host names secret `{name}`, which is not given (--secret or --secret-file)")
+        })?;
+        secret.hosts.push(host.parse()?);
+    }
+    for name in allow_http {
+        map.get_mut(&name)
+            .ok_or_else(|| {
+                format!("--secret-allow-http names secret `{name}`, which is not given")
+            })?
+            .allow_http = true;
     }
     Ok(map)
 }
@@ -562,7 +739,7 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
             let mut installed = Vec::new();
             for (source, wasm) in components {
                 let plugin = tenon
-                    .install(&wasm, limits, &actor())
+                    .install(&wasm, limits.into(), &actor())
                     .await
                     .map_err(|e| match e {
                         Error::Load(_) | Error::Invalid(_) | Error::Call(_) => {
@@ -623,13 +800,22 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                 println!("    {} ({req}{def}): {}", c.name, c.description);
             }
             println!(
-                "  secrets: {}",
-                if d.secrets.is_empty() {
-                    "none".into()
-                } else {
-                    d.secrets.join(", ")
-                }
+                "  secrets:{}",
+                if d.secrets.is_empty() { " none" } else { "" }
             );
+            for secret in &d.secrets {
+                let req = if secret.required {
+                    "required"
+                } else {
+                    "optional"
+                };
+                let about = if secret.description.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", secret.description)
+                };
+                println!("    {} ({req}, {}){about}", secret.name, secret.scheme);
+            }
             println!(
                 "  egress:  {}",
                 if d.egress.is_empty() {
@@ -660,6 +846,31 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
         }
     }
     Ok(())
+}
+
+fn print_policy(out: &Output, tenant: &crate::tenant::Tenant) {
+    let p = &tenant.policy;
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    out.done(
+        &p,
+        &format!(
+            "Tenant `{}`: a tenant token may grant {}; plugins may reach networks {}; limits a tenant token may not go above: {}.",
+            tenant.id,
+            list(p.egress.iter().map(ToString::to_string).collect()),
+            list(p.networks.iter().map(ToString::to_string).collect()),
+            if p.limits.is_empty() {
+                "the plugin's".to_owned()
+            } else {
+                serde_json::to_string(&p.limits).unwrap_or_default()
+            }
+        ),
+    );
 }
 
 /// Who is acting, for the audit log: the OS user running the CLI.
@@ -846,6 +1057,33 @@ async fn remote(
         Command::Plugin(PluginCommand::Rollback { plugin }) => {
             print_rolled_back(out, &client.rollback(&plugin).await?);
         }
+        Command::Tenant(TenantCommand::Policy {
+            tenant,
+            egress,
+            networks,
+            limits,
+        }) => {
+            let limits: LimitOverrides = limits.into();
+            let t = if egress.is_empty() && networks.is_empty() && limits.is_empty() {
+                client.policy(&tenant).await?
+            } else {
+                let egress = egress
+                    .iter()
+                    .map(|g| g.parse())
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|message| crate::client::Refusal {
+                        message,
+                        exit_code: 4,
+                    })?;
+                let policy = crate::tenant::Policy {
+                    egress,
+                    networks,
+                    limits,
+                };
+                client.set_policy(&tenant, &policy).await?
+            };
+            print_policy(out, &t);
+        }
         Command::Tenant(TenantCommand::List) => {
             let rows: Vec<TenantRow> = client
                 .tenants()
@@ -864,11 +1102,13 @@ async fn remote(
             config,
             secrets,
             secret_files,
+            secret_hosts,
+            secret_allow_http,
             grants,
             limits,
         } => {
-            let secrets =
-                read_secrets(secrets, secret_files).map_err(|message| crate::client::Refusal {
+            let secrets = read_secrets(secrets, secret_files, secret_hosts, secret_allow_http)
+                .map_err(|message| crate::client::Refusal {
                     message,
                     exit_code: 4,
                 })?;
@@ -876,7 +1116,7 @@ async fn remote(
                 config: config.into_iter().collect(),
                 secrets,
                 grants,
-                limits,
+                limits: limits.into(),
             };
             print_enabled(out, &client.enable(&tenant, &plugin, &settings).await?);
         }

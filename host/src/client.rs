@@ -120,6 +120,27 @@ impl Client {
         self.call(Method::GET, "/tenants", None).await
     }
 
+    /// A tenant with its policy.
+    pub async fn policy(&self, tenant: &str) -> Result<crate::tenant::Tenant> {
+        self.call(Method::GET, &format!("/tenants/{tenant}/policy"), None)
+            .await
+    }
+
+    /// Replaces a tenant's policy; answers the tenant with it.
+    pub async fn set_policy(
+        &self,
+        tenant: &str,
+        policy: &crate::tenant::Policy,
+    ) -> Result<crate::tenant::Tenant> {
+        let body = serde_json::to_value(policy).expect("a policy serialises");
+        self.call(
+            Method::PUT,
+            &format!("/tenants/{tenant}/policy"),
+            Some(body),
+        )
+        .await
+    }
+
     pub async fn enable(
         &self,
         tenant: &str,

@@ -3,7 +3,7 @@
 //! of an operator's decision about one. Owns the shapes and the backoff policy;
 //! storing them is [`crate::state`]'s, acting on them [`crate::sync`]'s.
 
-use crate::bindings::GuestError;
+use crate::GuestError;
 use crate::record::Envelope;
 use serde::{Deserialize, Serialize};
 

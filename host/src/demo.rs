@@ -11,6 +11,7 @@
 //! Also [`serve_sandboxes`], behind `tenon sandbox`: the shop, the ledger, the
 //! PIM and the 3PL on loopback until Ctrl-C, for a plugin author to try against.
 
+use crate::capability::secret::Secret;
 use crate::cli::run_summary;
 use crate::flow::{Endpoint, Flow};
 use crate::limits::LimitOverrides;
@@ -64,7 +65,7 @@ struct Systems {
 }
 
 /// Runs the demo in `data` (emptied first: it belongs to the demo).
-pub async fn run(data: &Path) -> crate::Result<()> {
+pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()> {
     if data.exists() {
         std::fs::remove_dir_all(data)
             .with_context(|| format!("could not empty {}", data.display()))?;
@@ -86,7 +87,7 @@ pub async fn run(data: &Path) -> crate::Result<()> {
         threepl.base_url()
     );
 
-    let tenon = Tenon::open(data)?;
+    let tenon = Tenon::open_with(data, options)?;
     for (name, wasm) in crate::bundled::PLUGINS {
         let started = std::time::Instant::now();
         let plugin = tenon.install(wasm, LimitOverrides::default(), DEMO).await?;
@@ -281,30 +282,33 @@ pub async fn run(data: &Path) -> crate::Result<()> {
     Ok(())
 }
 
-/// Enables the tenant `acme`'s plugins: each connector with its address,
-/// secret and an egress grant to its sandbox only.
+/// Enables the tenant `acme`'s plugins: each connector with its address, an
+/// egress grant to its sandbox only, and its secret bound to that sandbox.
 fn enable(tenon: &Tenon, systems: &Systems) -> crate::Result<()> {
     tenon.create_tenant("acme", DEMO)?;
     let enable = |plugin: &str,
                   config: &[(&str, String)],
                   secret: Option<(&str, &str)>,
                   grant: Option<String>| {
+        let grants: Vec<crate::capability::http::Grant> = grant
+            .map(|g| vec![g.parse().expect("a socket address is a grant")])
+            .unwrap_or_default();
         tenon.enable(
             Enablement {
-                tenant: "acme".into(),
-                plugin: plugin.into(),
                 config: config
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.clone()))
                     .collect(),
                 secrets: secret
-                    .map(|(name, value)| BTreeMap::from([(name.to_owned(), value.to_owned())]))
+                    .map(|(name, value)| {
+                        BTreeMap::from([(
+                            name.to_owned(),
+                            Secret::for_hosts(value, grants.clone()),
+                        )])
+                    })
                     .unwrap_or_default(),
-                grants: grant
-                    .map(|g| vec![g.parse().expect("a socket address is a grant")])
-                    .unwrap_or_default(),
-                limits: LimitOverrides::default(),
-                enabled_at: 0,
+                grants: grants.clone(),
+                ..Enablement::new("acme", plugin)
             },
             DEMO,
         )

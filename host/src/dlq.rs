@@ -124,7 +124,7 @@ impl Tenon {
                     Ok((out, _)) => out
                         .into_iter()
                         .map(|e| {
-                            let key = e.idempotency_key(&flow.tenant, &flow.name);
+                            let key = crate::record::idempotency_key(&e, &flow.tenant, &flow.name);
                             (e, key)
                         })
                         .collect(),

@@ -13,6 +13,10 @@ pub enum Error {
     /// The input was refused; nothing changed.
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this (a tenant token beyond the operator's
+    /// policy); nothing changed.
+    #[error("{0}")]
+    Forbidden(String),
     /// The component could not be loaded; nothing changed.
     #[error("could not install plugin: {0}")]
     Load(#[from] LoadError),
@@ -37,7 +41,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::NotFound { .. } => 3,
-            Error::Invalid(_) | Error::Load(_) => 4,
+            Error::Invalid(_) | Error::Forbidden(_) | Error::Load(_) => 4,
             Error::Call(_) => 5,
             Error::Internal(_) => 1,
         }

@@ -4,27 +4,52 @@
 //! Running flows is in [`crate::sync`]; [`Tenon::shutdown`] asks running flows
 //! to stop after their current batch.
 
-use crate::engine::{Engine, Prepared};
+use crate::capability::http::{Access, Http};
+use crate::capability::secret::Secrets;
+use crate::capability::{config, idmap::Scope};
+use crate::engine::{Engine, EngineOptions, Prepared};
 use crate::error::{Error, Result};
 use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, MAX_BATCH_SIZE, Run};
+use crate::keys::Keyring;
 use crate::limits::{self, LimitOverrides};
 use crate::plugin::{Installed, World, is_identifier};
 use crate::sandbox::{CallContext, CallReport, ReadPage, Sandbox};
 use crate::state::State;
-use crate::tenant::{Enablement, Tenant};
+use crate::tenant::{Enablement, Policy, Tenant};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tenon_runtime::compile::Compiler;
 use tokio_util::sync::CancellationToken;
 
 /// The data folder used when none is given: `tenon-data` in the working directory.
 pub const DEFAULT_DATA_DIR: &str = "tenon-data";
+
+/// How a host is opened beyond its data folder.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where components are compiled: in a bounded worker process (the `tenon`
+    /// binary) or in this process.
+    pub compiler: Compiler,
+    /// Where the keys live; `<data>/keys` when none.
+    pub keys: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            compiler: Compiler::InProcess,
+            keys: None,
+        }
+    }
+}
 
 /// The host.
 #[derive(Debug, Clone)]
 pub struct Tenon {
     pub(crate) state: State,
     pub(crate) sandbox: Sandbox,
+    http: Arc<Http>,
     data_dir: PathBuf,
     /// Cancelled by [`Tenon::shutdown`]; shared by every clone.
     stopping: CancellationToken,
@@ -38,13 +63,23 @@ pub fn now_ms() -> u64 {
 }
 
 impl Tenon {
-    /// Opens the host on a data folder (created if missing): `state/` holds the sled
-    /// database, `components/` the installed `.wasm` files, `cache/` their
-    /// compiled form.
+    /// Opens the host on a data folder (created if missing), compiling in this
+    /// process: see [`Tenon::open_with`].
     pub fn open(data_dir: &Path) -> Result<Tenon> {
-        std::fs::create_dir_all(data_dir.join("components"))
-            .with_context(|| format!("could not create data folder {}", data_dir.display()))?;
-        let state = State::open(&data_dir.join("state"))?;
+        Tenon::open_with(data_dir, Options::default())
+    }
+
+    /// Opens the host on a data folder (created if missing, 0700, its files
+    /// 0600): `state/` holds the sled database, `components/` the installed
+    /// `.wasm` files, `cache/` their compiled form, `keys/` (unless `options`
+    /// put them elsewhere) the keys of sealed secrets and of the cache's MACs.
+    pub fn open_with(data_dir: &Path, options: Options) -> Result<Tenon> {
+        crate::keys::private_dir(data_dir)?;
+        crate::keys::private_dir(&data_dir.join("components"))?;
+        let keys = Keyring::open(&options.keys.unwrap_or_else(|| data_dir.join("keys")))?;
+        let cache_key = keys.cache_key()?;
+        let state = State::open(&data_dir.join("state"), keys)?;
+        crate::keys::tighten(data_dir)?;
         let interrupted = state.interrupt_stale_runs()?;
         if interrupted > 0 {
             tracing::warn!(
@@ -52,10 +87,18 @@ impl Tenon {
                 "Runs left running by a stopped host marked interrupted"
             );
         }
-        let engine = Engine::new(data_dir.join("cache"))?;
+        let http = Http::new();
+        let engine = Engine::new(EngineOptions {
+            cache_dir: data_dir.join("cache"),
+            cache_key,
+            compiler: options.compiler,
+            fuel: true,
+            capabilities: crate::capability::standard(Arc::clone(&http)),
+        })?;
         Ok(Tenon {
             state,
             sandbox: Sandbox::new(Arc::new(engine)),
+            http,
             data_dir: data_dir.to_owned(),
             stopping: CancellationToken::new(),
         })
@@ -86,6 +129,17 @@ impl Tenon {
     /// The engine, for its cache counters.
     pub fn engine(&self) -> &Engine {
         self.sandbox.engine()
+    }
+
+    /// The sandbox plugin calls run in, for its concurrency gate.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Egress refuses `addr` from now on, whatever the grants: the server's own
+    /// listeners.
+    pub fn refuse_egress_to(&self, addr: std::net::SocketAddr) {
+        self.http.refuse(addr);
     }
 
     // Plugins.
@@ -183,7 +237,7 @@ impl Tenon {
     }
 
     /// The compiled, pre-linked component of an installed plugin.
-    pub(crate) fn prepared(&self, plugin: &Installed) -> Result<Prepared> {
+    pub fn prepared(&self, plugin: &Installed) -> Result<Prepared> {
         if let Some(prepared) = self.sandbox.engine().loaded(&plugin.sha256) {
             return Ok(prepared);
         }
@@ -208,6 +262,7 @@ impl Tenon {
         let tenant = Tenant {
             id: id.to_owned(),
             created_at: now_ms(),
+            policy: Policy::default(),
         };
         self.state.put_tenant(&tenant)?;
         self.audit(
@@ -231,10 +286,53 @@ impl Tenon {
 
     // Enablements.
 
-    /// Enables (or re-configures) a plugin for a tenant. The settings replace any
-    /// earlier ones and are checked against what the plugin declares first.
-    /// The audit entry shows secret names, never their values.
+    /// Sets what the operator allows a tenant (see [`Policy`]); audited.
+    pub fn set_policy(&self, tenant: &str, policy: Policy, actor: &str) -> Result<Tenant> {
+        let mut t = self.tenant(tenant)?;
+        policy.validate().map_err(Error::Invalid)?;
+        let before = std::mem::replace(&mut t.policy, policy);
+        self.state.put_tenant(&t)?;
+        self.audit(
+            actor,
+            "tenant.policy",
+            format!("tenant/{tenant}"),
+            serde_json::json!({ "before": before, "after": t.policy }),
+        )?;
+        Ok(t)
+    }
+
+    /// Enables (or re-configures) a plugin for a tenant, as an operator. The
+    /// settings replace any earlier ones and are checked against what the plugin
+    /// declares first; the limits given become the operator's for this
+    /// enablement. The audit entry shows secret names, never their values.
     pub fn enable(&self, mut enablement: Enablement, actor: &str) -> Result<Enablement> {
+        enablement.operator_limits = enablement.limits;
+        self.store_enablement(enablement, actor)
+    }
+
+    /// Enables (or re-configures) a plugin for a tenant on behalf of that
+    /// tenant (a tenant token): as [`Tenon::enable`], but each grant must fall
+    /// inside the operator's policy for the tenant and each limit may only be
+    /// lower than the operator's (the plugin's, the policy's and those the
+    /// operator set for this enablement), which stay in force.
+    pub fn enable_as_tenant(&self, mut enablement: Enablement, actor: &str) -> Result<Enablement> {
+        let tenant = self.tenant(&enablement.tenant)?;
+        let plugin = self.plugin(&enablement.plugin)?;
+        let operator = self
+            .state
+            .enablement(&enablement.tenant, &enablement.plugin)?
+            .map(|e| e.operator_limits)
+            .unwrap_or_default();
+        let ceiling = limits::resolve(&plugin.limits, &operator.or(&tenant.policy.limits));
+        enablement
+            .within(&tenant.policy, &ceiling)
+            .map_err(Error::Forbidden)?;
+        enablement.operator_limits = operator;
+        enablement.limits = enablement.limits.or(&operator.or(&tenant.policy.limits));
+        self.store_enablement(enablement, actor)
+    }
+
+    fn store_enablement(&self, mut enablement: Enablement, actor: &str) -> Result<Enablement> {
         self.tenant(&enablement.tenant)?;
         let plugin = self.plugin(&enablement.plugin)?;
         enablement.validate(&plugin).map_err(Error::Invalid)?;
@@ -279,7 +377,7 @@ impl Tenon {
     }
 
     /// What a call of `plugin` for `tenant` runs with; refused unless enabled.
-    pub(crate) fn call_context(&self, tenant: &str, plugin: &Installed) -> Result<CallContext> {
+    pub fn call_context(&self, tenant: &str, plugin: &Installed) -> Result<CallContext> {
         let enablement = self.state.enablement(tenant, &plugin.id)?.ok_or_else(|| {
             Error::Invalid(format!(
                 "plugin `{}` is not enabled for tenant `{tenant}`",
@@ -287,15 +385,13 @@ impl Tenon {
             ))
         })?;
         crate::versions::check_egress(&enablement, plugin)?;
-        Ok(CallContext {
-            tenant: tenant.to_owned(),
-            plugin: plugin.id.clone(),
-            config: Arc::new(enablement.effective_config(plugin)),
-            secrets: Arc::new(enablement.secrets),
-            grants: Arc::new(enablement.grants),
-            limits: limits::resolve(&plugin.limits, &enablement.limits),
-            idmap: Some(self.state.clone()),
-        })
+        let policy = self.tenant(tenant)?.policy;
+        Ok(call_context(
+            &enablement,
+            plugin,
+            &policy,
+            Some(self.state.clone()),
+        ))
     }
 
     /// Asks a connector whether it can reach its vendor with the tenant's settings.
@@ -479,7 +575,7 @@ impl Tenon {
     }
 
     /// Appends an operator's change to the audit log.
-    fn audit(
+    pub(crate) fn audit(
         &self,
         actor: &str,
         action: &str,
@@ -501,6 +597,31 @@ impl Tenon {
     pub fn runs(&self, tenant: Option<&str>, flow: Option<&str>, limit: usize) -> Result<Vec<Run>> {
         Ok(self.state.runs(tenant, flow, limit)?)
     }
+}
+
+/// The context of a call of `plugin` as `enablement` and the tenant's `policy`
+/// allow it: the configuration, the grants and allowed networks, the secrets
+/// with their declared schemes, the id map when `state` is given, the limits.
+pub fn call_context(
+    enablement: &Enablement,
+    plugin: &Installed,
+    policy: &Policy,
+    state: Option<State>,
+) -> CallContext {
+    let mut ctx = CallContext::new(&enablement.tenant, &plugin.id)
+        .with(config::Values(enablement.effective_config(plugin)))
+        .with(Secrets::new(enablement.secrets.clone(), &plugin.descriptor));
+    if plugin.world == World::Connector {
+        ctx = ctx.with(Access {
+            grants: enablement.grants.clone(),
+            networks: policy.networks.clone(),
+        });
+    }
+    if let Some(state) = state {
+        ctx = ctx.with(Scope(Arc::new(crate::idmap::StateLinks(state))));
+    }
+    ctx.limits = limits::resolve(&plugin.limits, &enablement.limits);
+    ctx
 }
 
 /// What the audit log keeps of an installed plugin.

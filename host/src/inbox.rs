@@ -13,7 +13,7 @@
 use crate::error::{Error, Result};
 use crate::host::{Tenon, now_ms};
 use crate::record::Envelope;
-use crate::sandbox::WebhookRequest;
+use crate::record::WebhookRequest;
 use serde::{Deserialize, Serialize};
 
 /// A record a webhook brought in, waiting for a run of `flow` to deliver it.
@@ -53,7 +53,11 @@ impl Tenon {
                 format!("{tenant}/{plugin}"),
             ));
         }
-        let ctx = self.call_context(tenant, &installed)?;
+        // The handler verifies and parses; it has no network, so a request
+        // nobody signed cannot make the host call the vendor.
+        let ctx = self
+            .call_context(tenant, &installed)?
+            .without::<crate::capability::http::Access>();
         let (records, _) = self.sandbox.webhook(&prepared, &ctx, request).await?;
 
         let flows = self.state.flows(Some(tenant))?;

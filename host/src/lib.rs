@@ -16,36 +16,31 @@
 //! | [`dlq`] | the retry queue and dead letters: list, replay, discard (audited) |
 //! | [`reconcile`] | comparing a flow's source and destination |
 //! | [`versions`] | plugin versions: list, rollback, flow pins, grants an upgrade needs |
-//! | [`engine`] | the wasmtime engine, compile cache, pre-linking, epoch ticker |
-//! | [`sandbox`] | one plugin call: store, limits, traps turned into errors |
-//! | [`capability`] | one module per host import (`http`, `log`, `config`, `idmap`, `verify`) |
-//! | [`bindings`] | the generated WIT bindings and their conversions |
+//! | [`engine`], [`sandbox`], [`capability`], [`limits`] | the trust boundary, crate `tenon-runtime` (`host/runtime`), re-exported: engine, one call's sandbox, host imports, limits |
 //! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs, inbox |
-//! | [`plugin`], [`tenant`], [`flow`], [`record`], [`limits`], [`delivery`] | the domain types |
+//! | [`plugin`], [`tenant`], [`flow`], [`record`], [`delivery`] | the domain types |
 //! | [`server`] | `tenon serve`: scheduler, admin API with bearer tokens, OpenAPI, health, readiness, metrics, run-now, graceful shutdown |
 //! | [`cli`] | the `tenon` command line |
 //! | [`client`] | the admin API's client, for `tenon --server URL` |
 //! | [`bundled`] | the first-party plugins compiled into the binary |
 //! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
 
-pub mod bindings;
 pub mod bundled;
-pub mod capability;
 pub mod cli;
 pub mod client;
 pub mod delivery;
 pub mod demo;
 pub mod dlq;
-pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod host;
+pub mod idmap;
 pub mod inbox;
+pub mod keys;
 pub mod limits;
 pub mod plugin;
 pub mod reconcile;
 pub mod record;
-pub mod sandbox;
 pub mod server;
 pub mod state;
 pub mod sync;
@@ -55,3 +50,4 @@ pub mod versions;
 
 pub use error::{Error, Result};
 pub use host::Tenon;
+pub use tenon_runtime::{GuestError, capability, compile, engine, sandbox};

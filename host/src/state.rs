@@ -2,24 +2,33 @@
 //! and runs, one tree each, values as JSON. Owns keys, encoding and transactions;
 //! knows nothing of wasmtime.
 //!
+//! An enablement's secrets never reach the database in clear: they are sealed
+//! with a key of their own from the [`Keyring`], which is destroyed when the
+//! enablement is disabled or its secrets are replaced.
+//!
 //! A batch's cursor advance, its retry entries, dead letters, id-map links, the
 //! inbox entries it delivered and run counters commit in one transaction ([`State::commit`]) and are flushed before
 //! the batch counts as done.
 
+use crate::capability::secret::Secret;
 use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::flow::{Flow, Run};
 use crate::inbox::InboxEntry;
+use crate::keys::{Keyring, Sealed};
+use crate::limits::LimitOverrides;
 use crate::plugin::Installed;
 use crate::tenant::{Enablement, Tenant};
 use anyhow::Context as _;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The state database.
 #[derive(Debug, Clone)]
 pub struct State {
     db: sled::Db,
+    keys: Keyring,
     plugins: sled::Tree,
     tenants: sled::Tree,
     enablements: sled::Tree,
@@ -31,6 +40,9 @@ pub struct State {
     dead_letters: sled::Tree,
     delivered: sled::Tree,
     idmap: sled::Tree,
+    /// Who may write each id-map namespace of a tenant: the plugin that first
+    /// linked in it, and those the operator shared it with.
+    idmap_owners: sled::Tree,
     audit: sled::Tree,
     /// Records webhooks brought in, per flow that takes them, until a run of that
     /// flow has delivered them (see [`crate::inbox`]).
@@ -73,9 +85,40 @@ fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> anyhow::Result<T> {
     serde_json::from_slice(bytes).with_context(|| format!("corrupt entry in tree `{tree}`"))
 }
 
+/// An enablement as the database holds it: its secrets sealed.
+#[derive(Serialize, Deserialize)]
+struct StoredEnablement {
+    tenant: String,
+    plugin: String,
+    config: BTreeMap<String, String>,
+    grants: Vec<crate::capability::http::Grant>,
+    limits: LimitOverrides,
+    #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
+    operator_limits: LimitOverrides,
+    enabled_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<Sealed>,
+    /// Secrets in clear, as versions before sealing wrote them: read once at
+    /// open, then sealed (see [`State::open`]).
+    #[serde(default, skip_serializing)]
+    secrets: BTreeMap<String, String>,
+}
+
+/// Who may write an id-map namespace of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceOwner {
+    pub namespace: String,
+    /// The plugin that linked in it first.
+    pub owner: String,
+    /// Plugins the operator shared it with.
+    #[serde(default)]
+    pub shared: Vec<String>,
+}
+
 impl State {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> anyhow::Result<State> {
+    /// Opens (or creates) the database in `dir`, its secrets sealed with the
+    /// keys of `keys`.
+    pub fn open(dir: &Path, keys: Keyring) -> anyhow::Result<State> {
         let db = sled::Config::new()
             .path(dir)
             .open()
@@ -96,10 +139,97 @@ impl State {
             dead_letters: tree("dead_letters")?,
             delivered: tree("delivered")?,
             idmap: tree("idmap")?,
+            idmap_owners: tree("idmap_owners")?,
             audit: tree("audit")?,
             inbox: tree("inbox")?,
             counters: tree("counters")?,
             db,
+            keys,
+        })
+        .and_then(State::seal_secrets)
+    }
+
+    /// Seals secrets that older versions stored in clear, and destroys secret
+    /// keys no enablement uses (left by a crash between sealing new secrets and
+    /// destroying the old key).
+    fn seal_secrets(self) -> anyhow::Result<State> {
+        let mut in_use = BTreeSet::new();
+        for entry in self.enablements.iter() {
+            let (k, v) = entry.context("could not read tree `enablements`")?;
+            let stored: StoredEnablement = decode("enablements", &v)?;
+            if !stored.secrets.is_empty() {
+                tracing::warn!(tenant = %stored.tenant, plugin = %stored.plugin, "Secrets stored in clear by an older version sealed now; their old values may remain in the database's log until it compacts: rotate them, and bind each to its hosts (tenon enable ... --secret-host)");
+                let secrets = stored
+                    .secrets
+                    .iter()
+                    .map(|(name, value)| {
+                        (name.clone(), Secret::for_hosts(value.clone(), Vec::new()))
+                    })
+                    .collect();
+                let enablement = self.unsealed(stored, Some(secrets))?;
+                let sealed = self.stored(&enablement)?;
+                if let Some(s) = &sealed.sealed {
+                    in_use.insert(s.key.clone());
+                }
+                self.enablements
+                    .insert(k, encode(&sealed))
+                    .context("could not write tree `enablements`")?;
+            } else if let Some(s) = &stored.sealed {
+                in_use.insert(s.key.clone());
+            }
+        }
+        self.flush()?;
+        let shredded = self.keys.shred_all_but(&in_use)?;
+        if shredded > 0 {
+            tracing::info!(keys = shredded, "Destroyed secret keys no enablement uses");
+        }
+        Ok(self)
+    }
+
+    /// The database form of an enablement: its secrets sealed with a new key.
+    fn stored(&self, e: &Enablement) -> anyhow::Result<StoredEnablement> {
+        let sealed = if e.secrets.is_empty() {
+            None
+        } else {
+            Some(self.keys.seal(&e.tenant, &e.plugin, &encode(&e.secrets))?)
+        };
+        Ok(StoredEnablement {
+            tenant: e.tenant.clone(),
+            plugin: e.plugin.clone(),
+            config: e.config.clone(),
+            grants: e.grants.clone(),
+            limits: e.limits,
+            operator_limits: e.operator_limits,
+            enabled_at: e.enabled_at,
+            sealed,
+            secrets: BTreeMap::new(),
+        })
+    }
+
+    /// An enablement from its database form, with `secrets`, or its sealed
+    /// secrets opened.
+    fn unsealed(
+        &self,
+        stored: StoredEnablement,
+        secrets: Option<BTreeMap<String, Secret>>,
+    ) -> anyhow::Result<Enablement> {
+        let secrets = match (secrets, &stored.sealed) {
+            (Some(secrets), _) => secrets,
+            (None, Some(sealed)) => {
+                let plain = self.keys.unseal(&stored.tenant, &stored.plugin, sealed)?;
+                decode("enablements (sealed secrets)", &plain)?
+            }
+            (None, None) => BTreeMap::new(),
+        };
+        Ok(Enablement {
+            tenant: stored.tenant,
+            plugin: stored.plugin,
+            config: stored.config,
+            secrets,
+            grants: stored.grants,
+            limits: stored.limits,
+            operator_limits: stored.operator_limits,
+            enabled_at: stored.enabled_at,
         })
     }
 
@@ -210,23 +340,39 @@ impl State {
     // Enablements.
 
     pub fn enablement(&self, tenant: &str, plugin: &str) -> anyhow::Result<Option<Enablement>> {
-        Self::get(&self.enablements, "enablements", &key(&[tenant, plugin]))
+        Self::get::<StoredEnablement>(&self.enablements, "enablements", &key(&[tenant, plugin]))?
+            .map(|stored| self.unsealed(stored, None))
+            .transpose()
     }
     /// All enablements, or a tenant's.
     pub fn enablements(&self, tenant: Option<&str>) -> anyhow::Result<Vec<Enablement>> {
         let prefix = tenant.map(|t| key(&[t, ""])).unwrap_or_default();
-        Self::scan(&self.enablements, "enablements", &prefix)
+        Self::scan::<StoredEnablement>(&self.enablements, "enablements", &prefix)?
+            .into_iter()
+            .map(|stored| self.unsealed(stored, None))
+            .collect()
     }
+    /// Stores an enablement, its secrets sealed with a new key; the key of the
+    /// secrets it replaces is destroyed once the new ones are on disk.
     pub fn put_enablement(&self, e: &Enablement) -> anyhow::Result<()> {
-        self.put(
-            &self.enablements,
-            "enablements",
-            &key(&[&e.tenant, &e.plugin]),
-            e,
-        )
+        let k = key(&[&e.tenant, &e.plugin]);
+        let before: Option<StoredEnablement> = Self::get(&self.enablements, "enablements", &k)?;
+        let stored = self.stored(e)?;
+        self.put(&self.enablements, "enablements", &k, &stored)?;
+        if let Some(old) = before.and_then(|b| b.sealed) {
+            self.keys.shred(&old.key)?;
+        }
+        Ok(())
     }
+    /// Removes an enablement and destroys the key of its secrets.
     pub fn remove_enablement(&self, tenant: &str, plugin: &str) -> anyhow::Result<bool> {
-        self.remove(&self.enablements, "enablements", &key(&[tenant, plugin]))
+        let k = key(&[tenant, plugin]);
+        let before: Option<StoredEnablement> = Self::get(&self.enablements, "enablements", &k)?;
+        let removed = self.remove(&self.enablements, "enablements", &k)?;
+        if let Some(old) = before.and_then(|b| b.sealed) {
+            self.keys.shred(&old.key)?;
+        }
+        Ok(removed)
     }
 
     // Flows.
@@ -490,6 +636,60 @@ impl State {
             &self.idmap,
             "idmap",
             &key(&[tenant, namespace, "t", target]),
+        )
+    }
+    /// Who may write `namespace` of `tenant`, if any plugin linked in it yet.
+    pub fn namespace_owner(
+        &self,
+        tenant: &str,
+        namespace: &str,
+    ) -> anyhow::Result<Option<NamespaceOwner>> {
+        Self::get(
+            &self.idmap_owners,
+            "idmap_owners",
+            &key(&[tenant, namespace]),
+        )
+    }
+    /// A tenant's namespaces with their owners.
+    pub fn namespace_owners(&self, tenant: &str) -> anyhow::Result<Vec<NamespaceOwner>> {
+        Self::scan(&self.idmap_owners, "idmap_owners", &key(&[tenant, ""]))
+    }
+    /// Makes `plugin` the owner of `namespace` unless another plugin is; returns
+    /// the owner entry in force.
+    pub fn claim_namespace(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        plugin: &str,
+    ) -> anyhow::Result<NamespaceOwner> {
+        let k = key(&[tenant, namespace]);
+        let mine = NamespaceOwner {
+            namespace: namespace.to_owned(),
+            owner: plugin.to_owned(),
+            shared: Vec::new(),
+        };
+        let swapped = self
+            .idmap_owners
+            .compare_and_swap(&k, None as Option<&[u8]>, Some(encode(&mine)))
+            .context("could not write tree `idmap_owners`")?;
+        match swapped {
+            Ok(()) => {
+                self.flush()?;
+                Ok(mine)
+            }
+            Err(current) => decode(
+                "idmap_owners",
+                &current.current.context("an owner entry vanished")?,
+            ),
+        }
+    }
+    /// Records who may write `namespace` of `tenant`.
+    pub fn put_namespace_owner(&self, tenant: &str, owner: &NamespaceOwner) -> anyhow::Result<()> {
+        self.put(
+            &self.idmap_owners,
+            "idmap_owners",
+            &key(&[tenant, &owner.namespace]),
+            owner,
         )
     }
     /// A tenant's links, as (namespace, source id, target id), optionally of one namespace.

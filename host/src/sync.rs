@@ -19,7 +19,7 @@
 //! batch in progress has committed, as [`RunStatus::Interrupted`] with the cursor
 //! it reached, and the next run continues from there.
 
-use crate::bindings::GuestError;
+use crate::GuestError;
 use crate::delivery::{Attempt, DeadLetter, Next, Retry, Stage};
 use crate::engine::Prepared;
 use crate::error::{Error, Result};
@@ -249,7 +249,8 @@ impl Tenon {
         // older version there: the newer version takes its place in the queue.
         let mut pending = Vec::new();
         for envelope in batch {
-            let idempotency_key = envelope.idempotency_key(&flow.tenant, &flow.name);
+            let idempotency_key =
+                crate::record::idempotency_key(&envelope, &flow.tenant, &flow.name);
             match self.state.retry(&flow.tenant, &flow.name, &envelope.key)? {
                 Some(mut queued) => {
                     queued.envelope = envelope;
@@ -424,7 +425,7 @@ impl Tenon {
             tenant: flow.tenant.clone(),
             flow: flow.name.clone(),
             stage: Stage::Transform,
-            idempotency_key: record.idempotency_key(&flow.tenant, &flow.name),
+            idempotency_key: crate::record::idempotency_key(&record, &flow.tenant, &flow.name),
             envelope: record,
             plugin: stage.plugin.clone(),
             plugin_version: stage.version.clone(),

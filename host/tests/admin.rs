@@ -113,7 +113,7 @@ async fn enable_plugins(
             "demo-shop",
             json!({
                 "config": { "base_url": shop.base_url() },
-                "secrets": { "api_token": SHOP_TOKEN },
+                "secrets": { "api_token": { "value": SHOP_TOKEN, "hosts": [shop.addr().to_string()] } },
                 "grants": [shop.addr().to_string()],
             }),
         ),
@@ -122,7 +122,7 @@ async fn enable_plugins(
             "demo-ledger",
             json!({
                 "config": { "base_url": ledger.base_url() },
-                "secrets": { "api_token": LEDGER_TOKEN },
+                "secrets": { "api_token": { "value": LEDGER_TOKEN, "hosts": [ledger.addr().to_string()] } },
                 "grants": ledger_grants,
                 "limits": { "timeout_ms": 10000 },
             }),
@@ -285,6 +285,28 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
     let (globex_shop, globex_ledger) = vendors(4).await;
     acme_ledger.script([Fault::Reject]);
     set_up(&served, "acme", OPS, &acme_shop, &acme_ledger).await;
+    // A tenant token grants only what the operator allowed its tenant.
+    let policy = json!({
+        "egress": [globex_shop.addr().to_string(), globex_ledger.addr().to_string()],
+    });
+    let (status, _) = served
+        .call(
+            "PUT",
+            "/api/v1/tenants/globex/policy",
+            GLOBEX,
+            Some(Body::Json(policy.clone())),
+        )
+        .await;
+    assert_eq!(status, 403, "a tenant token may not set its own policy");
+    let (status, body) = served
+        .call(
+            "PUT",
+            "/api/v1/tenants/globex/policy",
+            OPS,
+            Some(Body::Json(policy)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     set_up(&served, "globex", GLOBEX, &globex_shop, &globex_ledger).await;
     // A flow pinned to the installed version of its destination; a pin of a
     // plugin the flow does not use is refused.
@@ -612,6 +634,7 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
     let shop_base = format!("base_url={}", acme_shop.base_url());
     let shop_secret = format!("api_token={SHOP_TOKEN}");
     let shop_grant = acme_shop.addr().to_string();
+    let shop_secret_host = format!("api_token={shop_grant}");
     let enable = [
         "enable",
         "acme",
@@ -620,9 +643,21 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
         &shop_base,
         "--secret",
         &shop_secret,
+        "--secret-host",
+        &shop_secret_host,
         "--grant",
         &shop_grant,
     ];
+    let out = cli(ACME_TOKEN, &enable).await;
+    assert_eq!(code(&out), 4, "not yet allowed by the operator");
+    assert!(
+        support::stderr(&out).contains("a tenant token may grant only hosts the operator allowed"),
+        "{}",
+        support::stderr(&out)
+    );
+    let allow = ["tenant", "policy", "acme", "--allow-egress", &shop_grant];
+    let out = cli(OPERATOR_TOKEN, &allow).await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
     let out = cli(ACME_TOKEN, &enable).await;
     assert_eq!(code(&out), 0, "{}", support::stderr(&out));
     let out = run_now(ACME_TOKEN, "acme").await;

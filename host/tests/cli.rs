@@ -107,7 +107,14 @@ async fn an_operator_session_moves_records_end_to_end() {
             inspect.contains("orders (read, cursor on `updated_at`)"),
             "{inspect}"
         );
-        assert!(inspect.contains("secrets: api_token"), "{inspect}");
+        assert!(
+            inspect.contains("api_token (required, bearer)"),
+            "{inspect}"
+        );
+        assert!(
+            inspect.contains("webhook_secret (optional, hmac (never sent))"),
+            "{inspect}"
+        );
         assert!(inspect.contains("base_url (required)"), "{inspect}");
 
         run(&["tenant", "create", "acme"]);
@@ -120,6 +127,8 @@ async fn an_operator_session_moves_records_end_to_end() {
             &base,
             "--secret",
             "api_token=shop-token",
+            "--secret-host",
+            &format!("api_token={shop_addr}"),
             "--grant",
             &shop_addr,
         ]);
@@ -135,6 +144,8 @@ async fn an_operator_session_moves_records_end_to_end() {
             &base,
             "--secret-file",
             &secret,
+            "--secret-host",
+            &format!("api_token={ledger_addr}"),
             "--grant",
             &ledger_addr,
             "--timeout-ms",
@@ -316,6 +327,8 @@ async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
         &shop_url,
         "--secret",
         "api_token=shop-token",
+        "--secret-host",
+        &format!("api_token={shop_addr}"),
         "--grant",
         &shop_addr,
     ])
@@ -329,6 +342,8 @@ async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
         &ledger_url,
         "--secret",
         "api_token=ledger-token",
+        "--secret-host",
+        &format!("api_token={ledger_addr}"),
         "--grant",
         &ledger_addr,
     ])

@@ -53,6 +53,10 @@ async fn metrics_and_logs_name_tenant_plugin_and_flow_and_never_a_secret() {
     let ledger_base = format!("base_url={}", ledger.base_url());
     let ledger_secret = format!("api_token={LEDGER_SECRET}");
     let (shop_addr, ledger_addr) = (shop.addr().to_string(), ledger.addr().to_string());
+    let (shop_host, ledger_host) = (
+        format!("api_token={shop_addr}"),
+        format!("api_token={ledger_addr}"),
+    );
     for args in [
         &["tenant", "create", "acme"][..],
         &[
@@ -65,6 +69,8 @@ async fn metrics_and_logs_name_tenant_plugin_and_flow_and_never_a_secret() {
             &shop_secret,
             "--secret-file",
             &webhook_secret,
+            "--secret-host",
+            &shop_host,
             "--grant",
             &shop_addr,
         ],
@@ -77,6 +83,8 @@ async fn metrics_and_logs_name_tenant_plugin_and_flow_and_never_a_secret() {
             &ledger_base,
             "--secret",
             &ledger_secret,
+            "--secret-host",
+            &ledger_host,
             "--grant",
             &ledger_addr,
             "--http-timeout-ms",
@@ -246,7 +254,7 @@ async fn metrics_and_logs_name_tenant_plugin_and_flow_and_never_a_secret() {
     );
     let egress: Vec<&Value> = logs
         .iter()
-        .filter(|l| l["target"] == "tenon::capability::http")
+        .filter(|l| l["target"] == "tenon_runtime::capability::http")
         .collect();
     assert!(!egress.is_empty(), "no egress line at debug level");
     for line in guest.iter().chain(&egress) {

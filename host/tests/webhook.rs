@@ -48,6 +48,8 @@ async fn set_up(data: &Path, shop: &Shop, ledger: &Ledger) {
             &token,
             "--secret",
             &secret,
+            "--secret-host",
+            &format!("api_token={grant}"),
             "--grant",
             &grant,
         ],

@@ -3,11 +3,15 @@
 //!
 //! A plugin has no sockets: the host sends each request for it, and only to hosts
 //! the operator granted for the tenant (`tenon enable ... --grant host:port`).
-//! The host also applies secrets: a request names a tenant secret in a
-//! [`Credential`] and the host adds the header, so the plugin never sees the value.
-//! The host caps the timeout and the response size (see the README's "Limits").
+//! The host also applies secrets: the plugin declares each secret with its
+//! scheme in its descriptor ([`SecretInfo`](crate::SecretInfo)), a request names
+//! one, and the host adds it the declared way, only to the hosts the operator
+//! bound it to; the plugin never sees the value, and the host removes it from
+//! the answer too (a vendor that echoes a request hands the plugin nothing). The
+//! plugin may not set the header the secret goes in, nor `Host`. The host caps
+//! the timeout and the response size (see the README's "Limits").
 //!
-//! [`Client`] is the usual entry point: a base URL and a credential, with
+//! [`Client`] is the usual entry point: a base URL and a secret, with
 //! [`get_json`](Client::get_json), [`post_json`](Client::post_json) and
 //! [`put_json`](Client::put_json) that return decoded bodies or a mapped
 //! [`Error`]. [`Request`] and [`Response`] are the lower level underneath.
@@ -22,8 +26,10 @@
 //! | any other | `permanent` (401/403 mean the secret or grant is wrong at the vendor) |
 //!
 //! A body that is not the expected JSON is `permanent`. Failures without a
-//! response come from the host as they are: `denied` (host not granted, unknown
-//! secret), `retryable` (timeout, connection), `permanent` (bad URL, response too big).
+//! response come from the host as they are: `denied` (host not granted, an
+//! address the operator has not allowed, a secret not set or not bound to that
+//! host), `retryable` (timeout, connection), `permanent` (bad URL or header,
+//! response too big).
 
 use std::fmt::Write as _;
 
@@ -33,7 +39,7 @@ use serde::de::DeserializeOwned;
 use crate::Error;
 use crate::bindings::connector::tenon::connector::http as wit;
 
-pub use wit::{AuthScheme, Credential, Method};
+pub use wit::Method;
 
 /// How long to wait after a `429` without a usable `Retry-After`, in milliseconds.
 pub const DEFAULT_RETRY_AFTER_MS: u64 = 30_000;
@@ -44,42 +50,16 @@ pub const ERROR_BODY_EXCERPT: usize = 300;
 /// The header that carries a write's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-impl Credential {
-    /// Sends tenant secret `secret` as `Authorization: Bearer <value>`.
-    pub fn bearer(secret: impl Into<String>) -> Self {
-        Self {
-            secret: secret.into(),
-            scheme: AuthScheme::Bearer,
-        }
-    }
-
-    /// Sends tenant secret `secret` as the password of HTTP Basic auth for `user`.
-    pub fn basic(secret: impl Into<String>, user: impl Into<String>) -> Self {
-        Self {
-            secret: secret.into(),
-            scheme: AuthScheme::Basic(user.into()),
-        }
-    }
-
-    /// Sends tenant secret `secret` as the value of header `name` (`X-Api-Key`).
-    pub fn header(secret: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            secret: secret.into(),
-            scheme: AuthScheme::Header(name.into()),
-        }
-    }
-}
-
-/// A vendor API: a base URL and the credential every request carries.
+/// A vendor API: a base URL and the secret every request carries.
 ///
 /// ```ignore
-/// let api = Client::new(config::require("base_url")?).credential(Credential::bearer("api_token"));
+/// let api = Client::new(config::require("base_url")?).credential("api_token");
 /// let orders: Orders = api.get_json("/api/orders", &[("limit", "50")])?;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     base_url: String,
-    credential: Option<Credential>,
+    credential: Option<String>,
 }
 
 impl Client {
@@ -96,9 +76,10 @@ impl Client {
         }
     }
 
-    /// Attaches `credential` to every request of this client.
-    pub fn credential(mut self, credential: Credential) -> Self {
-        self.credential = Some(credential);
+    /// Has the host apply the declared secret `secret` to every request of
+    /// this client.
+    pub fn credential(mut self, secret: impl Into<String>) -> Self {
+        self.credential = Some(secret.into());
         self
     }
 
@@ -188,7 +169,7 @@ pub struct Request {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
-    credential: Option<Credential>,
+    credential: Option<String>,
     timeout_ms: Option<u32>,
 }
 
@@ -233,9 +214,10 @@ impl Request {
         }
     }
 
-    /// Asks the host to apply tenant secret `credential` to this request.
-    pub fn credential(mut self, credential: Credential) -> Self {
-        self.credential = Some(credential);
+    /// Asks the host to apply the declared secret `secret` to this request, by
+    /// the scheme the descriptor gives it.
+    pub fn credential(mut self, secret: impl Into<String>) -> Self {
+        self.credential = Some(secret.into());
         self
     }
 

@@ -2,7 +2,7 @@
 //! transforms that reshape records between systems.
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` against the WIT
-//! package `tenon:connector@0.1.0` (`wit/tenon.wit`). This crate generates the
+//! package `tenon:connector@0.2.0` (`wit/0.2.0/tenon.wit`). This crate generates the
 //! bindings, re-exports them under short names and adds the helpers every
 //! connector needs, so a plugin depends on `tenon-sdk` alone (plus `serde`).
 //!
@@ -76,8 +76,8 @@ pub mod record;
 pub mod webhook;
 
 pub use bindings::connector::tenon::connector::types::{
-    ConfigKey, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page, RateLimit,
-    StreamInfo,
+    ConfigKey, Delivery, Descriptor, Envelope, Error, HeaderScheme, Kind, Op, Outcome, Page,
+    RateLimit, SecretInfo, SecretScheme, StreamInfo,
 };
 
 /// A plugin that talks to a vendor system: the `connector` world's exported
@@ -292,10 +292,10 @@ macro_rules! export_transform {
 /// Everything a plugin author needs, in one `use tenon_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::cursor::Watermark;
-    pub use crate::http::{Client, Credential};
+    pub use crate::http::Client;
     pub use crate::{
         ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
-        RateLimit, Reconcile, StreamInfo, Transform, Webhook, config, export_connector,
+        RateLimit, Reconcile, SecretInfo, StreamInfo, Transform, Webhook, config, export_connector,
         export_reconciling_connector, export_reconciling_webhook_connector, export_transform,
         export_webhook_connector, http, idmap, log, record, webhook,
     };

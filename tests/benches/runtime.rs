@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tenon::engine::Engine;
+use tenon::compile::Compiler;
+use tenon::engine::{Engine, EngineOptions};
 use tenon::limits::Limits;
 use tenon::record::{Envelope, Op};
 use tenon::sandbox::{CallContext, Sandbox};
@@ -25,10 +26,18 @@ fn main() {
 
 async fn bench() {
     let dir = tempfile::tempdir().unwrap();
-    let metered = Sandbox::new(Arc::new(Engine::new(dir.path().join("metered")).unwrap()));
-    let unmetered = Sandbox::new(Arc::new(
-        Engine::with_fuel(dir.path().join("plain"), false).unwrap(),
-    ));
+    let engine = |cache: &str, fuel: bool| {
+        let options = EngineOptions {
+            cache_dir: dir.path().join(cache),
+            cache_key: [7; 32],
+            compiler: Compiler::InProcess,
+            fuel,
+            capabilities: tenon::capability::standard(tenon::capability::http::Http::new()),
+        };
+        Sandbox::new(Arc::new(Engine::new(options).unwrap()))
+    };
+    let metered = engine("metered", true);
+    let unmetered = engine("plain", false);
     let wasm = tenon::bundled::get("order-to-sale").expect("bundled transform");
     let started = Instant::now();
     let (_, component) = metered.engine().load(wasm).unwrap();

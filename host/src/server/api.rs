@@ -48,6 +48,8 @@ pub fn routes() -> Routes {
         .at("GET", "/api/v1/tenants", list_tenants)
         .at("POST", "/api/v1/tenants", create_tenant)
         .at("GET", "/api/v1/tenants/{tenant}", show_tenant)
+        .at("GET", "/api/v1/tenants/{tenant}/policy", show_policy)
+        .at("PUT", "/api/v1/tenants/{tenant}/policy", set_policy)
         .at("GET", "/api/v1/tenants/{tenant}/plugins", list_enablements)
         .at("PUT", "/api/v1/tenants/{tenant}/plugins/{plugin}", enable)
         .at(
@@ -253,14 +255,39 @@ async fn list_enablements(
     ok(views)
 }
 
+/// A tenant with the operator's policy for it; a tenant token may read its own.
+async fn show_policy(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(tenant): Path<String>,
+) -> Answer {
+    who.reach(&tenant)?;
+    ok(tenon(&app).tenant(&tenant)?)
+}
+
+/// Replaces what the operator allows a tenant. Operator only.
+async fn set_policy(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(tenant): Path<String>,
+    request: Bytes,
+) -> Answer {
+    who.reach(&tenant)?;
+    who.operator("set a tenant's policy")?;
+    let policy: crate::tenant::Policy = body(&request)?;
+    ok(tenon(&app).set_policy(&tenant, policy, &who.name)?)
+}
+
 /// The body of `PUT /tenants/{tenant}/plugins/{plugin}`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnableBody {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Secret name -> `{"value": "...", "hosts": ["api.example.com"],
+    /// "allow_http": false}`.
     #[serde(default)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, crate::capability::secret::Secret>,
     /// `host` or `host:port`.
     #[serde(default)]
     pub grants: Vec<String>,
@@ -282,18 +309,17 @@ async fn enable(
         .map(|g| g.parse())
         .collect::<Result<Vec<_>, String>>()
         .map_err(Error::Invalid)?;
-    let enablement = tenon(&app).enable(
-        Enablement {
-            tenant,
-            plugin,
-            config: settings.config,
-            secrets: settings.secrets,
-            grants,
-            limits: settings.limits,
-            enabled_at: 0,
-        },
-        &who.name,
-    )?;
+    let enablement = Enablement {
+        config: settings.config,
+        secrets: settings.secrets,
+        grants,
+        limits: settings.limits,
+        ..Enablement::new(&tenant, &plugin)
+    };
+    let enablement = match &who.tenant {
+        None => tenon(&app).enable(enablement, &who.name)?,
+        Some(_) => tenon(&app).enable_as_tenant(enablement, &who.name)?,
+    };
     ok(enablement.view())
 }
 

@@ -248,6 +248,7 @@ pub fn error_of(e: &Error) -> Response {
     let status = match e {
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Invalid(_) | Error::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::Call(_) => StatusCode::BAD_GATEWAY,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };

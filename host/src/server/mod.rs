@@ -42,7 +42,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the server on the data folder until a stop signal, then shuts down.
-pub async fn run(data: &Path, config: ServeConfig) -> crate::Result<()> {
+pub async fn run(
+    data: &Path,
+    options: crate::host::Options,
+    config: ServeConfig,
+) -> crate::Result<()> {
     let tokens = auth::Tokens::new(config.token_secrets()?);
     if config.tokens.is_empty() {
         tracing::warn!("No [[token]] configured: the admin API refuses every request");
@@ -54,7 +58,9 @@ pub async fn run(data: &Path, config: ServeConfig) -> crate::Result<()> {
     let addr = listener
         .local_addr()
         .context("could not read the listen address")?;
-    let tenon = Tenon::open(data)?;
+    let tenon = Tenon::open_with(data, options)?;
+    // No plugin reaches the admin API, whatever its grants.
+    tenon.refuse_egress_to(addr);
 
     let metrics = Arc::new(metrics::Metrics::default());
     let scheduler = schedule::Scheduler::new(

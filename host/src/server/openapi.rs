@@ -124,7 +124,13 @@ pub fn document() -> Value {
                     "additionalProperties": false,
                     "properties": {
                         "config": { "type": "object", "additionalProperties": { "type": "string" } },
-                        "secrets": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "secrets": { "type": "object", "description": "secret name -> its value and the hosts it may be sent to",
+                            "additionalProperties": { "type": "object", "additionalProperties": false, "required": ["value"],
+                                "properties": {
+                                    "value": { "type": "string", "minLength": 8 },
+                                    "hosts": { "type": "array", "items": { "type": "string" }, "description": "host or host:port; none for a secret only verified with" },
+                                    "allow_http": { "type": "boolean", "description": "may go over plain http to a non-loopback host" },
+                                } } },
                         "grants": { "type": "array", "items": { "type": "string" }, "description": "host or host:port" },
                         "limits": { "type": "object" },
                     },
@@ -185,6 +191,16 @@ pub fn document() -> Value {
             },
             "/api/v1/tenants/{tenant}": {
                 "get": op("A tenant and its enablements (secret names only)", &["tenant"], None, ("200", object())),
+            },
+            "/api/v1/tenants/{tenant}/policy": {
+                "get": op("A tenant with the operator's policy for it", &["tenant"], None, ("200", object())),
+                "put": op("Replace what the operator allows a tenant: hosts a tenant token may grant, \
+                    non-public networks its plugins may reach, limits a tenant token may not exceed (operator)", &["tenant"],
+                    json_body(json!({ "type": "object", "additionalProperties": false, "properties": {
+                        "egress": { "type": "array", "items": { "type": "string" } },
+                        "networks": { "type": "array", "items": { "type": "string" }, "description": "CIDR" },
+                        "limits": { "type": "object" },
+                    } })), ("200", object())),
             },
             "/api/v1/tenants/{tenant}/plugins": {
                 "get": op("A tenant's enablements (secret names only)", &["tenant"], None, ("200", list())),

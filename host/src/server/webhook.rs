@@ -18,7 +18,7 @@
 //! | `502` | the plugin call failed (trap, limit, broken contract) |
 
 use crate::Error;
-use crate::bindings::GuestError;
+use crate::GuestError;
 use crate::sandbox::{CallError, WebhookRequest};
 use crate::server::http::{App, Routes, error, error_of};
 use axum::Json;

@@ -37,7 +37,8 @@
 //!   shipments alike) answer instead; [`ThreePl::set_rate_limit`] changes the window.
 //! - [`FulfilmentOrder::applied`] counts the POSTs that created or updated an
 //!   order; [`ThreePl::attempts`] lists every `createorder` with its arrival
-//!   time and answer, to measure retry delays.
+//!   time and answer, to measure retry delays; [`ThreePl::requests`] counts every
+//!   authenticated request.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -218,6 +219,8 @@ struct Warehouse {
     webhooks: Vec<String>,
     rate: RateWindow,
     batches: u64,
+    /// Authenticated API requests received.
+    requests: u64,
 }
 
 type Shared = Arc<Mutex<Warehouse>>;
@@ -261,6 +264,7 @@ impl ThreePl {
             webhooks: Vec::new(),
             rate: RateWindow::new(DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW),
             batches: 0,
+            requests: 0,
         }));
         let expected: Arc<str> = Arc::from(format!(
             "Basic {}",
@@ -318,6 +322,11 @@ impl ThreePl {
     /// Every shipment, sorted by `(createDate, shipmentId)`.
     pub fn shipments(&self) -> Vec<Shipment> {
         lock(&self.warehouse).shipments.clone()
+    }
+
+    /// How many authenticated API requests it received.
+    pub fn requests(&self) -> u64 {
+        lock(&self.warehouse).requests
     }
 
     /// Every `createorder` so far: arrival, `orderKey` (`"?"` if none) and status.
@@ -462,6 +471,7 @@ async fn limit_rate(State(warehouse): State<Shared>, request: Request, next: Nex
     let now = Instant::now();
     let (fault, admission) = {
         let mut w = lock(&warehouse);
+        w.requests += 1;
         let admission = w.rate.admit(now);
         (w.script.pop_front(), admission)
     };

@@ -83,6 +83,7 @@ pub async fn configure(
         shop.addr().to_string(),
     );
     let shop_secret = format!("api_token={SHOP_TOKEN}");
+    let shop_secret_host = format!("api_token={shop_addr}");
     let enable_shop = [
         "enable",
         tenant,
@@ -91,6 +92,8 @@ pub async fn configure(
         &shop_base,
         "--secret",
         &shop_secret,
+        "--secret-host",
+        &shop_secret_host,
         "--grant",
         &shop_addr,
     ];
@@ -101,6 +104,7 @@ pub async fn configure(
         ledger.addr().to_string(),
     );
     let ledger_secret = format!("api_token={LEDGER_TOKEN}");
+    let ledger_secret_host = format!("api_token={ledger_addr}");
     let enable_ledger = [
         "enable",
         tenant,
@@ -109,6 +113,8 @@ pub async fn configure(
         &ledger_base,
         "--secret",
         &ledger_secret,
+        "--secret-host",
+        &ledger_secret_host,
         "--grant",
         &ledger_addr,
     ];

@@ -26,7 +26,7 @@ struct Body<'a> {
 pub fn query<T: DeserializeOwned>(query: &str, variables: Value) -> Result<T, Error> {
     let base_url = config::require("base_url")?;
     let path = config::get("admin_api_path").unwrap_or_else(|| DEFAULT_ADMIN_API_PATH.to_owned());
-    let client = Client::new(base_url).credential(Credential::bearer(TOKEN_SECRET));
+    let client = Client::new(base_url).credential(TOKEN_SECRET);
     let mut answer: Value = client.post_json(
         &format!("/{}", path.trim_start_matches('/')),
         &Body { query, variables },

@@ -89,7 +89,10 @@ impl Connector for Vendure {
                     Some(graphql::DEFAULT_ADMIN_API_PATH),
                 ),
             ],
-            secrets: vec![graphql::TOKEN_SECRET.to_owned()],
+            secrets: vec![SecretInfo::bearer(
+                graphql::TOKEN_SECRET,
+                "A Vendure Admin API token (a channel token of an administrator), sent as a bearer token.",
+            )],
         }
     }
 

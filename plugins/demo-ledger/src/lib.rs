@@ -71,7 +71,10 @@ impl Connector for Ledger {
                 "base_url",
                 "Address of the ledger API, like http://127.0.0.1:8081; grant its host too.",
             )],
-            secrets: vec!["api_token".to_owned()],
+            secrets: vec![SecretInfo::bearer(
+                "api_token",
+                "The ledger API's token, sent as a bearer token.",
+            )],
         }
     }
 
@@ -160,7 +163,7 @@ fn save(ledger: &Client, delivery: &Delivery) -> Outcome {
 
 /// The ledger API of this tenant, authenticated with its `api_token`.
 fn ledger() -> Result<Client, Error> {
-    Ok(Client::new(config::require("base_url")?).credential(Credential::bearer("api_token")))
+    Ok(Client::new(config::require("base_url")?).credential("api_token"))
 }
 
 export_reconciling_connector!(Ledger);

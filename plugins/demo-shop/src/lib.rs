@@ -83,7 +83,13 @@ impl Connector for Shop {
                 "base_url",
                 "Address of the shop API, like http://127.0.0.1:8080; grant its host too.",
             )],
-            secrets: vec!["api_token".to_owned(), WEBHOOK_SECRET.to_owned()],
+            secrets: vec![
+                SecretInfo::bearer("api_token", "The shop API's token, sent as a bearer token."),
+                SecretInfo::hmac(
+                    WEBHOOK_SECRET,
+                    "The key the shop signs webhooks with (X-Shop-Signature); without it, webhooks are refused.",
+                ),
+            ],
         }
     }
 
@@ -223,7 +229,7 @@ struct Saved {
 
 /// The shop API of this tenant, authenticated with its `api_token`.
 fn shop() -> Result<Client, Error> {
-    Ok(Client::new(config::require("base_url")?).credential(Credential::bearer("api_token")))
+    Ok(Client::new(config::require("base_url")?).credential("api_token"))
 }
 
 impl Webhook for Shop {

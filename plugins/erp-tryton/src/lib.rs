@@ -143,7 +143,12 @@ impl Connector for Tryton {
                 ),
                 ConfigKey::required("database", "Name of the Tryton database."),
             ],
-            secrets: vec![rpc::SESSION_SECRET.to_owned()],
+            secrets: vec![SecretInfo::header(
+                rpc::SESSION_SECRET,
+                "The Authorization header of a Tryton session: `Session <base64 of login:user-id:session>`.",
+                "Authorization",
+                None,
+            )],
         }
     }
 

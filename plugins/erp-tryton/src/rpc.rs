@@ -32,8 +32,7 @@ impl Tryton {
         let base_url = config::require("base_url")?;
         let database = config::require("database")?;
         let mut tryton = Self {
-            client: Client::new(base_url.trim_end_matches('/'))
-                .credential(Credential::header(SESSION_SECRET, "Authorization")),
+            client: Client::new(base_url.trim_end_matches('/')).credential(SESSION_SECRET),
             path: format!("/{database}/rpc/"),
             context: json!({}),
         };

@@ -124,7 +124,10 @@ impl Connector for Akeneo {
                 "base_url",
                 "Address of the PIM, like https://pim.example.com; grant its host too.",
             )],
-            secrets: vec!["api_token".to_owned()],
+            secrets: vec![SecretInfo::bearer(
+                "api_token",
+                "An API token, or an OAuth 2 grant the host runs (see the README), sent as a bearer token.",
+            )],
         }
     }
 
@@ -238,7 +241,7 @@ fn product_page(response: &Response, number: u32) -> Result<ProductPage, Error> 
 /// The PIM of this tenant, with its bearer `api_token`.
 fn pim() -> Result<Client, Error> {
     let base_url = config::require("base_url")?;
-    Ok(Client::new(base_url.trim_end_matches('/')).credential(Credential::bearer("api_token")))
+    Ok(Client::new(base_url.trim_end_matches('/')).credential("api_token"))
 }
 
 /// The path of a `_links` href, absolute under `base_url` or relative; any other

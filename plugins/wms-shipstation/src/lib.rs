@@ -21,10 +21,10 @@
 //! - **Rate limits**: a `429` is `rate-limited` after `X-Rate-Limit-Reset`
 //!   seconds (ShipStation sends no `Retry-After`).
 //! - **Webhooks**: SHIP_NOTIFY, `{"resource_url": ..., "resource_type":
-//!   "SHIP_NOTIFY"}`. ShipStation does not sign them, so the connector trusts only
-//!   what it fetches itself: the `resource_url` must lie under
-//!   `{base_url}/shipments`, is fetched with the tenant's credentials, and its
-//!   shipments become `shipments` records as `read` would give them.
+//!   "SHIP_NOTIFY"}`. ShipStation neither signs them nor puts data in them, and
+//!   a webhook handler has no network, so the connector only checks the shape
+//!   (`resource_url` under `{base_url}/shipments`) and brings no records: the
+//!   flow's next run reads the new shipments by cursor.
 //! - **Cursor**: a [`Watermark`] over `(createDate, shipmentId)`, the id
 //!   zero-padded to 20 digits so that it compares as text. `createDateStart` is
 //!   inclusive; shipments at or before the watermark are skipped.
@@ -157,7 +157,11 @@ impl Connector for ShipStation {
                 ),
                 ConfigKey::required("api_key", "The API key, the user of HTTP Basic auth."),
             ],
-            secrets: vec!["api_secret".to_owned()],
+            secrets: vec![SecretInfo::basic_password(
+                "api_secret",
+                "The API secret, the password of HTTP Basic auth (the user is config `api_key`).",
+                Some("api_key"),
+            )],
         }
     }
 
@@ -255,45 +259,32 @@ impl Webhook for ShipStation {
                 notify.resource_type
             )));
         }
-        let api = api()?;
-        // Only the vendor's own shipment listing gets the tenant's credentials.
-        let path = notify
+        // The notification carries no data and no signature, and a webhook
+        // handler has no network: fetching `resource_url` here would let anyone
+        // make the host call the vendor with the tenant's credentials. It only
+        // checks the shape; the flow's next run reads the shipments by cursor.
+        let base_url = config::require("base_url")?;
+        let under_base = notify
             .resource_url
-            .strip_prefix(api.base_url())
-            .filter(|path| path.starts_with("/shipments?") || *path == "/shipments")
-            .ok_or_else(|| {
-                Error::denied(format!(
-                    "resource_url `{}` is not under the configured base_url",
-                    notify.resource_url
-                ))
-            })?;
-        let mut records = Vec::new();
-        for page in 1..=MAX_PAGES_PER_READ {
-            let answer: ShipmentPage = send(
-                api.get(path)
-                    .query("page", &page.to_string())
-                    .query("pageSize", &MAX_PAGE.to_string()),
-            )?
-            .json()?;
-            let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
-            for shipment in answer.shipments {
-                records.push(envelope(shipment)?);
-            }
-            if last_page {
-                break;
-            }
+            .strip_prefix(base_url.trim_end_matches('/'))
+            .is_some_and(|path| path.starts_with("/shipments?") || path == "/shipments");
+        if !under_base {
+            return Err(Error::permanent(format!(
+                "resource_url `{}` is not a shipment listing under the configured base_url",
+                notify.resource_url
+            )));
         }
-        log::info(format!("count={} SHIP_NOTIFY fetched.", records.len()));
-        Ok(records)
+        log::info("SHIP_NOTIFY noted; the next run reads the shipments.");
+        Ok(Vec::new())
     }
 }
 
-/// The ShipStation API of this tenant, with Basic auth `api_key:api_secret`.
+/// The ShipStation API of this tenant, with Basic auth `api_key:api_secret`
+/// (the host takes the user name from config `api_key`, as declared).
 fn api() -> Result<Client, Error> {
     let base_url = config::require("base_url")?;
-    let api_key = config::require("api_key")?;
-    Ok(Client::new(base_url.trim_end_matches('/'))
-        .credential(Credential::basic("api_secret", api_key)))
+    config::require("api_key")?;
+    Ok(Client::new(base_url.trim_end_matches('/')).credential("api_secret"))
 }
 
 /// Sends `request`; a `429` waits `X-Rate-Limit-Reset` seconds, other statuses

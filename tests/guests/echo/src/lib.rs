@@ -8,7 +8,7 @@
 
 #[allow(unsafe_code)]
 mod bindings {
-    wit_bindgen::generate!({ world: "transform", path: "../../../wit" });
+    wit_bindgen::generate!({ world: "transform", path: "../../../wit/0.1.0" });
 
     use super::Echo;
     export!(Echo);

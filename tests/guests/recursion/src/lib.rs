@@ -8,7 +8,7 @@
 
 #[allow(unsafe_code)]
 mod bindings {
-    wit_bindgen::generate!({ world: "connector", path: "../../../wit" });
+    wit_bindgen::generate!({ world: "connector", path: "../../../wit/0.1.0" });
 
     use super::Recursion;
     export!(Recursion);

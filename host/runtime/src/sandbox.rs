@@ -1,0 +1,778 @@
+//! One plugin call in its sandbox. A call first passes the [`Gate`] (its
+//! tenant's share of the instance pool), then gets a fresh `Store` with a fuel
+//! budget, an epoch deadline (its own wall-clock limit, or less when its run's
+//! time budget ends first), one memory cap over all its memories and tables, WASI
+//! without files, environment, arguments or sockets, and the state each
+//! capability prepared from the call's context. A trap or an exhausted budget
+//! fails that call with a [`CallError`] that says which limit was hit; what the
+//! guest returns is checked against the caps of [`crate::limits`] before the host
+//! uses it. The host carries on either way.
+//!
+//! Each call runs in a span named after the export (`read`, `write`, ...) with
+//! `tenant` and `plugin`, so every line logged during it (the guest's, egress's)
+//! carries them; inside a run it nests in the run's span, which adds `flow`.
+//! The spans are at ERROR level so that they are on whatever the log filter: they
+//! print nothing themselves, they only give lines their context.
+
+use crate::bindings::{v0_1, v0_2};
+use crate::call::{CallState, MemoryCap, MemoryLimitExceeded, States};
+use crate::capability::idmap::MAX_ID_BYTES;
+use crate::capability::log::GuestLog;
+use crate::descriptor::Descriptor;
+use crate::engine::{Engine, Exports, Prepared};
+use crate::error::{GuestError, MAX_ERROR_BYTES, cut};
+use crate::gate::{Busy, Gate};
+use crate::limits::{
+    MAX_CONCURRENT_CALLS, MAX_DESCRIPTOR_BYTES, MAX_PAGE_BYTES, MAX_TRANSFORM_FANOUT,
+    MAX_WEBHOOK_RECORDS, TENANT_CALL_SHARE,
+};
+use crate::record::Envelope;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+pub use crate::call::{CallContext, CallReport};
+pub use crate::record::{ReadPage, WebhookRequest};
+
+/// What a guest may write to stdout and to stderr in one call; beyond it the
+/// stream is closed for the guest.
+pub const MAX_STDIO_BYTES: usize = 64 * 1024;
+
+/// What `write` answers: per delivery, in order, the destination's id (if it
+/// tells one) or why it refused the record.
+pub type WriteOutcomes = Vec<Result<Option<String>, GuestError>>;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin `{plugin}` used up its fuel budget of {fuel} units and was stopped")]
+    OutOfFuel { plugin: String, fuel: u64 },
+    #[error("plugin `{plugin}` ran past its wall-clock limit of {ms} ms and was stopped")]
+    Deadline { plugin: String, ms: u64 },
+    #[error("plugin `{plugin}` was stopped: the run's time budget ran out")]
+    RunBudget { plugin: String },
+    #[error("plugin `{plugin}` tried to grow its memory past the {mib} MiB limit and was stopped")]
+    Memory { plugin: String, mib: u64 },
+    #[error("plugin `{plugin}` overflowed its call stack (unbounded recursion?) and was stopped")]
+    StackOverflow { plugin: String },
+    #[error("plugin `{plugin}` panicked: {message}")]
+    Panic { plugin: String, message: String },
+    #[error("plugin `{plugin}` trapped: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin `{plugin}` broke the contract: {message}")]
+    Contract { plugin: String, message: String },
+    #[error("plugin `{plugin}` could not be called: {busy}")]
+    Busy { plugin: String, busy: Busy },
+    #[error("plugin `{plugin}` returned an error: {error}")]
+    Guest {
+        plugin: String,
+        error: GuestError,
+        /// What the call cost until it returned the error (its HTTP requests
+        /// may be why).
+        report: CallReport,
+    },
+}
+
+/// Runs one export of a pre-linked world in `$store`.
+macro_rules! export {
+    ($store:ident, $pre:expr, $interface:ident . $call:ident ( $($arg:expr),* )) => {
+        async {
+            let instance = $pre.instantiate_async(&mut $store).await?;
+            instance.$interface().$call(&mut $store $(, $arg)*).await
+        }
+    };
+}
+
+/// Runs plugin calls. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    engine: Arc<Engine>,
+    gate: Arc<Gate>,
+}
+
+impl Sandbox {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Sandbox {
+            engine,
+            gate: Arc::new(Gate::new(
+                MAX_CONCURRENT_CALLS as usize,
+                TENANT_CALL_SHARE as usize,
+            )),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The concurrency gate every call passes.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// `describe`, with no configuration, secrets, grants or network. A
+    /// descriptor over [`MAX_DESCRIPTOR_BYTES`] breaks the contract.
+    pub async fn describe(
+        &self,
+        prepared: &Prepared,
+        plugin_hint: &str,
+    ) -> Result<Descriptor, CallError> {
+        let ctx = CallContext::bare(plugin_hint);
+        let (pass, mut store) = self.start(&ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Connector02 { pre, .. } => {
+                timed(&ctx, async {
+                    Ok(
+                        export!(store, pre, tenon_connector_connector_api.call_describe())
+                            .await?
+                            .into(),
+                    )
+                })
+                .await
+            }
+            Exports::Connector01 { pre, .. } => {
+                timed(&ctx, async {
+                    Ok(
+                        export!(store, pre, tenon_connector_connector_api.call_describe())
+                            .await?
+                            .into(),
+                    )
+                })
+                .await
+            }
+            Exports::Transform02(pre) => {
+                timed(&ctx, async {
+                    Ok(
+                        export!(store, pre, tenon_connector_transform_api.call_describe())
+                            .await?
+                            .into(),
+                    )
+                })
+                .await
+            }
+            Exports::Transform01(pre) => {
+                timed(&ctx, async {
+                    Ok(
+                        export!(store, pre, tenon_connector_transform_api.call_describe())
+                            .await?
+                            .into(),
+                    )
+                })
+                .await
+            }
+        };
+        let (descriptor, _): (Descriptor, _) = self.finish(&ctx, store, pass, outcome)?;
+        let size = serde_json::to_vec(&descriptor).map_or(usize::MAX, |json| json.len());
+        if size > MAX_DESCRIPTOR_BYTES {
+            return Err(contract(
+                &ctx,
+                format!(
+                    "describe returned a descriptor of {size} bytes, more than the {MAX_DESCRIPTOR_BYTES}-byte limit"
+                ),
+            ));
+        }
+        Ok(descriptor)
+    }
+
+    /// Instantiates the component in a fresh store under the context's limits and
+    /// drops it: the fixed cost every call pays before the guest runs. Measured by
+    /// the benchmarks.
+    pub async fn instantiate(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+    ) -> Result<(), CallError> {
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = timed(ctx, async {
+            match &prepared.exports {
+                Exports::Connector02 { pre, .. } => {
+                    pre.instantiate_async(&mut store).await.map(drop)
+                }
+                Exports::Connector01 { pre, .. } => {
+                    pre.instantiate_async(&mut store).await.map(drop)
+                }
+                Exports::Transform02(pre) => pre.instantiate_async(&mut store).await.map(drop),
+                Exports::Transform01(pre) => pre.instantiate_async(&mut store).await.map(drop),
+            }
+        })
+        .await;
+        self.finish(ctx, store, pass, outcome).map(drop)
+    }
+
+    /// `check`: can the plugin reach its vendor with this configuration.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
+    pub async fn check(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+    ) -> Result<CallReport, CallError> {
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Connector02 { pre, .. } => {
+                timed(ctx, async {
+                    let r = export!(store, pre, tenon_connector_connector_api.call_check()).await?;
+                    Ok(r.map_err(GuestError::from))
+                })
+                .await
+            }
+            Exports::Connector01 { pre, .. } => {
+                timed(ctx, async {
+                    let r = export!(store, pre, tenon_connector_connector_api.call_check()).await?;
+                    Ok(r.map_err(GuestError::from))
+                })
+                .await
+            }
+            _ => return Err(contract(ctx, "is a transform, not a connector".into())),
+        };
+        let (result, report) = self.finish(ctx, store, pass, outcome)?;
+        result.map_err(|e| guest(ctx, report, e))?;
+        Ok(report)
+    }
+
+    /// `read`: the next page of `stream` after `cursor`.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
+    pub async fn read(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        stream: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(ReadPage, CallReport), CallError> {
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Connector02 { pre, .. } => {
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_connector_api.call_read(stream, cursor, limit)
+                    )
+                    .await?;
+                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
+                })
+                .await
+            }
+            Exports::Connector01 { pre, .. } => {
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_connector_api.call_read(stream, cursor, limit)
+                    )
+                    .await?;
+                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
+                })
+                .await
+            }
+            _ => return Err(contract(ctx, "is a transform, not a connector".into())),
+        };
+        let (result, report) = self.finish(ctx, store, pass, outcome)?;
+        let page = result.map_err(|e| guest(ctx, report, e))?;
+        check_page(ctx, &page, limit, "read")?;
+        Ok((page, report))
+    }
+
+    /// `reconcile`: a page of the records the connector's system holds now, keyed
+    /// by that system's ids.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
+    pub async fn reconcile(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        stream: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(ReadPage, CallReport), CallError> {
+        let cannot = || {
+            contract(
+                ctx,
+                "exports no `reconcile-api`, so it cannot be reconciled".into(),
+            )
+        };
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Connector02 {
+                reconcile: Some(pre),
+                ..
+            } => {
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_reconcile_api.call_reconcile(stream, cursor, limit)
+                    )
+                    .await?;
+                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
+                })
+                .await
+            }
+            Exports::Connector01 {
+                reconcile: Some(pre),
+                ..
+            } => {
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_reconcile_api.call_reconcile(stream, cursor, limit)
+                    )
+                    .await?;
+                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
+                })
+                .await
+            }
+            _ => return Err(cannot()),
+        };
+        let (result, report) = self.finish(ctx, store, pass, outcome)?;
+        let page = result.map_err(|e| guest(ctx, report, e))?;
+        check_page(ctx, &page, limit, "reconcile")?;
+        Ok((page, report))
+    }
+
+    /// `handle`: a webhook request turned into records, for a connector that
+    /// exports `webhook-api`. (The host gives such a call no network.)
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
+    pub async fn webhook(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        request: WebhookRequest,
+    ) -> Result<(Vec<Envelope>, CallReport), CallError> {
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Connector02 {
+                webhook: Some(pre), ..
+            } => {
+                let request = v0_2::WebhookRequest::from(request);
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_webhook_api.call_handle(&request)
+                    )
+                    .await?;
+                    Ok(
+                        r.map(|records| records.into_iter().map(Envelope::from).collect())
+                            .map_err(GuestError::from),
+                    )
+                })
+                .await
+            }
+            Exports::Connector01 {
+                webhook: Some(pre), ..
+            } => {
+                let request = v0_1::WebhookRequest::from(request);
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_webhook_api.call_handle(&request)
+                    )
+                    .await?;
+                    Ok(
+                        r.map(|records| records.into_iter().map(Envelope::from).collect())
+                            .map_err(GuestError::from),
+                    )
+                })
+                .await
+            }
+            _ => {
+                return Err(contract(
+                    ctx,
+                    "exports no `webhook-api`, so it takes no webhooks".into(),
+                ));
+            }
+        };
+        let (result, report) = self.finish(ctx, store, pass, outcome)?;
+        let records: Vec<Envelope> = result.map_err(|e| guest(ctx, report, e))?;
+        let size: usize = records.iter().map(Envelope::size).sum();
+        if records.len() > MAX_WEBHOOK_RECORDS || size > MAX_PAGE_BYTES {
+            return Err(contract(
+                ctx,
+                format!(
+                    "handle made {} records of {size} bytes of one webhook, more than the limit of {MAX_WEBHOOK_RECORDS} records and {MAX_PAGE_BYTES} bytes",
+                    records.len()
+                ),
+            ));
+        }
+        Ok((records, report))
+    }
+
+    /// `write`: one outcome per delivery, in order. A destination id longer
+    /// than [`MAX_ID_BYTES`] makes that record's outcome a `permanent` error.
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
+    pub async fn write(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        stream: &str,
+        deliveries: Vec<(Envelope, String)>,
+    ) -> Result<(WriteOutcomes, CallReport), CallError> {
+        let count = deliveries.len();
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Connector02 { pre, .. } => {
+                let batch: Vec<v0_2::types::Delivery> = deliveries
+                    .into_iter()
+                    .map(|(envelope, idempotency_key)| v0_2::types::Delivery {
+                        envelope: envelope.into(),
+                        idempotency_key,
+                    })
+                    .collect();
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_connector_api.call_write(stream, &batch)
+                    )
+                    .await?;
+                    Ok(r.map(|outcomes| {
+                        outcomes
+                            .into_iter()
+                            .map(|o| o.map_err(GuestError::from))
+                            .collect::<WriteOutcomes>()
+                    })
+                    .map_err(GuestError::from))
+                })
+                .await
+            }
+            Exports::Connector01 { pre, .. } => {
+                let batch: Vec<v0_1::types::Delivery> = deliveries
+                    .into_iter()
+                    .map(|(envelope, idempotency_key)| v0_1::types::Delivery {
+                        envelope: envelope.into(),
+                        idempotency_key,
+                    })
+                    .collect();
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_connector_api.call_write(stream, &batch)
+                    )
+                    .await?;
+                    Ok(r.map(|outcomes| {
+                        outcomes
+                            .into_iter()
+                            .map(|o| o.map_err(GuestError::from))
+                            .collect::<WriteOutcomes>()
+                    })
+                    .map_err(GuestError::from))
+                })
+                .await
+            }
+            _ => return Err(contract(ctx, "is a transform, not a connector".into())),
+        };
+        let (result, report) = self.finish(ctx, store, pass, outcome)?;
+        let outcomes = result.map_err(|e| guest(ctx, report, e))?;
+        if outcomes.len() != count {
+            return Err(contract(
+                ctx,
+                format!(
+                    "write returned {} outcomes for {count} deliveries",
+                    outcomes.len()
+                ),
+            ));
+        }
+        let outcomes = outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(Some(id)) if id.len() > MAX_ID_BYTES || id.is_empty() => {
+                    Err(GuestError::Permanent {
+                        message: format!(
+                            "the destination answered an id of {} bytes; an id must be 1-{MAX_ID_BYTES} bytes",
+                            id.len()
+                        ),
+                    })
+                }
+                other => other,
+            })
+            .collect();
+        Ok((outcomes, report))
+    }
+
+    /// `transform`: a batch in, a batch out, of at most
+    /// [`MAX_TRANSFORM_FANOUT`] records per record in and [`MAX_PAGE_BYTES`].
+    #[tracing::instrument(level = "error", skip_all, fields(tenant = %ctx.tenant, plugin = %ctx.plugin))]
+    pub async fn transform(
+        &self,
+        prepared: &Prepared,
+        ctx: &CallContext,
+        batch: Vec<Envelope>,
+    ) -> Result<(Vec<Envelope>, CallReport), CallError> {
+        let count = batch.len();
+        let (pass, mut store) = self.start(ctx).await?;
+        let outcome = match &prepared.exports {
+            Exports::Transform02(pre) => {
+                let batch: Vec<v0_2::types::Envelope> = batch.into_iter().map(Into::into).collect();
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_transform_api.call_transform(&batch)
+                    )
+                    .await?;
+                    Ok(
+                        r.map(|out| out.into_iter().map(Envelope::from).collect::<Vec<_>>())
+                            .map_err(GuestError::from),
+                    )
+                })
+                .await
+            }
+            Exports::Transform01(pre) => {
+                let batch: Vec<v0_1::types::Envelope> = batch.into_iter().map(Into::into).collect();
+                timed(ctx, async {
+                    let r = export!(
+                        store,
+                        pre,
+                        tenon_connector_transform_api.call_transform(&batch)
+                    )
+                    .await?;
+                    Ok(
+                        r.map(|out| out.into_iter().map(Envelope::from).collect::<Vec<_>>())
+                            .map_err(GuestError::from),
+                    )
+                })
+                .await
+            }
+            _ => return Err(contract(ctx, "is a connector, not a transform".into())),
+        };
+        let (result, report) = self.finish(ctx, store, pass, outcome)?;
+        let out = result.map_err(|e| guest(ctx, report, e))?;
+        let most = count.max(1).saturating_mul(MAX_TRANSFORM_FANOUT);
+        let size: usize = out.iter().map(Envelope::size).sum();
+        if out.len() > most || size > MAX_PAGE_BYTES {
+            return Err(contract(
+                ctx,
+                format!(
+                    "transform made {} records of {size} bytes of {count}, more than the limit of {MAX_TRANSFORM_FANOUT} records per record and {MAX_PAGE_BYTES} bytes",
+                    out.len()
+                ),
+            ));
+        }
+        Ok((out, report))
+    }
+
+    /// Passes the gate, then makes a fresh store for one call under the
+    /// context's limits, each capability's state prepared.
+    async fn start(
+        &self,
+        ctx: &CallContext,
+    ) -> Result<(crate::gate::Pass, Store<CallState>), CallError> {
+        if ctx.deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(CallError::RunBudget {
+                plugin: ctx.plugin.clone(),
+            });
+        }
+        let pass = self
+            .gate
+            .enter(&ctx.tenant, ctx.time_left())
+            .await
+            .map_err(|busy| CallError::Busy {
+                plugin: ctx.plugin.clone(),
+                busy,
+            })?;
+        Ok((pass, self.store(ctx)))
+    }
+
+    fn store(&self, ctx: &CallContext) -> Store<CallState> {
+        let stdout = MemoryOutputPipe::new(MAX_STDIO_BYTES);
+        let stderr = MemoryOutputPipe::new(MAX_STDIO_BYTES);
+        // No preopened directories, no environment, no arguments, no sockets: the
+        // builder grants nothing that is not asked for here.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut states = States::default();
+        for capability in self.engine.capabilities() {
+            capability.prepare(ctx, &mut states);
+        }
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                bytes: usize::try_from(ctx.limits.memory_mib)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20),
+                used: 0,
+            },
+            stdout,
+            stderr,
+            started: Instant::now(),
+            timeout: ctx.time_left(),
+            states,
+        };
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|s| &mut s.memory);
+        if self.engine.meters_fuel() {
+            store
+                .set_fuel(ctx.limits.fuel)
+                .expect("fuel metering is enabled");
+        }
+        // Every epoch tick the guest yields to the async runtime, so a guest that
+        // computes never holds a worker thread for long; once its wall-clock limit has
+        // passed, the next tick interrupts it instead.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if store.data().started.elapsed() >= store.data().timeout {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// Ends a call: lets each capability account for it, hands the guest's
+    /// output to `tracing`, measures what it cost and turns a trap into a
+    /// [`CallError`] naming the limit it hit.
+    fn finish<R>(
+        &self,
+        ctx: &CallContext,
+        mut store: Store<CallState>,
+        pass: crate::gate::Pass,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<(R, CallReport), CallError> {
+        let mut report = CallReport {
+            fuel_used: store
+                .get_fuel()
+                .map_or(0, |left| ctx.limits.fuel.saturating_sub(left)),
+            duration_ms: u64::try_from(store.data().started.elapsed().as_millis())
+                .unwrap_or(u64::MAX),
+            ..CallReport::default()
+        };
+        let state = store.data_mut();
+        for capability in self.engine.capabilities() {
+            capability.finish(&mut state.states, &mut report);
+        }
+        let mut stdio = GuestLog::new(&ctx.tenant, &ctx.plugin);
+        stdio.emit_output("stdout", &state.stdout.contents());
+        stdio.emit_output("stderr", &state.stderr.contents());
+        stdio.finish();
+        let stderr = state.stderr.contents();
+        drop(store);
+        drop(pass);
+        match outcome {
+            Ok(Ok(value)) => Ok((value, report)),
+            Ok(Err(error)) => Err(classify(ctx, error, &stderr)),
+            Err(_elapsed) => Err(stopped(ctx)),
+        }
+    }
+}
+
+/// The error of a call stopped by its clock: its own limit, or its run's budget.
+fn stopped(ctx: &CallContext) -> CallError {
+    if ctx.deadline_binds() || ctx.deadline.is_some_and(|d| d <= Instant::now()) {
+        CallError::RunBudget {
+            plugin: ctx.plugin.clone(),
+        }
+    } else {
+        CallError::Deadline {
+            plugin: ctx.plugin.clone(),
+            ms: ctx.limits.timeout_ms,
+        }
+    }
+}
+
+/// Runs a call under the context's wall-clock limit. The epoch deadline stops a
+/// guest that computes; this timeout stops one that waits in a host call (HTTP).
+/// Whichever comes first ends the call.
+async fn timed<R>(
+    ctx: &CallContext,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(ctx.time_left().max(Duration::from_millis(1)), call).await
+}
+
+/// A page a guest returned from `call`, checked against the limit it was given
+/// and the page cap.
+fn check_page(ctx: &CallContext, page: &ReadPage, limit: u32, call: &str) -> Result<(), CallError> {
+    if page.records.len() > limit as usize {
+        return Err(contract(
+            ctx,
+            format!(
+                "{call} returned {} records, more than the limit of {limit}",
+                page.records.len()
+            ),
+        ));
+    }
+    let size = page.size();
+    if size > MAX_PAGE_BYTES {
+        return Err(contract(
+            ctx,
+            format!(
+                "{call} returned a page of {size} bytes, more than the {MAX_PAGE_BYTES}-byte limit: ask for fewer records per page"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn guest(ctx: &CallContext, report: CallReport, error: GuestError) -> CallError {
+    CallError::Guest {
+        plugin: ctx.plugin.clone(),
+        error: error.bounded(),
+        report,
+    }
+}
+
+fn contract(ctx: &CallContext, message: String) -> CallError {
+    CallError::Contract {
+        plugin: ctx.plugin.clone(),
+        message,
+    }
+}
+
+/// Names the limit a trap hit, or quotes the guest's panic message.
+fn classify(ctx: &CallContext, error: wasmtime::Error, stderr: &[u8]) -> CallError {
+    let plugin = ctx.plugin.clone();
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return CallError::Memory {
+            plugin,
+            mib: ctx.limits.memory_mib,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return CallError::OutOfFuel {
+                plugin,
+                fuel: ctx.limits.fuel,
+            };
+        }
+        Some(Trap::Interrupt) => return stopped(ctx),
+        Some(Trap::StackOverflow) => return CallError::StackOverflow { plugin },
+        _ => {}
+    }
+    let stderr = String::from_utf8_lossy(stderr);
+    if let Some(at) = stderr.find("panicked at") {
+        // Rust's panic output: "thread '..' panicked at src/lib.rs:1:2:\n<message>\n".
+        let rest = &stderr[at..];
+        let message = rest
+            .lines()
+            .nth(1)
+            .filter(|l| !l.is_empty())
+            .unwrap_or(rest.lines().next().unwrap_or(""));
+        return CallError::Panic {
+            plugin,
+            message: cut(message.trim().to_owned(), MAX_ERROR_BYTES),
+        };
+    }
+    if stderr.contains("memory allocation of") {
+        return CallError::Memory {
+            plugin,
+            mib: ctx.limits.memory_mib,
+        };
+    }
+    CallError::Trap {
+        plugin,
+        message: cut(format!("{}", error.root_cause()), MAX_ERROR_BYTES),
+    }
+}
