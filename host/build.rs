@@ -1,5 +1,11 @@
 //! Compiles the first-party plugins in `plugins/` to WebAssembly components
-//! (`wasm32-wasip2`) and generates `bundled.rs`, which embeds them in the binary.
+//! (`wasm32-wasip2`), signs each with the bundle key, and generates
+//! `bundled.rs`, which embeds them in the binary with the key's public half.
+//!
+//! The bundle key is `plugins/bundled.key`, in the repository: anyone can sign
+//! with it, so a host trusts it only for the components embedded in its own
+//! binary (`tenon plugin install --bundled`), never for a file. A distribution
+//! signs with its own key by setting `TENON_BUNDLE_KEY` to its path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +16,15 @@ fn main() {
     for watched in ["plugins", "sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    println!("cargo:rerun-if-env-changed=TENON_BUNDLE_KEY");
+    let key_path = std::env::var_os("TENON_BUNDLE_KEY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("plugins/bundled.key"));
+    println!("cargo:rerun-if-changed={}", key_path.display());
+    let key_text = std::fs::read_to_string(&key_path)
+        .unwrap_or_else(|e| panic!("could not read the bundle key {}: {e}", key_path.display()));
+    let key = tenon_sign::SecretKey::from_text(&key_text)
+        .unwrap_or_else(|e| panic!("the bundle key {}: {e}", key_path.display()));
 
     let mut plugins: Vec<String> = std::fs::read_dir(root.join("plugins"))
         .expect("plugins/ exists")
@@ -26,25 +41,33 @@ fn main() {
     let target_dir = root.join("target").join("wasm");
     build_components(&root, &target_dir, &plugins);
 
-    let mut out = String::from(
-        "/// The bundled plugins: (crate name, component bytes).\npub const PLUGINS: &[(&str, &[u8])] = &[\n",
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let mut out = format!(
+        "/// The public key the bundled plugins are signed with.\npub const BUNDLE_KEY: &str = {:?};\n\n",
+        key.public().to_text()
+    );
+    out.push_str(
+        "/// The bundled plugins: (crate name, signed component bytes).\npub const PLUGINS: &[(&str, &[u8])] = &[\n",
     );
     for name in &plugins {
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(
-            wasm.exists(),
-            "building plugin `{name}` produced no {}",
-            wasm.display()
-        );
+        let file = format!("{}.wasm", name.replace('-', "_"));
+        let wasm = target_dir.join("wasm32-wasip2/release").join(&file);
+        let bytes = std::fs::read(&wasm).unwrap_or_else(|e| {
+            panic!(
+                "building plugin `{name}` produced no {}: {e}",
+                wasm.display()
+            )
+        });
+        let signed = tenon_sign::sign(&bytes, &key)
+            .unwrap_or_else(|e| panic!("could not sign plugin `{name}`: {e}"));
+        let signed_path = out_dir.join(&file);
+        std::fs::write(&signed_path, signed).unwrap();
         out.push_str(&format!(
             "    ({name:?}, include_bytes!({:?})),\n",
-            wasm.display().to_string()
+            signed_path.display().to_string()
         ));
     }
     out.push_str("];\n");
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out_dir.join("bundled.rs"), out).unwrap();
 }
 

@@ -30,6 +30,22 @@ pub fn guest(path: &str) -> Vec<u8> {
         .unwrap_or_else(|err| panic!("could not read guest component `{path}`: {err}"))
 }
 
+/// `wasm` signed with the bundle key of the repository (`plugins/bundled.key`),
+/// the key the bundled plugins are signed with: a host that trusts that key
+/// (`tenon trust add`) installs it like a bundled plugin's next version.
+pub fn signed_by_bundle_key(wasm: &[u8]) -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/bundled.key");
+    let text = std::fs::read_to_string(path).expect("the repository's bundle key");
+    let key = tenon_sign::SecretKey::from_text(&text).expect("the bundle key is a key");
+    tenon_sign::sign(wasm, &key).expect("a guest component can be signed")
+}
+
+/// The public half of the repository's bundle key.
+pub fn bundle_key() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/bundled.key.pub");
+    std::fs::read_to_string(path).expect("the repository's bundle key")
+}
+
 /// Fails to compile unless the module it is invoked in has an item named
 /// `$name`: `tenon_tests::foreach_guest!(assert_guest_tested);` in a test file
 /// with one test function per guest (`fn guest_loop()`, ...) makes a new guest

@@ -19,7 +19,6 @@ use tenon::flow::{Endpoint, Flow, RunStatus};
 use tenon::limits::LimitOverrides;
 use tenon::vendors::pim::Fault;
 use tenon::vendors::{Pim, Product, ProductValue, demo_products};
-use tenon_tests::guests;
 
 const PIM_TOKEN: &str = "pim-test-token";
 
@@ -65,7 +64,7 @@ async fn setup_with(products: Vec<Product>) -> (tempfile::TempDir, Tenon, Pim) {
 /// record (the test guest `ledger-v2`, which answers `v2-<key>` and sends
 /// nothing), `batch_size` products per batch.
 async fn with_flow(tenon: &Tenon, batch_size: u32) {
-    install(tenon, guests::LEDGER_V2).await;
+    install_ledger_v2(tenon).await;
     tenon
         .enable(
             tenon::tenant::Enablement {

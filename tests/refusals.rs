@@ -26,8 +26,12 @@ fn snapshot(tenon: &Tenon) -> String {
 
 async fn install_error(tenon: &Tenon, wasm: &[u8]) -> Error {
     let before = snapshot(tenon);
+    let options = tenon::publishers::InstallOptions {
+        allow_unsigned: true,
+        ..Default::default()
+    };
     let error = tenon
-        .install(wasm, LimitOverrides::default(), "test")
+        .install_with(wasm, options, "test")
         .await
         .expect_err("install must be refused");
     assert_eq!(snapshot(tenon), before, "a refused install changed state");

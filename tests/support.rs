@@ -18,12 +18,10 @@ pub const LEDGER_TOKEN: &str = "ledger-test-token";
 /// A host with the bundled plugins installed, on a temporary data folder.
 pub async fn host(dir: &Path) -> Tenon {
     let tenon = Tenon::open(dir).expect("host opens");
-    for (name, wasm) in tenon::bundled::PLUGINS {
-        tenon
-            .install(wasm, LimitOverrides::default(), "test")
-            .await
-            .unwrap_or_else(|e| panic!("bundled plugin {name} installs: {e}"));
-    }
+    tenon
+        .install_bundled(Default::default(), "test")
+        .await
+        .unwrap_or_else(|e| panic!("the bundled plugins install: {e}"));
     tenon
 }
 
@@ -32,13 +30,40 @@ pub async fn install(tenon: &Tenon, path: &str) -> Installed {
     install_with(tenon, path, LimitOverrides::default()).await
 }
 
-/// Installs a test guest component with plugin-level limits.
+/// Installs a test guest component (they are unsigned) with plugin-level
+/// limits.
 pub async fn install_with(tenon: &Tenon, path: &str, limits: LimitOverrides) -> Installed {
     let wasm = tenon_tests::guest(path);
+    let options = tenon::publishers::InstallOptions {
+        limits,
+        allow_unsigned: true,
+        ..Default::default()
+    };
     tenon
-        .install(&wasm, limits, "test")
+        .install_with(&wasm, options, "test")
         .await
         .expect("guest installs")
+}
+
+/// Installs `ledger-v2` (`demo-ledger` 0.2.0), signed by the bundle key the
+/// bundled `demo-ledger` is signed with, after trusting that key.
+pub async fn install_ledger_v2(tenon: &Tenon) -> Installed {
+    if !tenon
+        .publishers()
+        .unwrap()
+        .iter()
+        .any(|p| p.name == "tenon-bundled")
+    {
+        tenon
+            .trust("tenon-bundled", &tenon_tests::bundle_key(), "test")
+            .unwrap();
+    }
+    let wasm =
+        tenon_tests::signed_by_bundle_key(&tenon_tests::guest(tenon_tests::guests::LEDGER_V2));
+    tenon
+        .install(&wasm, LimitOverrides::default(), "test")
+        .await
+        .expect("the signed ledger-v2 installs")
 }
 
 /// A shop with `n` demo orders and an empty ledger.
@@ -144,7 +169,7 @@ impl Direct {
         let wasm = tenon::bundled::get(&enablement.plugin)
             .unwrap_or_else(|| panic!("{} is bundled", enablement.plugin));
         let installed = tenon
-            .install(wasm, LimitOverrides::default(), "test")
+            .install_bundled_plugin(wasm, Default::default(), "test")
             .await
             .expect("the bundled plugin installs");
         tenon.create_tenant(&enablement.tenant, "test").unwrap();

@@ -79,7 +79,7 @@ async fn an_upgrade_runs_where_granted_pins_hold_rollback_restores_and_replay_pi
     );
 
     // Install 0.2.0 while 0.1.0 is in use: both are kept, 0.2.0 is current.
-    let v2 = install(&tenon, guests::LEDGER_V2).await;
+    let v2 = install_ledger_v2(&tenon).await;
     assert_eq!(
         (v2.id.as_str(), v2.version.as_str()),
         ("demo-ledger", "0.2.0")
@@ -187,12 +187,31 @@ async fn cli(data: &std::path::Path, args: &[&str]) -> u8 {
 #[tokio::test(flavor = "multi_thread")]
 async fn versions_pins_and_rollback_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
+    let data = &dir.path().join("data");
     assert_eq!(cli(data, &["plugin", "install", "--bundled"]).await, 0);
+    // demo-ledger 0.2.0, unsigned, may not take the name of the signed 0.1.0;
+    // signed by the bundle key, it installs once the operator trusts that key.
+    let v2_file = dir.path().join("ledger-v2.wasm");
+    let v2_file = v2_file.to_str().unwrap();
+    let v2 = tenon_tests::guest(guests::LEDGER_V2);
+    std::fs::write(v2_file, &v2).unwrap();
     assert_eq!(
-        cli(data, &["plugin", "install", guests::LEDGER_V2]).await,
+        cli(data, &["plugin", "install", "--allow-unsigned", v2_file]).await,
+        4
+    );
+    std::fs::write(v2_file, tenon_tests::signed_by_bundle_key(&v2)).unwrap();
+    assert_eq!(cli(data, &["plugin", "install", v2_file]).await, 4);
+    let key_file = dir.path().join("bundled.pub");
+    std::fs::write(&key_file, tenon_tests::bundle_key()).unwrap();
+    assert_eq!(
+        cli(
+            data,
+            &["trust", "add", "tenon-bundled", key_file.to_str().unwrap()]
+        )
+        .await,
         0
     );
+    assert_eq!(cli(data, &["plugin", "install", v2_file]).await, 0);
     assert_eq!(cli(data, &["plugin", "versions", "demo-ledger"]).await, 0);
     assert_eq!(cli(data, &["plugin", "versions", "nothing"]).await, 3);
     assert_eq!(cli(data, &["tenant", "create", "acme"]).await, 0);

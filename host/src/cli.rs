@@ -132,6 +132,20 @@ pub enum Command {
     /// Inspect and edit a tenant's id map.
     #[command(subcommand)]
     Idmap(IdmapCommand),
+    /// Trust publishers' keys: components they sign may install.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Make a signing key for publishing plugins: PATH gets the secret key
+    /// (0600), PATH.pub the public key operators trust.
+    Keygen { path: PathBuf },
+    /// Sign a component with your secret key, replacing the file (or --out).
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        component: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show the audit log of operator decisions.
     Audit,
     /// Serve the loopback vendor sandboxes (a shop with demo orders, an ERP ledger,
@@ -151,12 +165,21 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Install components (`.wasm`), or with --bundled the plugins built into tenon.
+    /// A component must be signed by a trusted publisher (`tenon trust add`)
+    /// unless --allow-unsigned, and no older than the current version of its
+    /// name unless --allow-downgrade.
     Install {
         #[arg(required_unless_present = "bundled")]
         files: Vec<PathBuf>,
         /// Install the bundled first-party plugins.
         #[arg(long, conflicts_with = "files")]
         bundled: bool,
+        /// Install components no key signed (never under a name a publisher owns).
+        #[arg(long)]
+        allow_unsigned: bool,
+        /// Install a version older than the current one, making it current.
+        #[arg(long)]
+        allow_downgrade: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -171,6 +194,17 @@ pub enum PluginCommand {
     /// Make the version installed before the current one current again (flows
     /// that pin a version keep it).
     Rollback { plugin: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a publisher's public key (`tenon-ed25519:...`, or a file holding it).
+    Add { name: String, key: String },
+    /// List trusted publishers, and whose each plugin name is.
+    List,
+    /// Stop trusting a publisher: what it signs no longer installs (installed
+    /// plugins stay, their names still its own).
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -429,6 +463,30 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             crate::demo::serve_sandboxes(sandboxes.clone()).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Keygen { path } => {
+            let (key, public) = tenon_sign::keygen_files(path).map_err(Error::Invalid)?;
+            println!(
+                "Key {} written: secret {} (keep it private), public {} (for tenon trust add).",
+                key.id(),
+                path.display(),
+                public.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Sign {
+            key,
+            component,
+            out,
+        } => {
+            let key =
+                tenon_sign::sign_file(key, component, out.as_deref()).map_err(Error::Invalid)?;
+            println!(
+                "Signed {} with key {}.",
+                out.as_deref().unwrap_or(component).display(),
+                key.id()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Serve(args) => {
             let config = crate::server::config::ServeConfig::load(args)?;
             crate::server::run(&cli.data, options()?, config).await?;
@@ -650,6 +708,24 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
         Command::Audit => {
             print_audit(&out, &tenon.audit_log()?);
         }
+        Command::Trust(TrustCommand::Add { name, key }) => {
+            let publisher =
+                tenon.trust(&name, &read_key(&key).map_err(Error::Invalid)?, &actor())?;
+            print_trusted(&out, &publisher);
+        }
+        Command::Trust(TrustCommand::List) => {
+            print_publishers(&out, &tenon.publishers()?, &tenon.name_owners()?);
+        }
+        Command::Trust(TrustCommand::Remove { name }) => {
+            let publisher = tenon.distrust(&name, &actor())?;
+            out.done(
+                &publisher,
+                &format!(
+                    "Publisher `{}` (key {}) is no longer trusted.",
+                    publisher.name, publisher.id
+                ),
+            );
+        }
         Command::Runs(RunsCommand::List {
             tenant,
             flow,
@@ -660,7 +736,11 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
                 &tenon.runs(tenant.as_deref(), flow.as_deref(), limit)?,
             );
         }
-        Command::Demo | Command::Sandbox(_) | Command::Serve(_) => {
+        Command::Demo
+        | Command::Sandbox(_)
+        | Command::Serve(_)
+        | Command::Keygen { .. }
+        | Command::Sign { .. } => {
             unreachable!("handled above")
         }
     }
@@ -720,41 +800,55 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
         PluginCommand::Install {
             files,
             bundled,
+            allow_unsigned,
+            allow_downgrade,
             limits,
         } => {
-            let mut components: Vec<(String, Vec<u8>)> = Vec::new();
+            let options = crate::publishers::InstallOptions {
+                limits: limits.into(),
+                allow_unsigned,
+                allow_downgrade,
+            };
+            let mut components: Vec<(String, Vec<u8>, bool)> = Vec::new();
             if bundled {
                 components.extend(
                     crate::bundled::PLUGINS
                         .iter()
-                        .map(|(n, w)| (format!("bundled:{n}"), w.to_vec())),
+                        .map(|(n, w)| (format!("bundled:{n}"), w.to_vec(), true)),
                 );
             }
             for file in files {
                 let wasm = std::fs::read(&file).map_err(|e| {
                     Error::Invalid(format!("could not read `{}`: {e}", file.display()))
                 })?;
-                components.push((file.display().to_string(), wasm));
+                components.push((file.display().to_string(), wasm, false));
             }
             let mut installed = Vec::new();
-            for (source, wasm) in components {
-                let plugin = tenon
-                    .install(&wasm, limits.into(), &actor())
-                    .await
-                    .map_err(|e| match e {
-                        Error::Load(_) | Error::Invalid(_) | Error::Call(_) => {
-                            Error::Invalid(format!("{source}: {e}"))
-                        }
-                        other => other,
-                    })?;
+            for (source, wasm, bundled) in components {
+                let plugin = if bundled {
+                    tenon.install_bundled_plugin(&wasm, options, &actor()).await
+                } else {
+                    tenon.install_with(&wasm, options, &actor()).await
+                };
+                let plugin = plugin.map_err(|e| match e {
+                    Error::Load(_) | Error::Invalid(_) | Error::Call(_) => {
+                        Error::Invalid(format!("{source}: {e}"))
+                    }
+                    other => other,
+                })?;
                 if !out.json {
                     println!(
-                        "Installed {} {} ({}, {} bytes, sha256 {}).",
+                        "Installed {} {} ({}, tenon:connector@{}, {} bytes, sha256 {}, {}).",
                         plugin.id,
                         plugin.version,
                         plugin.world,
+                        plugin.api,
                         plugin.size,
-                        &plugin.sha256[..12]
+                        &plugin.sha256[..12],
+                        match &plugin.publisher {
+                            Some(key) => format!("signed by key {key}"),
+                            None => "unsigned".to_owned(),
+                        }
                     );
                 }
                 installed.push(plugin);
@@ -848,6 +942,56 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
     Ok(())
 }
 
+/// A key given as its text or as the path of a file holding it.
+fn read_key(key: &str) -> Result<String, String> {
+    if key.trim_start().starts_with("tenon-ed25519:") {
+        return Ok(key.to_owned());
+    }
+    std::fs::read_to_string(key).map_err(|e| format!("could not read key file `{key}`: {e}"))
+}
+
+fn print_trusted(out: &Output, publisher: &crate::publishers::Publisher) {
+    out.done(
+        publisher,
+        &format!(
+            "Publisher `{}` (key {}) trusted: components it signs may install.",
+            publisher.name, publisher.id
+        ),
+    );
+}
+
+fn print_publishers(
+    out: &Output,
+    publishers: &[crate::publishers::Publisher],
+    names: &[crate::publishers::NameOwner],
+) {
+    if out.json {
+        out.json_only(&serde_json::json!({ "publishers": publishers, "names": names }));
+        return;
+    }
+    out.table(publishers, &["PUBLISHER", "KEY ID", "KEY"], |p| {
+        vec![p.name.clone(), p.id.clone(), p.key.clone()]
+    });
+    let owned: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let by = n.publisher.as_ref().map_or_else(
+                || "unsigned".to_owned(),
+                |id| {
+                    publishers
+                        .iter()
+                        .find(|p| &p.id == id)
+                        .map_or_else(|| format!("key {id} (not trusted now)"), |p| p.name.clone())
+                },
+            );
+            format!("{} ({by})", n.plugin)
+        })
+        .collect();
+    if !owned.is_empty() {
+        println!("Plugin names: {}.", owned.join(", "));
+    }
+}
+
 fn print_policy(out: &Output, tenant: &crate::tenant::Tenant) {
     let p = &tenant.policy;
     let list = |items: Vec<String>| {
@@ -938,6 +1082,7 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
                     retry_base_ms,
                     schedule,
                     pins: pins.into_iter().map(|p| (p.plugin, p.version)).collect(),
+                    pin_sha256: BTreeMap::new(),
                 },
                 &actor(),
             )?;
@@ -1171,6 +1316,31 @@ async fn remote(
             print_discarded(out, id, &entry);
         }
         Command::Audit => print_audit(out, &client.audit_log().await?),
+        Command::Trust(TrustCommand::Add { name, key }) => {
+            let key = read_key(&key).map_err(|message| crate::client::Refusal {
+                message,
+                exit_code: 4,
+            })?;
+            print_trusted(out, &client.trust(&name, &key).await?);
+        }
+        Command::Trust(TrustCommand::List) => {
+            let listed = client.publishers().await?;
+            let publishers: Vec<crate::publishers::Publisher> =
+                serde_json::from_value(listed["publishers"].clone()).unwrap_or_default();
+            let names: Vec<crate::publishers::NameOwner> =
+                serde_json::from_value(listed["names"].clone()).unwrap_or_default();
+            print_publishers(out, &publishers, &names);
+        }
+        Command::Trust(TrustCommand::Remove { name }) => {
+            let publisher = client.distrust(&name).await?;
+            out.done(
+                &publisher,
+                &format!(
+                    "Publisher `{}` (key {}) is no longer trusted.",
+                    publisher.name, publisher.id
+                ),
+            );
+        }
         _ => {
             return Err(crate::client::Refusal {
                 message: "this command acts on the data folder only, not through --server".into(),

@@ -120,6 +120,21 @@ impl Client {
         self.call(Method::GET, "/tenants", None).await
     }
 
+    /// Trusted publishers and whose each plugin name is.
+    pub async fn publishers(&self) -> Result<Value> {
+        self.call(Method::GET, "/publishers", None).await
+    }
+
+    pub async fn trust(&self, name: &str, key: &str) -> Result<crate::publishers::Publisher> {
+        let body = serde_json::json!({ "name": name, "key": key });
+        self.call(Method::POST, "/publishers", Some(body)).await
+    }
+
+    pub async fn distrust(&self, name: &str) -> Result<crate::publishers::Publisher> {
+        self.call(Method::DELETE, &format!("/publishers/{name}"), None)
+            .await
+    }
+
     /// A tenant with its policy.
     pub async fn policy(&self, tenant: &str) -> Result<crate::tenant::Tenant> {
         self.call(Method::GET, &format!("/tenants/{tenant}/policy"), None)

@@ -14,7 +14,6 @@
 use crate::capability::secret::Secret;
 use crate::cli::run_summary;
 use crate::flow::{Endpoint, Flow};
-use crate::limits::LimitOverrides;
 use crate::tenant::Enablement;
 use crate::vendors::threepl::{Parcel, ShipmentItem};
 use crate::vendors::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
@@ -90,7 +89,9 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
     let tenon = Tenon::open_with(data, options)?;
     for (name, wasm) in crate::bundled::PLUGINS {
         let started = std::time::Instant::now();
-        let plugin = tenon.install(wasm, LimitOverrides::default(), DEMO).await?;
+        let plugin = tenon
+            .install_bundled_plugin(wasm, Default::default(), DEMO)
+            .await?;
         println!(
             "Installed {} {} ({}, {} KiB, compiled in {} ms).",
             name,

@@ -64,6 +64,10 @@ pub struct Flow {
     /// here runs at its current version (the one installed last, or rolled back to).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pins: BTreeMap<String, String>,
+    /// Plugin -> the sha256 of the version pinned, recorded when the flow was
+    /// defined: a run refuses a pinned component whose bytes are not these.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pin_sha256: BTreeMap<String, String>,
 }
 
 /// A plugin pinned to a version: `demo-ledger@0.1.0` (`flow add --pin`).

@@ -13,6 +13,7 @@ use crate::flow::{DEFAULT_BATCH_SIZE, Endpoint, Flow, MAX_BATCH_SIZE, Run};
 use crate::keys::Keyring;
 use crate::limits::{self, LimitOverrides};
 use crate::plugin::{Installed, World, is_identifier};
+use crate::publishers::InstallOptions;
 use crate::sandbox::{CallContext, CallReport, ReadPage, Sandbox};
 use crate::state::State;
 use crate::tenant::{Enablement, Policy, Tenant};
@@ -144,30 +145,84 @@ impl Tenon {
 
     // Plugins.
 
-    /// Installs a component: checks it is a Tenon plugin, asks it to describe
-    /// itself, validates the description, then stores it. A plugin with the same
-    /// name is replaced (its enablements and flows stay). Nothing is stored unless
-    /// every check passed.
-    #[tracing::instrument(skip_all, fields(bytes = wasm.len()))]
+    /// Installs a component signed by a trusted publisher, no older than the
+    /// current version of its name: [`Tenon::install_with`] with `limits`.
     pub async fn install(
         &self,
         wasm: &[u8],
         limits: LimitOverrides,
         actor: &str,
     ) -> Result<Installed> {
-        limits.validate().map_err(Error::Invalid)?;
+        let options = InstallOptions {
+            limits,
+            ..InstallOptions::default()
+        };
+        self.install_with(wasm, options, actor).await
+    }
+
+    /// Installs a component: checks its signature (see [`crate::publishers`]),
+    /// that it is a Tenon plugin within the per-component maxima, asks it to
+    /// describe itself, validates the description, checks that its name is its
+    /// publisher's and its version new or unchanged, then stores it as the
+    /// current version of its name (its enablements and flows stay). Nothing is
+    /// stored unless every check passed.
+    pub async fn install_with(
+        &self,
+        wasm: &[u8],
+        options: InstallOptions,
+        actor: &str,
+    ) -> Result<Installed> {
+        self.install_from(wasm, options, None, actor).await
+    }
+
+    /// Installs the plugins bundled in this binary.
+    pub async fn install_bundled(
+        &self,
+        options: InstallOptions,
+        actor: &str,
+    ) -> Result<Vec<Installed>> {
+        let mut installed = Vec::new();
+        for (_, wasm) in crate::bundled::PLUGINS {
+            installed.push(self.install_bundled_plugin(wasm, options, actor).await?);
+        }
+        Ok(installed)
+    }
+
+    /// Installs one component bundled in this binary: its signature is checked
+    /// against the key the binary carries, which is trusted for it alone.
+    pub async fn install_bundled_plugin(
+        &self,
+        wasm: &[u8],
+        options: InstallOptions,
+        actor: &str,
+    ) -> Result<Installed> {
+        let key = tenon_sign::PublicKey::from_text(crate::bundled::BUNDLE_KEY)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("the bundle key: {e}")))?;
+        self.install_from(wasm, options, Some(&key), actor).await
+    }
+
+    #[tracing::instrument(skip_all, fields(bytes = wasm.len()))]
+    async fn install_from(
+        &self,
+        wasm: &[u8],
+        options: InstallOptions,
+        bundle: Option<&tenon_sign::PublicKey>,
+        actor: &str,
+    ) -> Result<Installed> {
+        options.limits.validate().map_err(Error::Invalid)?;
+        Engine::check(wasm)?;
+        let provenance = self.provenance(wasm, &options, bundle)?;
         let (sha256, prepared) = self.sandbox.engine().load(wasm)?;
         let descriptor = self.sandbox.describe(&prepared, "(installing)").await?;
         let world = prepared.world();
         descriptor
             .validate(world)
             .map_err(|e| Error::Invalid(format!("the plugin's description is unusable: {e}")))?;
+        let binding =
+            self.check_name(&descriptor.name, &descriptor.version, &provenance, &options)?;
         let path = self.component_path(&sha256);
         if !path.exists() {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, wasm)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .with_context(|| format!("could not store component {}", path.display()))?;
+            crate::keys::write_private(&path, wasm)?;
         }
         let installed = Installed {
             id: descriptor.name.clone(),
@@ -176,11 +231,14 @@ impl Tenon {
             sha256,
             size: wasm.len() as u64,
             descriptor,
-            limits,
+            limits: options.limits,
             installed_at: now_ms(),
+            api: prepared.api(),
+            publisher: provenance.publisher,
+            digest: provenance.digest,
         };
         let before = self.state.plugin(&installed.id)?;
-        self.state.put_plugin(&installed)?;
+        self.state.put_plugin(&installed, binding.as_ref())?;
         self.audit(
             actor,
             "plugin.install",
@@ -188,9 +246,10 @@ impl Tenon {
             serde_json::json!({
                 "before": before.map(|p| plugin_summary(&p)),
                 "after": plugin_summary(&installed),
+                "bound": binding,
             }),
         )?;
-        tracing::info!(plugin = %installed.id, version = %installed.version, %world, "Plugin installed");
+        tracing::info!(plugin = %installed.id, version = %installed.version, %world, publisher = ?installed.publisher, "Plugin installed");
         Ok(installed)
     }
 
@@ -236,7 +295,8 @@ impl Tenon {
         Ok(())
     }
 
-    /// The compiled, pre-linked component of an installed plugin.
+    /// The compiled, pre-linked component of an installed plugin. Its file must
+    /// still be what was installed: one changed since is refused, never loaded.
     pub fn prepared(&self, plugin: &Installed) -> Result<Prepared> {
         if let Some(prepared) = self.sandbox.engine().loaded(&plugin.sha256) {
             return Ok(prepared);
@@ -244,6 +304,16 @@ impl Tenon {
         let path = self.component_path(&plugin.sha256);
         let wasm = std::fs::read(&path)
             .with_context(|| format!("could not read component {}", path.display()))?;
+        let sha256 = crate::record::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+        if sha256 != plugin.sha256 {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "component file {} of `{}` {} has changed since it was installed (its sha256 is {sha256}, not {}): refused; install the plugin again",
+                path.display(),
+                plugin.id,
+                plugin.version,
+                plugin.sha256
+            )));
+        }
         let (_, prepared) = self.sandbox.engine().load(&wasm)?;
         Ok(prepared)
     }
@@ -458,7 +528,8 @@ impl Tenon {
             |s| s.writable,
             "writable",
         )?;
-        self.check_pins(&flow)?;
+        let mut flow = flow;
+        flow.pin_sha256 = self.check_pins(&flow)?;
         let before = self.state.flow(&flow.tenant, &flow.name)?;
         self.state.put_flow(&flow)?;
         self.audit(
@@ -630,6 +701,7 @@ fn plugin_summary(plugin: &Installed) -> serde_json::Value {
         "version": plugin.version,
         "world": plugin.world.to_string(),
         "sha256": plugin.sha256,
+        "publisher": plugin.publisher,
         "limits": plugin.limits,
     })
 }
@@ -653,5 +725,6 @@ pub fn flow(
         retry_base_ms: crate::delivery::DEFAULT_RETRY_BASE_MS,
         schedule: None,
         pins: Default::default(),
+        pin_sha256: Default::default(),
     }
 }

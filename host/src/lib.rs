@@ -39,6 +39,7 @@ pub mod inbox;
 pub mod keys;
 pub mod limits;
 pub mod plugin;
+pub mod publishers;
 pub mod reconcile;
 pub mod record;
 pub mod server;

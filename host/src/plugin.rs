@@ -23,4 +23,18 @@ pub struct Installed {
     pub limits: crate::limits::LimitOverrides,
     /// Unix time (seconds) of the install.
     pub installed_at: u64,
+    /// The version of `tenon:connector` it was built against.
+    #[serde(default = "legacy_api")]
+    pub api: Api,
+    /// The id of the key that signed it; none if it was installed unsigned.
+    #[serde(default)]
+    pub publisher: Option<String>,
+    /// The sha256 of the component without its signature, hex: its code.
+    #[serde(default)]
+    pub digest: String,
+}
+
+/// Records from before the contract had versions are of 0.1.0 components.
+const fn legacy_api() -> Api {
+    Api::V0_1
 }

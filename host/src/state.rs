@@ -36,6 +36,10 @@ pub struct State {
     cursors: sled::Tree,
     runs: sled::Tree,
     plugin_versions: sled::Tree,
+    /// Trusted publishers, by key id.
+    publishers: sled::Tree,
+    /// Whose each plugin name is.
+    plugin_names: sled::Tree,
     retries: sled::Tree,
     dead_letters: sled::Tree,
     delivered: sled::Tree,
@@ -135,6 +139,8 @@ impl State {
             cursors: tree("cursors")?,
             runs: tree("runs")?,
             plugin_versions: tree("plugin_versions")?,
+            publishers: tree("publishers")?,
+            plugin_names: tree("plugin_names")?,
             retries: tree("retries")?,
             dead_letters: tree("dead_letters")?,
             delivered: tree("delivered")?,
@@ -293,13 +299,26 @@ impl State {
     pub fn plugins(&self) -> anyhow::Result<Vec<Installed>> {
         Self::scan(&self.plugins, "plugins", b"")
     }
-    /// Stores a plugin as the current version of its id, keeping every version.
-    pub fn put_plugin(&self, plugin: &Installed) -> anyhow::Result<()> {
+    /// Stores a plugin as the current version of its id, keeping every
+    /// version, and binds its name to `owner` when given; in one transaction.
+    pub fn put_plugin(
+        &self,
+        plugin: &Installed,
+        owner: Option<&crate::publishers::NameOwner>,
+    ) -> anyhow::Result<()> {
         let version_key = key(&[&plugin.id, &plugin.version]);
-        self.plugin_versions
-            .insert(version_key, encode(plugin))
-            .context("could not write tree `plugin_versions`")?;
-        self.put(&self.plugins, "plugins", plugin.id.as_bytes(), plugin)
+        let value = encode(plugin);
+        (&self.plugin_versions, &self.plugins, &self.plugin_names)
+            .transaction(|(versions, plugins, names)| {
+                versions.insert(version_key.as_slice(), value.as_slice())?;
+                plugins.insert(plugin.id.as_bytes(), value.as_slice())?;
+                if let Some(owner) = owner {
+                    names.insert(plugin.id.as_bytes(), encode(owner))?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("could not store plugin `{}`: {e:?}", plugin.id))?;
+        self.flush()
     }
     /// A version of a plugin installed at some time.
     pub fn plugin_version(&self, id: &str, version: &str) -> anyhow::Result<Option<Installed>> {
@@ -323,6 +342,24 @@ impl State {
     }
     pub fn remove_plugin(&self, id: &str) -> anyhow::Result<bool> {
         self.remove(&self.plugins, "plugins", id.as_bytes())
+    }
+
+    // Publishers and plugin names.
+
+    pub fn publishers(&self) -> anyhow::Result<Vec<crate::publishers::Publisher>> {
+        Self::scan(&self.publishers, "publishers", b"")
+    }
+    pub fn put_publisher(&self, p: &crate::publishers::Publisher) -> anyhow::Result<()> {
+        self.put(&self.publishers, "publishers", p.id.as_bytes(), p)
+    }
+    pub fn remove_publisher(&self, id: &str) -> anyhow::Result<bool> {
+        self.remove(&self.publishers, "publishers", id.as_bytes())
+    }
+    pub fn name_owner(&self, plugin: &str) -> anyhow::Result<Option<crate::publishers::NameOwner>> {
+        Self::get(&self.plugin_names, "plugin_names", plugin.as_bytes())
+    }
+    pub fn name_owners(&self) -> anyhow::Result<Vec<crate::publishers::NameOwner>> {
+        Self::scan(&self.plugin_names, "plugin_names", b"")
     }
 
     // Tenants.

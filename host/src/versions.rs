@@ -13,6 +13,7 @@ use crate::host::{Tenon, now_ms};
 use crate::plugin::Installed;
 use crate::sync::Step;
 use crate::tenant::Enablement;
+use std::collections::BTreeMap;
 
 impl Tenon {
     /// Every installed version of a plugin, oldest installation first.
@@ -59,8 +60,10 @@ impl Tenon {
     }
 
     /// Checks a flow's pins: each names a plugin of the flow and an installed
-    /// version of it that has the flow's stream.
-    pub(crate) fn check_pins(&self, flow: &Flow) -> Result<()> {
+    /// version of it that has the flow's stream. Returns the sha256 of each
+    /// pinned version.
+    pub(crate) fn check_pins(&self, flow: &Flow) -> Result<BTreeMap<String, String>> {
+        let mut digests = BTreeMap::new();
         for (plugin, version) in &flow.pins {
             let stream = if *plugin == flow.source.plugin {
                 Some(&flow.source.stream)
@@ -82,8 +85,9 @@ impl Tenon {
                     "`{plugin}` {version} has no stream `{stream}`"
                 )));
             }
+            digests.insert(plugin.clone(), installed.sha256);
         }
-        Ok(())
+        Ok(digests)
     }
 
     /// A plugin of `flow` resolved for its tenant, at the version the flow pins,
@@ -92,6 +96,14 @@ impl Tenon {
         match flow.pins.get(plugin) {
             Some(version) => {
                 let installed = self.installed_version(plugin, version)?;
+                if let Some(pinned) = flow.pin_sha256.get(plugin)
+                    && *pinned != installed.sha256
+                {
+                    return Err(Error::Invalid(format!(
+                        "flow `{}` pins `{plugin}` {version} with sha256 {pinned}, but the installed {version} is {}: refused",
+                        flow.name, installed.sha256
+                    )));
+                }
                 self.step_of(&flow.tenant, &installed)
             }
             None => self.step(&flow.tenant, plugin),

@@ -142,6 +142,53 @@ async fn enable_plugins(
     }
 }
 
+/// Uploads the bundled plugins as files, as an operator would, once the
+/// operator trusts the key they are signed with; before that, each is refused.
+async fn upload_bundled(served: &Served) {
+    let (_, first) = tenon::bundled::PLUGINS[0];
+    let (status, body) = served
+        .call(
+            "POST",
+            "/api/v1/plugins",
+            OPS,
+            Some(Body::Bytes(first.to_vec())),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("which is not trusted"),
+        "{body}"
+    );
+    let trust = json!({ "name": "tenon-bundled", "key": tenon::bundled::BUNDLE_KEY });
+    let (status, body) = served
+        .call(
+            "POST",
+            "/api/v1/publishers",
+            ACME,
+            Some(Body::Json(trust.clone())),
+        )
+        .await;
+    assert_eq!(status, 403, "only an operator trusts keys: {body}");
+    let (status, body) = served
+        .call("POST", "/api/v1/publishers", OPS, Some(Body::Json(trust)))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (name, wasm) in tenon::bundled::PLUGINS {
+        let (status, body) = served
+            .call(
+                "POST",
+                "/api/v1/plugins",
+                OPS,
+                Some(Body::Bytes(wasm.to_vec())),
+            )
+            .await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+}
+
 /// The runs of `tenant`, newest first.
 async fn runs(served: &Served, tenant: &str) -> Vec<Value> {
     let (status, body) = served
@@ -225,17 +272,7 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
         (403, Some("forbidden")),
         "{body}"
     );
-    for (name, wasm) in tenon::bundled::PLUGINS {
-        let (status, body) = served
-            .call(
-                "POST",
-                "/api/v1/plugins",
-                OPS,
-                Some(Body::Bytes(wasm.to_vec())),
-            )
-            .await;
-        assert_eq!(status, 201, "{name}: {body}");
-    }
+    upload_bundled(&served).await;
     let (status, body) = served
         .call(
             "POST",
@@ -733,17 +770,7 @@ async fn an_upgrade_waits_for_its_grant_and_rolls_back_over_http() {
     let served = Served::start(&data, &["serve", "--config", &config]).await;
     let v2 = support::ledger_v2().await;
 
-    for (name, wasm) in tenon::bundled::PLUGINS {
-        let (status, body) = served
-            .call(
-                "POST",
-                "/api/v1/plugins",
-                OPS,
-                Some(Body::Bytes(wasm.to_vec())),
-            )
-            .await;
-        assert_eq!(status, 201, "{name}: {body}");
-    }
+    upload_bundled(&served).await;
     let (status, body) = served
         .call(
             "POST",

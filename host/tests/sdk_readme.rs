@@ -77,13 +77,16 @@ async fn the_sdk_guide_builds_installs_and_runs_a_connector() {
         "a component"
     );
 
-    // 4. The operator commands, verbatim but for the sandboxes' real addresses.
+    // 4-5. The author's and the operator's commands, verbatim but for the
+    // sandboxes' real addresses.
     let shop = Shop::start("shop-token", demo_orders(7)).await.unwrap();
     let ledger = Ledger::start("ledger-token").await.unwrap();
     let data = work.path().join("data");
-    let lines = commands(&readme, "## 4. Install and run");
+    let mut lines = commands(&readme, "## 4. Sign");
+    lines.extend(commands(&readme, "## 5. Install and run"));
     assert!(lines.len() >= 10, "{lines:?}");
     let (shop_addr, ledger_addr) = (shop.addr().to_string(), ledger.addr().to_string());
+    let cwd = work.path().to_owned();
     tokio::task::spawn_blocking(move || {
         for line in lines {
             assert!(
@@ -100,6 +103,7 @@ async fn the_sdk_guide_builds_installs_and_runs_a_connector() {
             let mut words = line.split_whitespace();
             assert_eq!(words.next(), Some("tenon"), "{line}");
             let out = Command::new(env!("CARGO_BIN_EXE_tenon"))
+                .current_dir(&cwd)
                 .arg("--data")
                 .arg(&data)
                 .args(words)

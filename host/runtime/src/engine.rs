@@ -269,17 +269,23 @@ impl Engine {
             .cloned()
     }
 
-    /// Compiles (or loads from the cache) and pre-links a component, finding
-    /// which world and contract version it targets. Returns its sha256 too.
-    pub fn load(&self, wasm: &[u8]) -> Result<(String, Prepared), LoadError> {
+    /// The checks made before anything else: the size cap, and that the bytes
+    /// are a component (not another file, not a core module).
+    pub fn check(wasm: &[u8]) -> Result<(), LoadError> {
         if wasm.len() > MAX_COMPONENT_BYTES {
             return Err(LoadError::TooLarge(wasm.len()));
         }
+        check_header(wasm)
+    }
+
+    /// Compiles (or loads from the cache) and pre-links a component, finding
+    /// which world and contract version it targets. Returns its sha256 too.
+    pub fn load(&self, wasm: &[u8]) -> Result<(String, Prepared), LoadError> {
+        Engine::check(wasm)?;
         let sha256 = hex(&Sha256::digest(wasm));
         if let Some(prepared) = self.loaded(&sha256) {
             return Ok((sha256, prepared));
         }
-        check_header(wasm)?;
         let component = self.compile(&sha256, wasm)?;
         let prepared = self.prelink(&component)?;
         self.prepared

@@ -41,6 +41,9 @@ pub fn routes() -> Routes {
             "/api/v1/plugins",
             upload_plugin.layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
+        .at("GET", "/api/v1/publishers", list_publishers)
+        .at("POST", "/api/v1/publishers", trust)
+        .at("DELETE", "/api/v1/publishers/{name}", distrust)
         .at("GET", "/api/v1/plugins/{plugin}", inspect_plugin)
         .at("DELETE", "/api/v1/plugins/{plugin}", remove_plugin)
         .at("GET", "/api/v1/plugins/{plugin}/versions", plugin_versions)
@@ -109,16 +112,85 @@ async fn list_plugins(State(app): State<App>) -> Answer {
     ok(tenon(&app).plugins()?)
 }
 
-/// The body is the component's bytes, the query its limits (`?fuel=...`);
-/// answers the installed plugin (201).
+/// The query of `POST /plugins`: the plugin's limits, and what the install
+/// may allow.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallQuery {
+    pub fuel: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    pub http_timeout_ms: Option<u64>,
+    pub max_response_bytes: Option<u64>,
+    pub max_requests: Option<u32>,
+    /// Install a component no key signed.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Install a version older than the current one.
+    #[serde(default)]
+    pub allow_downgrade: bool,
+}
+
+/// The body is the component's bytes, the query its limits (`?fuel=...`) and
+/// `allow_unsigned`, `allow_downgrade`; answers the installed plugin (201).
 async fn upload_plugin(
     State(app): State<App>,
     Extension(who): Extension<Principal>,
-    Query(limits): Query<LimitOverrides>,
+    Query(query): Query<InstallQuery>,
     wasm: Bytes,
 ) -> Answer {
     who.operator("install plugins")?;
-    created(tenon(&app).install(&wasm, limits, &who.name).await?)
+    let options = crate::publishers::InstallOptions {
+        limits: LimitOverrides {
+            fuel: query.fuel,
+            timeout_ms: query.timeout_ms,
+            memory_mib: query.memory_mib,
+            http_timeout_ms: query.http_timeout_ms,
+            max_response_bytes: query.max_response_bytes,
+            max_requests: query.max_requests,
+        },
+        allow_unsigned: query.allow_unsigned,
+        allow_downgrade: query.allow_downgrade,
+    };
+    created(tenon(&app).install_with(&wasm, options, &who.name).await?)
+}
+
+/// The body of `POST /publishers`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustBody {
+    pub name: String,
+    /// `tenon-ed25519:<base64>`.
+    pub key: String,
+}
+
+/// Trusted publishers and whose each plugin name is. Operator only.
+async fn list_publishers(State(app): State<App>, Extension(who): Extension<Principal>) -> Answer {
+    who.operator("list publishers")?;
+    let tenon = tenon(&app);
+    ok(serde_json::json!({
+        "publishers": tenon.publishers()?,
+        "names": tenon.name_owners()?,
+    }))
+}
+
+async fn trust(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    request: Bytes,
+) -> Answer {
+    who.operator("trust publishers")?;
+    let asked: TrustBody = body(&request)?;
+    created(tenon(&app).trust(&asked.name, &asked.key, &who.name)?)
+}
+
+async fn distrust(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Answer {
+    who.operator("remove publishers")?;
+    ok(tenon(&app).distrust(&name, &who.name)?)
 }
 
 async fn inspect_plugin(State(app): State<App>, Path(plugin): Path<String>) -> Answer {

@@ -166,7 +166,8 @@ pub fn document() -> Value {
             "/hooks/{tenant}/{plugin}": { "post": webhook() },
             "/api/v1/plugins": {
                 "get": op("Installed plugins", &[], None, ("200", list())),
-                "post": op("Install (upload) a component; query: fuel, timeout_ms, memory_mib, ... (operator)", &[],
+                "post": op("Install (upload) a component, signed by a trusted publisher; query: fuel, timeout_ms, memory_mib, ..., \
+                    allow_unsigned, allow_downgrade (operator)", &[],
                     Some(json!({ "required": true, "content": { "application/wasm": { "schema": { "type": "string", "format": "binary" } } } })),
                     ("201", object())),
             },
@@ -191,6 +192,16 @@ pub fn document() -> Value {
             },
             "/api/v1/tenants/{tenant}": {
                 "get": op("A tenant and its enablements (secret names only)", &["tenant"], None, ("200", object())),
+            },
+            "/api/v1/publishers": {
+                "get": op("Trusted publishers, and whose each plugin name is (operator)", &[], None, ("200", object())),
+                "post": op("Trust a publisher's key: components it signs may install (operator)", &[],
+                    json_body(json!({ "type": "object", "additionalProperties": false, "required": ["name", "key"],
+                        "properties": { "name": { "type": "string" }, "key": { "type": "string", "description": "tenon-ed25519:<base64>" } } })),
+                    ("201", object())),
+            },
+            "/api/v1/publishers/{name}": {
+                "delete": op("Stop trusting a publisher (operator)", &["name"], None, ("200", object())),
             },
             "/api/v1/tenants/{tenant}/policy": {
                 "get": op("A tenant with the operator's policy for it", &["tenant"], None, ("200", object())),

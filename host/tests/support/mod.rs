@@ -390,5 +390,9 @@ pub async fn ledger_v2() -> Vec<u8> {
          `rustup target add wasm32-wasip2` if the target is missing"
     );
     let wasm = target_dir.join("wasm32-wasip2/release/guest_ledger_v2.wasm");
-    std::fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()))
+    let wasm = std::fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+    // Signed with the repository's bundle key, as the bundled demo-ledger is.
+    let key = std::fs::read_to_string(root.join("plugins/bundled.key")).expect("the bundle key");
+    let key = tenon_sign::SecretKey::from_text(&key).expect("the bundle key is a key");
+    tenon_sign::sign(&wasm, &key).expect("the guest can be signed")
 }
