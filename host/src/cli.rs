@@ -293,6 +293,9 @@ pub enum FlowCommand {
         /// First retry delay in milliseconds; doubles with each attempt, with jitter.
         #[arg(long, default_value_t = crate::delivery::DEFAULT_RETRY_BASE_MS)]
         retry_base_ms: u64,
+        /// How long one run may take, in milliseconds; the next run continues.
+        #[arg(long, default_value_t = crate::limits::DEFAULT_MAX_RUN_MS)]
+        max_run_ms: u64,
         /// Under `tenon serve`, run every so often: `30s`, `5m`, `1h` (at least 1s).
         #[arg(long, value_name = "INTERVAL", conflicts_with = "cron")]
         every: Option<Interval>,
@@ -316,12 +319,18 @@ pub enum FlowCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead letters, oldest first.
+    /// List dead letters, oldest first, a page at a time.
     List {
         #[arg(long)]
         tenant: Option<String>,
         #[arg(long)]
         flow: Option<String>,
+        /// Start after this dead letter id (the last of the page before).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Letters per page (at most 500).
+        #[arg(long, default_value_t = crate::limits::DEFAULT_DLQ_PAGE)]
+        limit: usize,
     },
     /// Show one dead letter: the record and every failed attempt.
     Show { id: u64 },
@@ -1027,10 +1036,16 @@ fn actor() -> String {
 
 async fn dlq(tenon: &Tenon, out: &Output, cmd: DlqCommand) -> crate::Result<()> {
     match cmd {
-        DlqCommand::List { tenant, flow } => {
+        DlqCommand::List {
+            tenant,
+            flow,
+            after,
+            limit,
+        } => {
             print_dead_letters(
                 out,
-                &tenon.dead_letters(tenant.as_deref(), flow.as_deref())?,
+                &tenon.dead_letters_page(tenant.as_deref(), flow.as_deref(), after, limit)?,
+                limit,
             );
         }
         DlqCommand::Show { id } => {
@@ -1065,6 +1080,7 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
             batch_size,
             max_attempts,
             retry_base_ms,
+            max_run_ms,
             every,
             cron,
             pins,
@@ -1080,6 +1096,7 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
                     batch_size,
                     max_attempts,
                     retry_base_ms,
+                    max_run_ms,
                     schedule,
                     pins: pins.into_iter().map(|p| (p.plugin, p.version)).collect(),
                     pin_sha256: BTreeMap::new(),
@@ -1294,11 +1311,17 @@ async fn remote(
                 &client.reconcile(&tenant, &flow).await?,
             ));
         }
-        Command::Dlq(DlqCommand::List { tenant, flow }) => print_dead_letters(
+        Command::Dlq(DlqCommand::List {
+            tenant,
+            flow,
+            after,
+            limit,
+        }) => print_dead_letters(
             out,
             &client
-                .dead_letters(tenant.as_deref(), flow.as_deref())
+                .dead_letters(tenant.as_deref(), flow.as_deref(), after, limit)
                 .await?,
+            limit,
         ),
         Command::Dlq(DlqCommand::Show { id }) => {
             print_dead_letter(out, &client.dead_letter(id).await?);
@@ -1540,7 +1563,13 @@ fn print_reconciliation(out: &Output, report: &Reconciliation) -> ExitCode {
     }
 }
 
-fn print_dead_letters(out: &Output, letters: &[DeadLetter]) {
+fn print_dead_letters(out: &Output, letters: &[DeadLetter], limit: usize) {
+    if !out.json
+        && letters.len() >= limit
+        && let Some(last) = letters.last()
+    {
+        eprintln!("More may follow: dlq list --after {}", last.id);
+    }
     out.table(
         letters,
         &[

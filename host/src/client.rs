@@ -234,8 +234,10 @@ impl Client {
         &self,
         tenant: Option<&str>,
         flow: Option<&str>,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<DeadLetter>> {
-        let mut query = Vec::new();
+        let mut query = vec![format!("after={after}"), format!("limit={limit}")];
         if let Some(t) = tenant {
             query.push(format!("tenant={t}"));
         }

@@ -33,6 +33,9 @@ pub struct Attempt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// The host refused the record as the source produced it (its payload was
+    /// over the size cap and was dropped): it can only be discarded.
+    Read,
     /// A transform refused the record.
     Transform,
     /// The destination refused it.
@@ -72,6 +75,10 @@ pub struct DeadLetter {
     pub attempts: Vec<Attempt>,
     /// Unix time in milliseconds.
     pub dead_at: u64,
+    /// Whether the payload was over the size cap and dropped: such a letter
+    /// cannot be replayed, only discarded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub payload_dropped: bool,
 }
 
 /// An operator's change, kept forever.
@@ -118,7 +125,7 @@ impl Backoff {
         match error {
             GuestError::Permanent { .. } | GuestError::Denied { .. } => Next::DeadLetter,
             GuestError::RateLimited { after_ms, .. } => {
-                Next::RetryAt(now + (*after_ms).min(MAX_RATE_LIMIT_WAIT_MS))
+                Next::RetryAt(now.saturating_add((*after_ms).min(MAX_RATE_LIMIT_WAIT_MS)))
             }
             GuestError::Retryable { .. } => {
                 let exp = self
@@ -126,7 +133,7 @@ impl Backoff {
                     .saturating_mul(1u64 << (failures - 1).min(32))
                     .min(MAX_RETRY_DELAY_MS);
                 let jittered = exp / 2 + fastrand::u64(0..=exp / 2);
-                Next::RetryAt(now + jittered)
+                Next::RetryAt(now.saturating_add(jittered))
             }
         }
     }

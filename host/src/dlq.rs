@@ -22,12 +22,28 @@ pub struct Replayed {
 }
 
 impl Tenon {
+    /// Every dead letter (of a tenant, of a flow), oldest first.
     pub fn dead_letters(
         &self,
         tenant: Option<&str>,
         flow: Option<&str>,
     ) -> Result<Vec<DeadLetter>> {
-        Ok(self.state.dead_letters(tenant, flow)?)
+        Ok(self.state.dead_letters(tenant, flow, 0, usize::MAX)?)
+    }
+
+    /// A page of dead letters (of a tenant, of a flow), oldest first: those
+    /// with ids after `after`, at most `limit` (capped at
+    /// [`MAX_DLQ_PAGE`](crate::limits::MAX_DLQ_PAGE)). A tenant's listing reads
+    /// that tenant's letters only.
+    pub fn dead_letters_page(
+        &self,
+        tenant: Option<&str>,
+        flow: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        let limit = limit.clamp(1, crate::limits::MAX_DLQ_PAGE);
+        Ok(self.state.dead_letters(tenant, flow, after, limit)?)
     }
 
     pub fn dead_letter(&self, id: u64) -> Result<DeadLetter> {
@@ -82,6 +98,11 @@ impl Tenon {
         span.record("tenant", letter.tenant.as_str());
         span.record("flow", letter.flow.as_str());
         let flow = self.flow(&letter.tenant, &letter.flow)?;
+        if letter.payload_dropped || letter.stage == Stage::Read {
+            return Err(Error::Invalid(format!(
+                "dead letter {id} lost its payload (it was over the size cap): it cannot be replayed, only discarded"
+            )));
+        }
         if let (Some(newer), Some(mine)) = (
             self.state
                 .delivered(&flow.tenant, &flow.name, &letter.envelope.key)?,
@@ -110,7 +131,9 @@ impl Tenon {
 
         let mut used = (letter.plugin.clone(), letter.plugin_version.clone());
         let deliveries: Vec<(crate::record::Envelope, String)> = match letter.stage {
-            Stage::Write => vec![(letter.envelope.clone(), letter.idempotency_key.clone())],
+            Stage::Write | Stage::Read => {
+                vec![(letter.envelope.clone(), letter.idempotency_key.clone())]
+            }
             Stage::Transform => {
                 let steps = flow
                     .transforms

@@ -17,6 +17,10 @@ pub enum Error {
     /// policy); nothing changed.
     #[error("{0}")]
     Forbidden(String),
+    /// Something is under way that this must wait for (a reconciliation of the
+    /// same tenant); nothing changed.
+    #[error("{0}")]
+    Busy(String),
     /// The component could not be loaded; nothing changed.
     #[error("could not install plugin: {0}")]
     Load(#[from] LoadError),
@@ -41,7 +45,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::NotFound { .. } => 3,
-            Error::Invalid(_) | Error::Forbidden(_) | Error::Load(_) => 4,
+            Error::Invalid(_) | Error::Forbidden(_) | Error::Busy(_) | Error::Load(_) => 4,
             Error::Call(_) => 5,
             Error::Internal(_) => 1,
         }

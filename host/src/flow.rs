@@ -57,6 +57,10 @@ pub struct Flow {
     /// First retry delay in milliseconds; doubles with each attempt (with jitter).
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
+    /// How long one run may take, in milliseconds (see
+    /// [`crate::limits::DEFAULT_MAX_RUN_MS`]).
+    #[serde(default = "default_max_run_ms")]
+    pub max_run_ms: u64,
     /// When `tenon serve` runs the flow on its own; none: only when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
@@ -92,6 +96,10 @@ impl std::str::FromStr for Pin {
 
 const fn default_max_attempts() -> u32 {
     crate::delivery::DEFAULT_MAX_ATTEMPTS
+}
+
+const fn default_max_run_ms() -> u64 {
+    crate::limits::DEFAULT_MAX_RUN_MS
 }
 
 const fn default_retry_base_ms() -> u64 {
@@ -365,6 +373,10 @@ pub struct Run {
     /// Wall-clock time of the run, in milliseconds.
     #[serde(default)]
     pub duration_ms: u64,
+    /// Bytes the run made the host store (see
+    /// [`crate::limits::MAX_RUN_STORED_BYTES`]).
+    #[serde(default)]
+    pub stored_bytes: u64,
     /// What each plugin of the flow used in the run, by plugin id (runs stored
     /// before this was kept have none).
     #[serde(default)]

@@ -51,6 +51,8 @@ pub struct Tenon {
     pub(crate) state: State,
     pub(crate) sandbox: Sandbox,
     http: Arc<Http>,
+    /// Tenants with a reconciliation under way: one at a time each.
+    pub(crate) reconciling: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     data_dir: PathBuf,
     /// Cancelled by [`Tenon::shutdown`]; shared by every clone.
     stopping: CancellationToken,
@@ -100,6 +102,7 @@ impl Tenon {
             state,
             sandbox: Sandbox::new(Arc::new(engine)),
             http,
+            reconciling: Arc::default(),
             data_dir: data_dir.to_owned(),
             stopping: CancellationToken::new(),
         })
@@ -507,6 +510,11 @@ impl Tenon {
                 flow.name
             )));
         }
+        if flow.max_run_ms < 1_000 {
+            return Err(Error::Invalid(
+                "a run's time budget (max-run-ms) must be at least 1000 ms".into(),
+            ));
+        }
         if flow.batch_size == 0 || flow.batch_size > MAX_BATCH_SIZE {
             return Err(Error::Invalid(format!(
                 "batch size must be between 1 and {MAX_BATCH_SIZE}"
@@ -723,6 +731,7 @@ pub fn flow(
         batch_size: DEFAULT_BATCH_SIZE,
         max_attempts: crate::delivery::DEFAULT_MAX_ATTEMPTS,
         retry_base_ms: crate::delivery::DEFAULT_RETRY_BASE_MS,
+        max_run_ms: limits::DEFAULT_MAX_RUN_MS,
         schedule: None,
         pins: Default::default(),
         pin_sha256: Default::default(),

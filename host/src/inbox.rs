@@ -60,6 +60,17 @@ impl Tenon {
             .without::<crate::capability::http::Access>();
         let (records, _) = self.sandbox.webhook(&prepared, &ctx, request).await?;
 
+        if let Some(big) = records
+            .iter()
+            .find(|r| r.payload.len() > crate::limits::MAX_PAYLOAD_BYTES)
+        {
+            return Err(Error::Invalid(format!(
+                "the webhook's record `{}` has a payload of {} bytes, over the {}-byte limit; nothing was stored",
+                big.key,
+                big.payload.len(),
+                crate::limits::MAX_PAYLOAD_BYTES
+            )));
+        }
         let flows = self.state.flows(Some(tenant))?;
         let now = now_ms();
         let mut entries = Vec::new();

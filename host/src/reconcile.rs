@@ -10,6 +10,7 @@
 use crate::error::{Error, Result};
 use crate::flow::MAX_PAGES_PER_RUN;
 use crate::host::Tenon;
+use crate::limits::MAX_RECONCILE_BYTES;
 use crate::record::Op;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,6 +55,18 @@ impl Tenon {
     #[tracing::instrument(level = "error", skip(self))]
     pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
         let flow = self.flow(tenant, flow)?;
+        let _turn = Turn::take(self, tenant)?;
+        let mut held_bytes = 0usize;
+        let mut hold = |key: &str, payload: &str| -> Result<()> {
+            held_bytes += key.len() + payload.len();
+            if held_bytes > MAX_RECONCILE_BYTES {
+                return Err(Error::Invalid(format!(
+                    "reconciling `{}` would hold more than {MAX_RECONCILE_BYTES} bytes of records; the two systems hold too much to compare at once",
+                    flow.name
+                )));
+            }
+            Ok(())
+        };
         let source = self.flow_step(&flow, &flow.source.plugin)?;
         let transforms = flow
             .transforms
@@ -85,6 +98,7 @@ impl Tenon {
                 .await
                 .map_err(|(_, e)| Error::from(e))?;
             for record in records {
+                hold(&record.key, &record.payload)?;
                 match record.op {
                     Op::Upsert => expected.insert(record.key, json(&record.payload)),
                     Op::Delete => expected.remove(&record.key),
@@ -115,6 +129,7 @@ impl Tenon {
                 )
                 .await?;
             for record in page.records {
+                hold(&record.key, &record.payload)?;
                 held.insert(record.key, json(&record.payload));
             }
             if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
@@ -148,6 +163,38 @@ impl Tenon {
         }
         report.missing = expected.into_keys().collect();
         Ok(report)
+    }
+}
+
+/// A tenant's turn to reconcile: one reconciliation at a time per tenant, so a
+/// tenant (or its token) cannot hold many sources in memory at once.
+struct Turn<'a> {
+    tenon: &'a Tenon,
+    tenant: String,
+}
+
+impl<'a> Turn<'a> {
+    fn take(tenon: &'a Tenon, tenant: &str) -> Result<Turn<'a>> {
+        let mut running = tenon.reconciling.lock().unwrap_or_else(|e| e.into_inner());
+        if !running.insert(tenant.to_owned()) {
+            return Err(Error::Busy(format!(
+                "a reconciliation of tenant `{tenant}` is under way; try again when it has ended"
+            )));
+        }
+        Ok(Turn {
+            tenon,
+            tenant: tenant.to_owned(),
+        })
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.tenon
+            .reconciling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.tenant);
     }
 }
 

@@ -42,6 +42,9 @@ pub struct State {
     plugin_names: sled::Tree,
     retries: sled::Tree,
     dead_letters: sled::Tree,
+    /// Dead-letter ids by tenant (`tenant \0 id`), so that a tenant's listing
+    /// never reads other tenants' letters.
+    dead_letters_by_tenant: sled::Tree,
     delivered: sled::Tree,
     idmap: sled::Tree,
     /// Who may write each id-map namespace of a tenant: the plugin that first
@@ -74,6 +77,31 @@ pub struct Commit {
     /// Inbox entries of the run's flow that this batch delivered (or queued or
     /// dead-lettered): they leave the inbox with the batch.
     pub inbox_done: Vec<u64>,
+}
+
+impl Commit {
+    /// The bytes this commit makes the database hold: what a run's storage cap
+    /// counts.
+    pub fn size(&self) -> u64 {
+        let mut size = 0usize;
+        size += self.retries.iter().map(|r| encode(r).len()).sum::<usize>();
+        size += self
+            .dead_letters
+            .iter()
+            .map(|d| encode(d).len())
+            .sum::<usize>();
+        size += self
+            .delivered
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+        size += self
+            .links
+            .iter()
+            .map(|(n, s, t)| 2 * (n.len() + s.len() + t.len()))
+            .sum::<usize>();
+        size as u64
+    }
 }
 
 /// Joins key parts with a NUL byte, which no identifier contains.
@@ -143,6 +171,7 @@ impl State {
             plugin_names: tree("plugin_names")?,
             retries: tree("retries")?,
             dead_letters: tree("dead_letters")?,
+            dead_letters_by_tenant: tree("dead_letters_by_tenant")?,
             delivered: tree("delivered")?,
             idmap: tree("idmap")?,
             idmap_owners: tree("idmap_owners")?,
@@ -153,6 +182,23 @@ impl State {
             keys,
         })
         .and_then(State::seal_secrets)
+        .and_then(State::index_dead_letters)
+    }
+
+    /// Builds the by-tenant index of dead letters stored before it existed.
+    fn index_dead_letters(self) -> anyhow::Result<State> {
+        if !self.dead_letters_by_tenant.is_empty() || self.dead_letters.is_empty() {
+            return Ok(self);
+        }
+        for entry in self.dead_letters.iter() {
+            let (k, v) = entry.context("could not read tree `dead_letters`")?;
+            let letter: DeadLetter = decode("dead_letters", &v)?;
+            self.dead_letters_by_tenant
+                .insert(letter_index(&letter.tenant, letter.id), &k)
+                .context("could not write tree `dead_letters_by_tenant`")?;
+        }
+        self.flush()?;
+        Ok(self)
     }
 
     /// Seals secrets that older versions stored in clear, and destroys secret
@@ -517,12 +563,38 @@ impl State {
         &self,
         tenant: Option<&str>,
         flow: Option<&str>,
+        after: u64,
+        limit: usize,
     ) -> anyhow::Result<Vec<DeadLetter>> {
-        let all: Vec<DeadLetter> = Self::scan(&self.dead_letters, "dead_letters", b"")?;
-        Ok(all
-            .into_iter()
-            .filter(|d| tenant.is_none_or(|t| t == d.tenant) && flow.is_none_or(|f| f == d.flow))
-            .collect())
+        let first = after.saturating_add(1);
+        let ids: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match tenant {
+            Some(t) => Box::new(
+                self.dead_letters_by_tenant
+                    .range(letter_index(t, first)..letter_index(t, u64::MAX)),
+            ),
+            None => Box::new(self.dead_letters.range(first.to_be_bytes()..)),
+        };
+        let mut letters = Vec::new();
+        for entry in ids {
+            if letters.len() >= limit {
+                break;
+            }
+            let (k, v) = entry.context("could not read the dead letters")?;
+            let letter: DeadLetter = match tenant {
+                Some(_) => match Self::get(&self.dead_letters, "dead_letters", &v)? {
+                    Some(letter) => letter,
+                    None => continue,
+                },
+                None => {
+                    let _ = k;
+                    decode("dead_letters", &v)?
+                }
+            };
+            if flow.is_none_or(|f| f == letter.flow) {
+                letters.push(letter);
+            }
+        }
+        Ok(letters)
     }
     pub fn put_dead_letter(&self, letter: &DeadLetter) -> anyhow::Result<()> {
         self.put(
@@ -543,13 +615,15 @@ impl State {
         let (tenant, flow) = (letter.tenant.as_str(), letter.flow.as_str());
         let entry = (
             &self.dead_letters,
+            &self.dead_letters_by_tenant,
             &self.audit,
             &self.delivered,
             &self.idmap,
             &self.counters,
         )
-            .transaction(|(letters, log, versions, idmap, counters)| {
+            .transaction(|(letters, index, log, versions, idmap, counters)| {
                 letters.remove(&letter.id.to_be_bytes())?;
+                index.remove(letter_index(tenant, letter.id))?;
                 for (record, version) in &delivered.delivered {
                     versions.insert(key(&[tenant, flow, record]), encode(version))?;
                 }
@@ -768,13 +842,14 @@ impl State {
             &self.runs,
             &self.retries,
             &self.dead_letters,
+            &self.dead_letters_by_tenant,
             &self.delivered,
             &self.idmap,
             &self.counters,
             &self.inbox,
         )
             .transaction(
-                |(cursors, runs, retries, letters, delivered, idmap, counters, inbox)| {
+                |(cursors, runs, retries, letters, index, delivered, idmap, counters, inbox)| {
                     if let Some((stream, cursor)) = &commit.cursor {
                         cursors.insert(key(&[tenant, flow, stream]), encode(cursor))?;
                     }
@@ -789,6 +864,7 @@ impl State {
                         let mut letter = letter.clone();
                         letter.id = next_in(counters, b"dead_letter")?;
                         letters.insert(&letter.id.to_be_bytes(), encode(&letter))?;
+                        index.insert(letter_index(tenant, letter.id), &letter.id.to_be_bytes())?;
                         ids.push(letter.id);
                     }
                     for (record, version) in &commit.delivered {
@@ -814,6 +890,14 @@ impl State {
 /// flow's entries scan in arrival order.
 fn inbox_key(tenant: &str, flow: &str, id: u64) -> Vec<u8> {
     let mut k = key(&[tenant, flow, ""]);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The key of a dead letter in the by-tenant index: tenant, NUL, the id in
+/// big-endian bytes, so a tenant's letters scan in id order.
+fn letter_index(tenant: &str, id: u64) -> Vec<u8> {
+    let mut k = key(&[tenant, ""]);
     k.extend_from_slice(&id.to_be_bytes());
     k
 }

@@ -25,9 +25,11 @@ use crate::engine::Prepared;
 use crate::error::{Error, Result};
 use crate::flow::{Flow, MAX_PAGES_PER_RUN, Run, RunStatus};
 use crate::host::{Tenon, now_ms};
+use crate::limits::{MAX_PAYLOAD_BYTES, MAX_RUN_STORED_BYTES};
 use crate::record::Envelope;
 use crate::sandbox::{CallContext, CallError, CallReport};
 use crate::state::Commit;
+use std::time::Instant;
 
 /// A plugin of a flow, resolved for its tenant.
 pub(crate) struct Step {
@@ -38,11 +40,14 @@ pub(crate) struct Step {
 }
 
 /// How a run's delivery ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
     /// Nothing more to read (or the page limit was reached).
     Finished,
     /// The host is shutting down; every batch so far has committed.
     Stopped,
+    /// The run's time budget ran out; every batch so far has committed.
+    OutOfTime,
 }
 
 /// The error text of a run stopped by [`Tenon::shutdown`].
@@ -68,7 +73,7 @@ impl Tenon {
     pub async fn run_flow(&self, tenant: &str, flow: &str) -> Result<Run> {
         let flow = self.flow(tenant, flow)?;
         let cursor = self.state.cursor(tenant, &flow.name, &flow.source.stream)?;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut run = Run {
             id: self.state.next_run_id()?,
             tenant: tenant.to_owned(),
@@ -89,15 +94,30 @@ impl Tenon {
             error: None,
             retry_after_ms: None,
             duration_ms: 0,
+            stored_bytes: 0,
             plugins: Default::default(),
         };
         tracing::Span::current().record("run", run.id);
         self.state.put_run(&run)?;
 
-        let result = self.deliver(&flow, &mut run).await;
+        let deadline = started + std::time::Duration::from_millis(flow.max_run_ms);
+        let result = self.deliver(&flow, &mut run, deadline).await;
         run.finished_at = Some(now_ms());
         run.duration_ms = started.elapsed().as_millis() as u64;
         match result {
+            Ok(Ending::OutOfTime) => {
+                run.status = RunStatus::Interrupted;
+                run.error = Some(format!(
+                    "the run reached its time budget of {} ms; it stopped after its last committed batch and the next run continues from its cursor",
+                    flow.max_run_ms
+                ));
+                tracing::warn!(
+                    read = run.records_read,
+                    written = run.records_written,
+                    budget_ms = flow.max_run_ms,
+                    "Flow run stopped at its time budget"
+                );
+            }
             Ok(Ending::Stopped) => {
                 run.status = RunStatus::Interrupted;
                 run.error = Some(STOPPED.into());
@@ -126,7 +146,8 @@ impl Tenon {
                     ..
                 }) = &error
                 {
-                    run.retry_after_ms = Some(*after_ms);
+                    run.retry_after_ms =
+                        Some((*after_ms).min(crate::delivery::MAX_RATE_LIMIT_WAIT_MS));
                 }
                 tracing::warn!(error = %error, "Flow run failed");
             }
@@ -149,29 +170,48 @@ impl Tenon {
         })
     }
 
-    async fn deliver(&self, flow: &Flow, run: &mut Run) -> Result<Ending> {
-        let source = self.flow_step(flow, &flow.source.plugin)?;
+    /// Why the run must not start another batch, if it must not: the host is
+    /// shutting down, or the run's time is up.
+    fn halt(&self, deadline: Instant) -> Option<Ending> {
+        if self.is_shutting_down() {
+            Some(Ending::Stopped)
+        } else if Instant::now() >= deadline {
+            Some(Ending::OutOfTime)
+        } else {
+            None
+        }
+    }
+
+    async fn deliver(&self, flow: &Flow, run: &mut Run, deadline: Instant) -> Result<Ending> {
+        // Every call of the run ends by the run's deadline at the latest.
+        let step = |plugin: &str| -> Result<Step> {
+            let mut step = self.flow_step(flow, plugin)?;
+            step.ctx.deadline = Some(deadline);
+            Ok(step)
+        };
+        let source = step(&flow.source.plugin)?;
         let transforms = flow
             .transforms
             .iter()
-            .map(|t| self.flow_step(flow, t))
+            .map(|t| step(t))
             .collect::<Result<Vec<_>>>()?;
-        let destination = self.flow_step(flow, &flow.destination.plugin)?;
+        let destination = step(&flow.destination.plugin)?;
 
-        if let Ending::Stopped = self.retry_due(flow, &destination, run).await? {
-            return Ok(Ending::Stopped);
+        let ending = self.retry_due(flow, &destination, run, deadline).await?;
+        if ending != Ending::Finished {
+            return Ok(ending);
         }
-        if let Ending::Stopped = self
-            .drain_inbox(flow, &transforms, &destination, run)
-            .await?
-        {
-            return Ok(Ending::Stopped);
+        let ending = self
+            .drain_inbox(flow, &transforms, &destination, run, deadline)
+            .await?;
+        if ending != Ending::Finished {
+            return Ok(ending);
         }
 
         for _ in 0..MAX_PAGES_PER_RUN {
             // Between batches: everything before has committed.
-            if self.is_shutting_down() {
-                return Ok(Ending::Stopped);
+            if let Some(ending) = self.halt(deadline) {
+                return Ok(ending);
             }
             let cursor = run.cursor_after.clone();
             let read = self
@@ -219,7 +259,7 @@ impl Tenon {
             if read > 0 {
                 run.batches += 1;
             }
-            self.state.commit(run, commit)?;
+            self.commit(run, commit)?;
             if !page.more {
                 return Ok(Ending::Finished);
             }
@@ -242,12 +282,27 @@ impl Tenon {
         records: Vec<Envelope>,
         commit: &mut Commit,
     ) -> Result<()> {
+        // A record over the payload cap is dead-lettered without its payload;
+        // the rest of its batch carries on.
+        let (records, oversized): (Vec<Envelope>, Vec<Envelope>) = records
+            .into_iter()
+            .partition(|r| r.payload.len() <= MAX_PAYLOAD_BYTES);
+        for record in oversized {
+            self.dead_letter_oversized(flow, Stage::Read, "(source)", record, run, commit);
+        }
         let batch = self
             .transform_all(flow, transforms, records, run, commit)
             .await?;
+        let (batch, oversized): (Vec<Envelope>, Vec<Envelope>) = batch
+            .into_iter()
+            .partition(|r| r.payload.len() <= MAX_PAYLOAD_BYTES);
+        for record in oversized {
+            let last = transforms.last().map_or("(source)", |t| t.plugin.as_str());
+            self.dead_letter_oversized(flow, Stage::Transform, last, record, run, commit);
+        }
         // A record whose key waits in the retry queue must not overtake the
         // older version there: the newer version takes its place in the queue.
-        let mut pending = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         for envelope in batch {
             let idempotency_key =
                 crate::record::idempotency_key(&envelope, &flow.tenant, &flow.name);
@@ -265,7 +320,65 @@ impl Tenon {
                 }),
             }
         }
-        self.write(flow, destination, run, pending, commit).await
+        // What the transforms made is written a batch at a time, whatever
+        // their fan-out.
+        let size = flow.batch_size.max(1) as usize;
+        while !pending.is_empty() {
+            let rest = pending.split_off(pending.len().min(size));
+            self.write(flow, destination, run, pending, commit).await?;
+            pending = rest;
+        }
+        Ok(())
+    }
+
+    /// Dead-letters a record whose payload is over [`MAX_PAYLOAD_BYTES`],
+    /// keeping its key, stream and time but not its payload.
+    fn dead_letter_oversized(
+        &self,
+        flow: &Flow,
+        stage: Stage,
+        plugin: &str,
+        mut record: Envelope,
+        run: &mut Run,
+        commit: &mut Commit,
+    ) {
+        let size = record.payload.len();
+        tracing::warn!(record = %record.key, size, "Record over the payload cap; dead-lettered without its payload");
+        record.payload = String::new();
+        run.dead_lettered += 1;
+        commit.dead_letters.push(DeadLetter {
+            id: 0,
+            tenant: flow.tenant.clone(),
+            flow: flow.name.clone(),
+            stage,
+            idempotency_key: crate::record::idempotency_key(&record, &flow.tenant, &flow.name),
+            envelope: record,
+            plugin: plugin.to_owned(),
+            plugin_version: String::new(),
+            attempts: vec![Attempt {
+                at: now_ms(),
+                error: format!(
+                    "the payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit; it was dropped and the record can only be discarded (fix it at the source, whose next change is read again)"
+                ),
+            }],
+            dead_at: now_ms(),
+            payload_dropped: true,
+        });
+    }
+
+    /// Commits a batch, unless it would make the run store more than
+    /// [`MAX_RUN_STORED_BYTES`].
+    fn commit(&self, run: &mut Run, commit: Commit) -> Result<()> {
+        let size = commit.size();
+        if run.stored_bytes.saturating_add(size) > MAX_RUN_STORED_BYTES {
+            return Err(Error::Invalid(format!(
+                "this batch would make the run store {} bytes, more than the {MAX_RUN_STORED_BYTES}-byte limit of one run; it was not committed and the next run reads it again",
+                run.stored_bytes.saturating_add(size)
+            )));
+        }
+        run.stored_bytes += size;
+        self.state.commit(run, commit)?;
+        Ok(())
     }
 
     /// Delivers the records webhooks brought into the flow's inbox, oldest first,
@@ -277,10 +390,11 @@ impl Tenon {
         transforms: &[Step],
         destination: &Step,
         run: &mut Run,
+        deadline: Instant,
     ) -> Result<Ending> {
         for _ in 0..MAX_PAGES_PER_RUN {
-            if self.is_shutting_down() {
-                return Ok(Ending::Stopped);
+            if let Some(ending) = self.halt(deadline) {
+                return Ok(ending);
             }
             let entries = self
                 .state
@@ -297,13 +411,19 @@ impl Tenon {
             self.deliver_batch(flow, transforms, destination, run, records, &mut commit)
                 .await?;
             run.batches += 1;
-            self.state.commit(run, commit)?;
+            self.commit(run, commit)?;
         }
         Ok(Ending::Finished)
     }
 
     /// Delivers the flow's queued records whose time has come, oldest first.
-    async fn retry_due(&self, flow: &Flow, destination: &Step, run: &mut Run) -> Result<Ending> {
+    async fn retry_due(
+        &self,
+        flow: &Flow,
+        destination: &Step,
+        run: &mut Run,
+        deadline: Instant,
+    ) -> Result<Ending> {
         let now = now_ms();
         let mut due: Vec<Retry> = self
             .state
@@ -313,8 +433,8 @@ impl Tenon {
             .collect();
         due.sort_by_key(|r| r.next_at);
         for chunk in due.chunks(flow.batch_size as usize) {
-            if self.is_shutting_down() {
-                return Ok(Ending::Stopped);
+            if let Some(ending) = self.halt(deadline) {
+                return Ok(ending);
             }
             run.records_retried += chunk.len() as u64;
             let pending = chunk
@@ -329,7 +449,7 @@ impl Tenon {
             let mut commit = Commit::default();
             self.write(flow, destination, run, pending, &mut commit)
                 .await?;
-            self.state.commit(run, commit)?;
+            self.commit(run, commit)?;
         }
         Ok(Ending::Finished)
     }
@@ -434,6 +554,7 @@ impl Tenon {
                 error: error.to_string(),
             }],
             dead_at: now_ms(),
+            payload_dropped: false,
         });
     }
 
@@ -530,6 +651,7 @@ impl Tenon {
                                 plugin_version: destination.version.clone(),
                                 attempts,
                                 dead_at: now,
+                                payload_dropped: false,
                             });
                         }
                     }

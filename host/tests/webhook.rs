@@ -116,28 +116,28 @@ async fn signed_webhooks_reach_the_ledger_and_refused_ones_store_nothing() {
     // Refused: a signature made with another secret, none at all, a body that is
     // not an order; nothing of them is stored or delivered.
     let (body, forged) = webhook_order("9002", "not-the-secret");
-    let (status, answer) = post(&hook, body.clone(), Some(&forged)).await;
-    assert_eq!(status, 401, "{answer}");
-    assert!(answer.contains("does not match"), "{answer}");
-    assert_eq!(post(&hook, body, None).await.0, 401);
+    let (status, refused) = post(&hook, body.clone(), Some(&forged)).await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(post(&hook, body, None).await, (401, refused.clone()));
     let junk = b"not json".to_vec();
     let mac = tenon::capability::verify::hmac_sha256(SECRET.as_bytes(), &junk);
     let signature = format!("sha256={}", tenon::record::hex(&mac));
     let (status, answer) = post(&hook, junk, Some(&signature)).await;
     assert_eq!(status, 400, "{answer}");
-    // Too large, an unknown tenant, a plugin that takes no webhooks.
+    // Too large; an unknown tenant and a plugin that takes no webhooks answer
+    // exactly as a bad signature does: the route tells nobody which exist.
     let huge = vec![b' '; tenon::server::webhook::MAX_WEBHOOK_BYTES + 1];
     assert_eq!(post(&hook, huge, Some(&signature)).await.0, 413);
     let (body, signature) = webhook_order("9001", SECRET);
     let elsewhere = format!("{}/hooks/globex/demo-shop", served.url);
     assert_eq!(
-        post(&elsewhere, body.clone(), Some(&signature)).await.0,
-        404
+        post(&elsewhere, body.clone(), Some(&signature)).await,
+        (401, refused.clone())
     );
     let ledger_hook = format!("{}/hooks/acme/demo-ledger", served.url);
     assert_eq!(
-        post(&ledger_hook, body.clone(), Some(&signature)).await.0,
-        404
+        post(&ledger_hook, body.clone(), Some(&signature)).await,
+        (401, refused.clone())
     );
 
     // Signed: answered 202, delivered by the next scheduled run.

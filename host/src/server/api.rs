@@ -478,6 +478,9 @@ pub struct FlowBody {
     pub max_attempts: Option<u32>,
     #[serde(default)]
     pub retry_base_ms: Option<u64>,
+    /// How long one run may take, in milliseconds.
+    #[serde(default)]
+    pub max_run_ms: Option<u64>,
     /// Run every so often: `30s`, `5m`.
     #[serde(default)]
     pub every: Option<String>,
@@ -512,6 +515,7 @@ async fn define_flow(
         batch_size: spec.batch_size.unwrap_or(defaults.batch_size),
         max_attempts: spec.max_attempts.unwrap_or(defaults.max_attempts),
         retry_base_ms: spec.retry_base_ms.unwrap_or(defaults.retry_base_ms),
+        max_run_ms: spec.max_run_ms.unwrap_or(defaults.max_run_ms),
         schedule,
         pins: spec.pins,
         ..defaults
@@ -568,6 +572,15 @@ async fn list_runs(
 struct DeadLetterQuery {
     tenant: Option<String>,
     flow: Option<String>,
+    /// Only letters with ids after this one (the last id of the page before).
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_dlq_limit")]
+    limit: usize,
+}
+
+const fn default_dlq_limit() -> usize {
+    crate::limits::DEFAULT_DLQ_PAGE
 }
 
 async fn list_dead_letters(
@@ -576,7 +589,12 @@ async fn list_dead_letters(
     Query(query): Query<DeadLetterQuery>,
 ) -> Answer {
     let scope = who.scope(query.tenant)?;
-    ok(tenon(&app).dead_letters(scope.as_deref(), query.flow.as_deref())?)
+    ok(tenon(&app).dead_letters_page(
+        scope.as_deref(),
+        query.flow.as_deref(),
+        query.after,
+        query.limit,
+    )?)
 }
 
 /// The dead letter, if the caller may reach its tenant; otherwise the 404 an

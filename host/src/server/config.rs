@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:7878"
+//! # metrics_listen = "127.0.0.1:9100"
 //!
 //! [scheduler]
 //! max_concurrent_runs = 4
@@ -40,6 +41,12 @@ pub struct ServeConfig {
     /// API. Loopback by default.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// A second listener serving `GET /metrics` alone, without a token, for a
+    /// scraper that cannot send one; none by default (then `/metrics` on
+    /// `listen` needs an operator token). Metrics name every tenant and flow:
+    /// keep it where only the scraper reaches it.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// How flows are started on their schedules.
     #[serde(default)]
     pub scheduler: SchedulerConfig,
@@ -153,6 +160,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             listen: default_listen(),
+            metrics_listen: None,
             scheduler: SchedulerConfig::default(),
             tokens: Vec::new(),
         }

@@ -37,6 +37,8 @@ pub struct App {
     pub ready: Arc<AtomicBool>,
     /// The admin API's bearer tokens.
     pub tokens: Tokens,
+    /// What webhooks are being handled, for their budget.
+    pub ingress: Arc<webhook::Ingress>,
 }
 
 /// Routes built one method and path at a time, so that what is served can be
@@ -99,11 +101,11 @@ pub fn routes(tokens: Tokens) -> Routes {
     let open = Routes::default()
         .at("GET", "/healthz", healthz)
         .at("GET", "/readyz", readyz)
-        .at("GET", "/metrics", render_metrics)
         .at("GET", "/api/v1/openapi.json", openapi::serve)
         .merge(webhook::routes());
     let admin = api::routes()
         .at("POST", "/api/v1/tenants/{tenant}/flows/{flow}/run", run_now)
+        .at("GET", "/metrics", operator_metrics)
         .behind(tokens);
     open.merge(admin)
 }
@@ -150,6 +152,26 @@ async fn readyz(State(app): State<App>) -> Response {
             "not ready: starting or shutting down",
         )
     }
+}
+
+/// The metrics, for an operator token: they name every tenant and flow.
+async fn operator_metrics(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+) -> Response {
+    match who.operator("read the metrics") {
+        Ok(()) => render_metrics(State(app)).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The router of the token-less metrics listener (`metrics_listen`): `GET
+/// /metrics` alone.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(render_metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(app)
 }
 
 async fn render_metrics(State(app): State<App>) -> Response {
@@ -249,6 +271,7 @@ pub fn error_of(e: &Error) -> Response {
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Invalid(_) | Error::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Busy(_) => StatusCode::CONFLICT,
         Error::Call(_) => StatusCode::BAD_GATEWAY,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };

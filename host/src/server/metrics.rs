@@ -378,6 +378,7 @@ mod tests {
             error: None,
             retry_after_ms: None,
             duration_ms,
+            stored_bytes: 0,
             plugins: [
                 (
                     "demo-shop".to_owned(),

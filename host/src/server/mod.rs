@@ -69,12 +69,30 @@ pub async fn run(
         Arc::clone(&metrics),
     );
     let ready = Arc::new(AtomicBool::new(false));
-    let app = http::router(http::App {
+    let app_state = http::App {
         scheduler: Arc::clone(&scheduler),
         metrics,
         ready: Arc::clone(&ready),
         tokens,
-    });
+        ingress: Arc::default(),
+    };
+    let metrics_listening = match config.metrics_listen {
+        Some(metrics_addr) => {
+            let listener = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("could not listen on {metrics_addr} for metrics"))?;
+            tenon.refuse_egress_to(
+                listener
+                    .local_addr()
+                    .context("could not read the metrics address")?,
+            );
+            Some(tokio::spawn(
+                axum::serve(listener, http::metrics_router(app_state.clone())).into_future(),
+            ))
+        }
+        None => None,
+    };
+    let app = http::router(app_state);
     let close = CancellationToken::new();
     let listening = tokio::spawn(
         axum::serve(listener, app)
@@ -115,6 +133,9 @@ pub async fn run(
         }
     } else {
         listening.abort();
+    }
+    if let Some(metrics) = metrics_listening {
+        metrics.abort();
     }
     tenon.flush()?;
     if !drained {

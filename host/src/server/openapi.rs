@@ -146,6 +146,7 @@ pub fn document() -> Value {
                         "batch_size": { "type": "integer" },
                         "max_attempts": { "type": "integer" },
                         "retry_base_ms": { "type": "integer" },
+                        "max_run_ms": { "type": "integer", "description": "how long one run may take" },
                         "every": { "type": "string", "description": "30s, 5m, 1h" },
                         "cron": { "type": "string", "description": "UTC, five or six fields" },
                         "pins": { "type": "object", "additionalProperties": { "type": "string" },
@@ -158,8 +159,7 @@ pub fn document() -> Value {
             "/healthz": { "get": open("The process is alive") },
             "/readyz": { "get": open("200 once ready, 503 while starting or shutting down") },
             "/metrics": { "get": {
-                "summary": "Prometheus text exposition",
-                "security": [],
+                "summary": "Prometheus text exposition (operator token; or token-less on `metrics_listen`)",
                 "responses": { "200": { "description": "metrics", "content": { "text/plain": {} } } },
             } },
             "/api/v1/openapi.json": { "get": open("This document") },

@@ -264,7 +264,12 @@ impl Scheduler {
                         .metrics
                         .record_run(run, &plugins.0, &plugins.1);
                     if let Some(after_ms) = run.retry_after_ms {
-                        slot.scheduler.hold(&slot.key, now_ms() + after_ms);
+                        slot.scheduler.hold(
+                            &slot.key,
+                            now_ms().saturating_add(
+                                after_ms.min(crate::delivery::MAX_RATE_LIMIT_WAIT_MS),
+                            ),
+                        );
                     }
                 }
                 Err(error) => tracing::warn!(%tenant, %flow, %error, "Flow run could not start"),

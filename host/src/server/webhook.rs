@@ -6,20 +6,30 @@
 //! verification (an HMAC signature made with the tenant's secret) is the
 //! authentication, so a request it refuses stores nothing.
 //!
+//! Anyone can POST here, so the route tells nobody anything it was not
+//! given: an unknown tenant or plugin, a plugin not enabled or without
+//! `webhook-api`, and a signature the plugin refused all get the same `401`
+//! (the reason is logged). Each (tenant, plugin) has its own budget of
+//! requests in handling ([`MAX_WEBHOOKS_PER_PLUGIN`], and
+//! [`MAX_WEBHOOKS_IN_FLIGHT`] in all), checked before anything else and
+//! whatever the names, so a flood of unsigned POSTs is answered `503` without
+//! taking the plugin call slots other tenants need; and the plugin's handler
+//! runs without network, so it can never make the host call the vendor.
+//!
 //! | answer | when |
 //! |---|---|
 //! | `202 {"records": n}` | the plugin accepted it; its `n` records are stored for the flows that take them |
-//! | `401` | the plugin answered `denied` (a bad or missing signature, no secret set) |
+//! | `401` | unknown tenant or plugin, not enabled, no `webhook-api`, or the plugin answered `denied` (a bad or missing signature, no secret set) |
 //! | `400` | the plugin answered `permanent` (a body it can never accept) |
-//! | `404` | unknown tenant or plugin, the plugin is not enabled for the tenant, or it exports no `webhook-api` |
 //! | `413` | the body is larger than [`MAX_WEBHOOK_BYTES`] |
 //! | `422` | no flow of the tenant takes a stream the records belong to |
-//! | `503` | the plugin answered `retryable` or `rate-limited`: send it again later |
+//! | `503` | over the webhook budget, or the plugin answered `retryable` or `rate-limited`: send it again later |
 //! | `502` | the plugin call failed (trap, limit, broken contract) |
 
 use crate::Error;
 use crate::GuestError;
-use crate::sandbox::{CallError, WebhookRequest};
+use crate::record::WebhookRequest;
+use crate::sandbox::CallError;
 use crate::server::http::{App, Routes, error, error_of};
 use axum::Json;
 use axum::body::Bytes;
@@ -33,6 +43,74 @@ use serde_json::json;
 /// The largest webhook body taken, 1 MiB: vendors' notifications are small, and
 /// the whole body is held in memory and copied into the plugin's.
 pub const MAX_WEBHOOK_BYTES: usize = 1 << 20;
+
+/// Webhook requests one (tenant, plugin) may have in handling at once; more
+/// are answered `503` at once.
+pub const MAX_WEBHOOKS_PER_PLUGIN: usize = 4;
+
+/// Webhook requests in handling at once, over all tenants.
+pub const MAX_WEBHOOKS_IN_FLIGHT: usize = 16;
+
+/// The one answer to a webhook that is refused before or by its signature
+/// check, whatever the reason.
+const REFUSED: &str = "the webhook was refused: unknown tenant or plugin, not enabled, or its signature does not hold";
+
+/// The webhook requests in handling: the budget.
+#[derive(Debug, Default)]
+pub struct Ingress {
+    in_flight: std::sync::Mutex<(usize, std::collections::HashMap<(String, String), usize>)>,
+}
+
+/// A request's place in the budget, given back when dropped.
+struct Admitted<'a> {
+    ingress: &'a Ingress,
+    key: (String, String),
+}
+
+impl Ingress {
+    /// A place for a request to (`tenant`, `plugin`), if the budget has one.
+    fn admit(&self, tenant: &str, plugin: &str) -> Option<Admitted<'_>> {
+        let mut guard = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per) = &mut *guard;
+        let key = (tenant.to_owned(), plugin.to_owned());
+        let mine = per.get(&key).copied().unwrap_or(0);
+        if *total >= MAX_WEBHOOKS_IN_FLIGHT || mine >= MAX_WEBHOOKS_PER_PLUGIN {
+            return None;
+        }
+        *total += 1;
+        per.insert(key.clone(), mine + 1);
+        Some(Admitted { ingress: self, key })
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        let mut guard = self
+            .ingress
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (total, per) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(count) = per.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                per.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn busy() -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many webhooks in handling: send it again later",
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
 
 /// The webhook routes, open (no bearer token), with the body cap.
 pub fn routes() -> Routes {
@@ -50,6 +128,11 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Names are checked against nothing before this: an unknown tenant takes
+    // its place in the budget like a known one.
+    let Some(_admitted) = app.ingress.admit(&tenant, &plugin) else {
+        return busy();
+    };
     let request = WebhookRequest {
         method: "POST".into(),
         path: uri.path().to_owned(),
@@ -78,7 +161,7 @@ async fn receive(
         Err(Error::Call(CallError::Guest { error: refusal, .. })) => {
             tracing::info!(%tenant, %plugin, %refusal, "Webhook refused by the plugin");
             match refusal {
-                GuestError::Denied { message } => error(StatusCode::UNAUTHORIZED, message),
+                GuestError::Denied { .. } => error(StatusCode::UNAUTHORIZED, REFUSED),
                 GuestError::Permanent { message } => error(StatusCode::BAD_REQUEST, message),
                 GuestError::Retryable { message } | GuestError::RateLimited { message, .. } => {
                     let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
@@ -88,6 +171,10 @@ async fn receive(
                     response
                 }
             }
+        }
+        Err(e @ Error::NotFound { .. }) => {
+            tracing::info!(%tenant, %plugin, error = %e, "Webhook refused");
+            error(StatusCode::UNAUTHORIZED, REFUSED)
         }
         Err(e) => {
             tracing::warn!(%tenant, %plugin, error = %e, "Webhook not taken");
