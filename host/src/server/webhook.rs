@@ -55,10 +55,13 @@ pub const MAX_WEBHOOKS_IN_FLIGHT: usize = 16;
 /// check, whatever the reason.
 const REFUSED: &str = "the webhook was refused: unknown tenant or plugin, not enabled, or its signature does not hold";
 
+/// Requests in handling: in all, and per (tenant, plugin).
+type InFlight = (usize, std::collections::HashMap<(String, String), usize>);
+
 /// The webhook requests in handling: the budget.
 #[derive(Debug, Default)]
 pub struct Ingress {
-    in_flight: std::sync::Mutex<(usize, std::collections::HashMap<(String, String), usize>)>,
+    in_flight: std::sync::Mutex<InFlight>,
 }
 
 /// A request's place in the budget, given back when dropped.
