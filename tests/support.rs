@@ -257,3 +257,63 @@ impl Direct {
         }
     }
 }
+
+/// A vendor that answers every request with the request itself, as a granted
+/// endpoint that echoes could: the body is the request line and headers
+/// verbatim, then, for each header, its last word URL-encoded and in base64.
+/// The hostile guests use it to try to read back what the host added.
+#[derive(Debug)]
+pub struct Echo {
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn echo() -> Echo {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65_536 {
+                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut body = head.clone();
+                for line in head.lines().skip(1) {
+                    if let Some(word) = line.split_whitespace().last() {
+                        let encoded: String = word
+                            .bytes()
+                            .map(|b| match b {
+                                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                                    char::from(b).to_string()
+                                }
+                                _ => format!("%{b:02X}"),
+                            })
+                            .collect();
+                        let b64 = base64::engine::general_purpose::STANDARD.encode(word);
+                        body.push_str(&format!("url {encoded} b64 {b64}\n"));
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    Echo { addr, task }
+}

@@ -101,7 +101,12 @@ impl Tenon {
         self.state.put_run(&run)?;
 
         let deadline = started + std::time::Duration::from_millis(flow.max_run_ms);
-        let result = self.deliver(&flow, &mut run, deadline).await;
+        let result = match self.deliver(&flow, &mut run, deadline).await {
+            // A call cut short by the budget: its batch did not commit, and the
+            // next run delivers it again under the same idempotency keys.
+            Err(Error::Call(CallError::RunBudget { .. })) => Ok(Ending::OutOfTime),
+            other => other,
+        };
         run.finished_at = Some(now_ms());
         run.duration_ms = started.elapsed().as_millis() as u64;
         match result {

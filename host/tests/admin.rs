@@ -939,3 +939,159 @@ async fn an_upgrade_waits_for_its_grant_and_rolls_back_over_http() {
     let (status, _) = served.terminate(WAIT).await;
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_token_stays_within_the_operators_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (shop, _ledger) = vendors(1).await;
+    support::tenon_ok(&data, &["plugin", "install", "--bundled"]).await;
+    support::tenon_ok(&data, &["tenant", "create", "acme"]).await;
+    let shop_addr = shop.addr().to_string();
+    support::tenon_ok(
+        &data,
+        &["tenant", "policy", "acme", "--allow-egress", &shop_addr],
+    )
+    .await;
+    let mut config = std::fs::read_to_string(config(dir.path())).unwrap();
+    config = config.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"",
+    );
+    let path = dir.path().join("metrics.toml");
+    std::fs::write(&path, config).unwrap();
+    let served = Served::start(&data, &["serve", "--config", path.to_str().unwrap()]).await;
+    let admin = served.url.trim_start_matches("http://").to_owned();
+    let enable = |grants: Vec<String>, limits: Value| {
+        Some(Body::Json(json!({
+            "config": { "base_url": shop.base_url() },
+            "secrets": { "api_token": { "value": SHOP_TOKEN, "hosts": [shop_addr.clone()] } },
+            "grants": grants,
+            "limits": limits,
+        })))
+    };
+    let path = "/api/v1/tenants/acme/plugins/demo-shop";
+
+    // Grants outside the operator's allowlist: metadata, private, the admin API.
+    for grant in ["169.254.169.254", "10.0.0.1", &admin, "localhost"] {
+        let (status, body) = served
+            .call(
+                "PUT",
+                path,
+                ACME,
+                enable(vec![shop_addr.clone(), grant.to_owned()], json!({})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["kind"].as_str()),
+            (403, Some("forbidden")),
+            "{grant}: {body}"
+        );
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{grant}` is not among them")),
+            "{body}"
+        );
+    }
+    // Limits above the operator's.
+    let (status, body) = served
+        .call(
+            "PUT",
+            path,
+            ACME,
+            enable(vec![shop_addr.clone()], json!({ "fuel": 2_000_000_000u64 })),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("may only lower the operator's limits: fuel (2000000000 > 1000000000)"),
+        "{body}"
+    );
+    // Nor may it widen its own policy.
+    let widen = Some(Body::Json(json!({ "egress": ["169.254.169.254"] })));
+    assert_eq!(
+        served
+            .call("PUT", "/api/v1/tenants/acme/policy", ACME, widen)
+            .await
+            .0,
+        403
+    );
+
+    // The operator's own limit for the enablement holds when the tenant
+    // enables again: it may go below it, not above or back to the default.
+    let (status, body) = served
+        .call(
+            "PUT",
+            path,
+            OPS,
+            enable(vec![shop_addr.clone()], json!({ "fuel": 500_000_000 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = served
+        .call(
+            "PUT",
+            path,
+            ACME,
+            enable(vec![shop_addr.clone()], json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["limits"]["fuel"].as_u64()),
+        (200, Some(500_000_000)),
+        "{body}"
+    );
+    let (status, body) = served
+        .call(
+            "PUT",
+            path,
+            ACME,
+            enable(vec![shop_addr.clone()], json!({ "fuel": 600_000_000 })),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("fuel (600000000 > 500000000)"),
+        "{body}"
+    );
+    let (status, body) = served
+        .call(
+            "PUT",
+            path,
+            ACME,
+            enable(vec![shop_addr.clone()], json!({ "fuel": 100_000_000 })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["limits"]["fuel"].as_u64()),
+        (200, Some(100_000_000)),
+        "{body}"
+    );
+
+    // The metrics name every tenant: an operator's alone, or on their own listener.
+    assert_eq!(served.call("GET", "/metrics", None, None).await.0, 401);
+    assert_eq!(served.call("GET", "/metrics", ACME, None).await.0, 403);
+    assert_eq!(served.call("GET", "/metrics", OPS, None).await.0, 200);
+    let first = served.stdout()[0].clone();
+    let metrics = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && w.trim_end_matches(';').ends_with("/metrics"))
+        .map(|w| w.trim_end_matches(';'))
+        .unwrap_or_else(|| panic!("no metrics address in {first}"));
+    let open = reqwest::get(metrics).await.unwrap();
+    assert_eq!(open.status(), 200);
+    assert!(
+        open.text()
+            .await
+            .unwrap()
+            .contains("tenon_api_requests_total")
+    );
+}

@@ -197,3 +197,58 @@ async fn a_webhook_answered_202_survives_a_sigkill_right_after() {
     let (status, _) = served.terminate(WAIT).await;
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_unsigned_webhooks_neither_reaches_the_plugin_slots_nor_stalls_other_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (shop, ledger) = (
+        Shop::start(SHOP_TOKEN, demo_orders(2)).await.unwrap(),
+        Ledger::start(support::LEDGER_TOKEN).await.unwrap(),
+    );
+    let (globex_shop, globex_ledger) = (
+        Shop::start(SHOP_TOKEN, demo_orders(3)).await.unwrap(),
+        Ledger::start(support::LEDGER_TOKEN).await.unwrap(),
+    );
+    set_up(&data, &shop, &ledger).await;
+    configure(&data, "globex", &globex_shop, &globex_ledger, &[]).await;
+    let config = dir.path().join("flood.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:0\"\n\n{}", support::operator_token()),
+    )
+    .unwrap();
+    let served = Served::start(&data, &["serve", "--config", config.to_str().unwrap()]).await;
+    let (body, _) = webhook_order("9100", SECRET);
+    let flood: Vec<_> = (0..200)
+        .map(|i| {
+            let url = if i % 2 == 0 {
+                format!("{}{HOOK}", served.url)
+            } else {
+                format!("{}/hooks/nobody-{i}/demo-shop", served.url)
+            };
+            let body = body.clone();
+            tokio::spawn(async move { post(&url, body, Some("sha256=00")).await })
+        })
+        .collect();
+    // Meanwhile another tenant's run goes through.
+    let (status, run) = served
+        .post("/api/v1/tenants/globex/flows/orders-to-erp/run?wait=true")
+        .await;
+    assert_eq!(status, 200, "{run}");
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(globex_ledger.sales_orders().len(), 3);
+    let mut answers = std::collections::BTreeMap::new();
+    for answer in flood {
+        let (status, _) = answer.await.unwrap();
+        *answers.entry(status).or_insert(0) += 1;
+    }
+    assert!(
+        answers.keys().all(|s| *s == 401 || *s == 503),
+        "refused, or told to come back: {answers:?}"
+    );
+    assert!(answers.get(&401).is_some_and(|n| *n >= 1), "{answers:?}");
+    // Nothing of the flood was stored or delivered.
+    assert_eq!(applied(&ledger, "9100"), 0);
+}

@@ -24,6 +24,9 @@ pub struct CallContext {
     /// When the call must have ended at the latest whatever its own limit: the
     /// end of the time budget of the run it is part of.
     pub deadline: Option<Instant>,
+    /// When the call began (waiting at the gate counts): its own limit runs
+    /// from here. Set by the sandbox.
+    pub(crate) began: Option<Instant>,
     inputs: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
 
@@ -47,6 +50,7 @@ impl CallContext {
             plugin: plugin.to_owned(),
             limits: Limits::default(),
             deadline: None,
+            began: None,
             inputs: HashMap::new(),
         }
     }
@@ -78,16 +82,23 @@ impl CallContext {
     /// How long the call may take from now: its own limit, or less if the
     /// deadline comes first.
     pub fn time_left(&self) -> Duration {
-        let own = Duration::from_millis(self.limits.timeout_ms);
+        let now = Instant::now();
+        let limit = Duration::from_millis(self.limits.timeout_ms);
+        let own = match self.began {
+            Some(began) => (began + limit).saturating_duration_since(now),
+            None => limit,
+        };
         match self.deadline {
-            Some(deadline) => own.min(deadline.saturating_duration_since(Instant::now())),
+            Some(deadline) => own.min(deadline.saturating_duration_since(now)),
             None => own,
         }
     }
 
     /// Whether the deadline, not the call's own limit, bounds the call.
     pub fn deadline_binds(&self) -> bool {
-        self.time_left() < Duration::from_millis(self.limits.timeout_ms)
+        let own_end =
+            self.began.unwrap_or_else(Instant::now) + Duration::from_millis(self.limits.timeout_ms);
+        self.deadline.is_some_and(|deadline| deadline < own_end)
     }
 }
 

@@ -52,11 +52,11 @@ pub const MAX_COMPONENT_BYTES: usize = 16 * 1024 * 1024;
 /// compiles in a separate process (the `tenon` binary always does); the process
 /// is killed and the component refused past it. `TENON_COMPILE_TIMEOUT_MS`
 /// overrides it.
-pub const DEFAULT_COMPILE_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_COMPILE_TIMEOUT_MS: u64 = 10_000;
 
 /// How much memory (resident) compiling one component may use, in MiB, when the
 /// host compiles in a separate process; `TENON_COMPILE_MEMORY_MIB` overrides it.
-pub const DEFAULT_COMPILE_MEMORY_MIB: u64 = 512;
+pub const DEFAULT_COMPILE_MEMORY_MIB: u64 = 256;
 
 /// The largest payload one record may carry, in bytes. A bigger record is
 /// dead-lettered without its payload (nothing else of its batch is harmed).

@@ -121,10 +121,11 @@ impl Sandbox {
         plugin_hint: &str,
     ) -> Result<Descriptor, CallError> {
         let ctx = CallContext::bare(plugin_hint);
-        let (pass, mut store) = self.start(&ctx).await?;
+        let (pass, mut store, ctx) = self.start(&ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Connector02 { pre, .. } => {
-                timed(&ctx, async {
+                timed(ctx, async {
                     Ok(
                         export!(store, pre, tenon_connector_connector_api.call_describe())
                             .await?
@@ -134,7 +135,7 @@ impl Sandbox {
                 .await
             }
             Exports::Connector01 { pre, .. } => {
-                timed(&ctx, async {
+                timed(ctx, async {
                     Ok(
                         export!(store, pre, tenon_connector_connector_api.call_describe())
                             .await?
@@ -144,7 +145,7 @@ impl Sandbox {
                 .await
             }
             Exports::Transform02(pre) => {
-                timed(&ctx, async {
+                timed(ctx, async {
                     Ok(
                         export!(store, pre, tenon_connector_transform_api.call_describe())
                             .await?
@@ -154,7 +155,7 @@ impl Sandbox {
                 .await
             }
             Exports::Transform01(pre) => {
-                timed(&ctx, async {
+                timed(ctx, async {
                     Ok(
                         export!(store, pre, tenon_connector_transform_api.call_describe())
                             .await?
@@ -164,11 +165,11 @@ impl Sandbox {
                 .await
             }
         };
-        let (descriptor, _): (Descriptor, _) = self.finish(&ctx, store, pass, outcome)?;
+        let (descriptor, _): (Descriptor, _) = self.finish(ctx, store, pass, outcome)?;
         let size = serde_json::to_vec(&descriptor).map_or(usize::MAX, |json| json.len());
         if size > MAX_DESCRIPTOR_BYTES {
             return Err(contract(
-                &ctx,
+                ctx,
                 format!(
                     "describe returned a descriptor of {size} bytes, more than the {MAX_DESCRIPTOR_BYTES}-byte limit"
                 ),
@@ -185,7 +186,8 @@ impl Sandbox {
         prepared: &Prepared,
         ctx: &CallContext,
     ) -> Result<(), CallError> {
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = timed(ctx, async {
             match &prepared.exports {
                 Exports::Connector02 { pre, .. } => {
@@ -209,7 +211,8 @@ impl Sandbox {
         prepared: &Prepared,
         ctx: &CallContext,
     ) -> Result<CallReport, CallError> {
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Connector02 { pre, .. } => {
                 timed(ctx, async {
@@ -242,7 +245,8 @@ impl Sandbox {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<(ReadPage, CallReport), CallError> {
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Connector02 { pre, .. } => {
                 timed(ctx, async {
@@ -293,7 +297,8 @@ impl Sandbox {
                 "exports no `reconcile-api`, so it cannot be reconciled".into(),
             )
         };
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Connector02 {
                 reconcile: Some(pre),
@@ -342,7 +347,8 @@ impl Sandbox {
         ctx: &CallContext,
         request: WebhookRequest,
     ) -> Result<(Vec<Envelope>, CallReport), CallError> {
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Connector02 {
                 webhook: Some(pre), ..
@@ -413,7 +419,8 @@ impl Sandbox {
         deliveries: Vec<(Envelope, String)>,
     ) -> Result<(WriteOutcomes, CallReport), CallError> {
         let count = deliveries.len();
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Connector02 { pre, .. } => {
                 let batch: Vec<v0_2::types::Delivery> = deliveries
@@ -505,7 +512,8 @@ impl Sandbox {
         batch: Vec<Envelope>,
     ) -> Result<(Vec<Envelope>, CallReport), CallError> {
         let count = batch.len();
-        let (pass, mut store) = self.start(ctx).await?;
+        let (pass, mut store, ctx) = self.start(ctx).await?;
+        let ctx = &ctx;
         let outcome = match &prepared.exports {
             Exports::Transform02(pre) => {
                 let batch: Vec<v0_2::types::Envelope> = batch.into_iter().map(Into::into).collect();
@@ -558,16 +566,19 @@ impl Sandbox {
     }
 
     /// Passes the gate, then makes a fresh store for one call under the
-    /// context's limits, each capability's state prepared.
+    /// context's limits, each capability's state prepared. Waiting at the gate
+    /// counts against the call's wall-clock limit: the context returned ends
+    /// when the call must, counted from now.
     async fn start(
         &self,
         ctx: &CallContext,
-    ) -> Result<(crate::gate::Pass, Store<CallState>), CallError> {
+    ) -> Result<(crate::gate::Pass, Store<CallState>, CallContext), CallError> {
         if ctx.deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(CallError::RunBudget {
                 plugin: ctx.plugin.clone(),
             });
         }
+        let waited_from = Instant::now();
         let pass = self
             .gate
             .enter(&ctx.tenant, ctx.time_left())
@@ -576,7 +587,10 @@ impl Sandbox {
                 plugin: ctx.plugin.clone(),
                 busy,
             })?;
-        Ok((pass, self.store(ctx)))
+        let mut ctx = ctx.clone();
+        ctx.began = Some(waited_from);
+        let store = self.store(&ctx);
+        Ok((pass, store, ctx))
     }
 
     fn store(&self, ctx: &CallContext) -> Store<CallState> {
@@ -670,7 +684,7 @@ impl Sandbox {
 
 /// The error of a call stopped by its clock: its own limit, or its run's budget.
 fn stopped(ctx: &CallContext) -> CallError {
-    if ctx.deadline_binds() || ctx.deadline.is_some_and(|d| d <= Instant::now()) {
+    if ctx.deadline_binds() {
         CallError::RunBudget {
             plugin: ctx.plugin.clone(),
         }
@@ -774,5 +788,59 @@ fn classify(ctx: &CallContext, error: wasmtime::Error, stderr: &[u8]) -> CallErr
     CallError::Trap {
         plugin,
         message: cut(format!("{}", error.root_cause()), MAX_ERROR_BYTES),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineOptions;
+
+    fn sandbox(dir: &std::path::Path) -> Sandbox {
+        let engine = Engine::new(EngineOptions {
+            cache_dir: dir.to_owned(),
+            cache_key: [1; 32],
+            compiler: crate::compile::Compiler::InProcess,
+            fuel: true,
+            capabilities: Vec::new(),
+        })
+        .unwrap();
+        Sandbox::new(Arc::new(engine))
+    }
+
+    /// Two memories of 40 MiB each fit no 64 MiB call: the cap is over all of
+    /// a component's memories, not each.
+    #[tokio::test]
+    async fn memories_are_counted_together_against_the_call_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(dir.path());
+        let wat = "(component (core module $m (memory 640)) \
+                   (core instance $a (instantiate $m)) (core instance $b (instantiate $m)))";
+        let component = wasmtime::component::Component::new(
+            sandbox.engine().wasmtime(),
+            wat::parse_str(wat).unwrap(),
+        )
+        .unwrap();
+        let linker = wasmtime::component::Linker::<CallState>::new(sandbox.engine().wasmtime());
+        let mut ctx = CallContext::new("acme", "two-memories");
+        ctx.limits.memory_mib = 64;
+        let mut store = sandbox.store(&ctx);
+        let error = linker
+            .instantiate_async(&mut store, &component)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            classify(&ctx, error, b""),
+            CallError::Memory { mib: 64, .. }
+        ));
+        // One of them fits.
+        ctx.limits.memory_mib = 100;
+        let mut store = sandbox.store(&ctx);
+        assert!(
+            linker
+                .instantiate_async(&mut store, &component)
+                .await
+                .is_ok()
+        );
     }
 }

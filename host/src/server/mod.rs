@@ -76,21 +76,24 @@ pub async fn run(
         tokens,
         ingress: Arc::default(),
     };
-    let metrics_listening = match config.metrics_listen {
+    let (metrics_listening, metrics_note) = match config.metrics_listen {
         Some(metrics_addr) => {
             let listener = tokio::net::TcpListener::bind(metrics_addr)
                 .await
                 .with_context(|| format!("could not listen on {metrics_addr} for metrics"))?;
-            tenon.refuse_egress_to(
-                listener
-                    .local_addr()
-                    .context("could not read the metrics address")?,
-            );
-            Some(tokio::spawn(
+            let bound = listener
+                .local_addr()
+                .context("could not read the metrics address")?;
+            tenon.refuse_egress_to(bound);
+            let serving = tokio::spawn(
                 axum::serve(listener, http::metrics_router(app_state.clone())).into_future(),
-            ))
+            );
+            (
+                Some(serving),
+                format!("; metrics without a token on http://{bound}/metrics"),
+            )
         }
-        None => None,
+        None => (None, String::new()),
     };
     let app = http::router(app_state);
     let close = CancellationToken::new();
@@ -102,7 +105,7 @@ pub async fn run(
     let ticking = tokio::spawn(Arc::clone(&scheduler).tick_loop());
     ready.store(true, Ordering::SeqCst);
     println!(
-        "Tenon serving on http://{addr} (/healthz, /readyz, /metrics, /api/v1/); stop with SIGTERM or Ctrl-C."
+        "Tenon serving on http://{addr} (/healthz, /readyz, /metrics, /api/v1/){metrics_note}; stop with SIGTERM or Ctrl-C."
     );
     tracing::info!(%addr, data = %data.display(), "Server ready");
 

@@ -162,3 +162,62 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod scheme_tests {
+    use super::*;
+    use crate::capability::http::Grant;
+    use crate::capability::secret::Secret;
+    use crate::descriptor::{Descriptor, Kind, SecretInfo};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn only_hmac_secrets_verify_for_a_0_2_0_plugin() {
+        let secret = |name: &str, scheme| SecretInfo {
+            name: name.into(),
+            description: String::new(),
+            scheme,
+            required: false,
+        };
+        let descriptor = Descriptor {
+            name: "p".into(),
+            version: "0.2.0".into(),
+            kind: Kind::Other,
+            description: String::new(),
+            streams: vec![],
+            egress: vec![],
+            config: vec![],
+            secrets: vec![
+                secret("signing", SecretScheme::Hmac),
+                secret("api_token", SecretScheme::Bearer),
+            ],
+        };
+        let host: Grant = "api.example.com".parse().unwrap();
+        let values = BTreeMap::from([
+            (
+                "signing".to_owned(),
+                Secret::for_hosts("signing-key-1", vec![]),
+            ),
+            (
+                "api_token".to_owned(),
+                Secret::for_hosts("token-123456", vec![host]),
+            ),
+        ]);
+        let verify = GuestVerify {
+            tenant: "acme".into(),
+            plugin: "p".into(),
+            secrets: Some(Arc::new(Secrets::new(values, &descriptor))),
+        };
+        let mac = hmac_sha256(b"signing-key-1", b"body");
+        assert_eq!(verify.verify("signing", b"body", &mac, false), Ok(true));
+        let refused = verify
+            .verify("api_token", b"body", &mac, false)
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("not declared with the `hmac` scheme"),
+            "{refused}"
+        );
+    }
+}
