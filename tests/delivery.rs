@@ -373,3 +373,51 @@ async fn writes_fill_the_id_map_and_reconcile_finds_what_changed_behind_our_back
     assert_eq!(report.matching, 4);
     drop(shop);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_listed_a_page_at_a_time_and_a_tenant_sees_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(7).await;
+    ledger.script(std::iter::repeat_n(Fault::Reject, 100));
+    pipeline(&tenon, "acme", &shop, &ledger);
+    pipeline(&tenon, "globex", &shop, &ledger);
+    for tenant in ["acme", "globex", "acme"] {
+        tenon.run_flow(tenant, "orders-to-erp").await.unwrap();
+    }
+    let acme: Vec<u64> = tenon
+        .dead_letters(Some("acme"), None)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(acme.len(), 7, "{acme:?}");
+    // Pages of 3 after the last id of the page before: every letter once, in order.
+    let (mut after, mut paged) = (0, Vec::new());
+    loop {
+        let page = tenon
+            .dead_letters_page(Some("acme"), None, after, 3)
+            .unwrap();
+        assert!(page.len() <= 3 && page.iter().all(|d| d.tenant == "acme"));
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        paged.extend(page.iter().map(|d| d.id));
+    }
+    assert_eq!(paged, acme);
+    assert_eq!(
+        tenon
+            .dead_letters_page(Some("globex"), None, 0, 100)
+            .unwrap()
+            .len(),
+        7
+    );
+    assert_eq!(
+        tenon.dead_letters_page(None, None, 0, 100).unwrap().len(),
+        14
+    );
+    assert_eq!(
+        tenon.dead_letters_page(None, None, 0, 0).unwrap().len(),
+        1,
+        "a page holds at least one letter"
+    );
+}
