@@ -18,8 +18,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// own type. A capability whose input is missing grants nothing.
 #[derive(Clone)]
 pub struct CallContext {
-    pub tenant: String,
-    pub plugin: String,
+    /// Shared, so that each capability's state holds it without a copy.
+    pub tenant: Arc<str>,
+    pub plugin: Arc<str>,
     pub limits: Limits,
     /// When the call must have ended at the latest whatever its own limit: the
     /// end of the time budget of the run it is part of.
@@ -46,8 +47,8 @@ impl CallContext {
     /// A context with default limits and no inputs: the call may reach nothing.
     pub fn new(tenant: &str, plugin: &str) -> CallContext {
         CallContext {
-            tenant: tenant.to_owned(),
-            plugin: plugin.to_owned(),
+            tenant: Arc::from(tenant),
+            plugin: Arc::from(plugin),
             limits: Limits::default(),
             deadline: None,
             began: None,
@@ -102,9 +103,10 @@ impl CallContext {
     }
 }
 
-/// The per-call states of the capabilities, one per type.
+/// The per-call states of the capabilities, one per type (a handful: a list
+/// is quicker to make and search than a map).
 #[derive(Default)]
-pub struct States(HashMap<TypeId, Box<dyn Any + Send>>);
+pub struct States(Vec<(TypeId, Box<dyn Any + Send>)>);
 
 impl std::fmt::Debug for States {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,13 +115,24 @@ impl std::fmt::Debug for States {
 }
 
 impl States {
+    pub fn with_capacity(capabilities: usize) -> States {
+        States(Vec::with_capacity(capabilities))
+    }
+
     pub fn insert<T: Any + Send>(&mut self, state: T) {
-        self.0.insert(TypeId::of::<T>(), Box::new(state));
+        let id = TypeId::of::<T>();
+        self.0.retain(|(other, _)| *other != id);
+        self.0.push((id, Box::new(state)));
     }
 
     /// The state of type `T`, if a capability put one.
     pub fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
-        self.0.get_mut(&TypeId::of::<T>())?.downcast_mut()
+        let id = TypeId::of::<T>();
+        self.0
+            .iter_mut()
+            .find(|(other, _)| *other == id)?
+            .1
+            .downcast_mut()
     }
 }
 

@@ -14,7 +14,6 @@
 //! The spans are at ERROR level so that they are on whatever the log filter: they
 //! print nothing themselves, they only give lines their context.
 
-use crate::bindings::{v0_1, v0_2};
 use crate::call::{CallState, MemoryCap, MemoryLimitExceeded, States};
 use crate::capability::idmap::MAX_ID_BYTES;
 use crate::capability::log::GuestLog;
@@ -27,6 +26,7 @@ use crate::limits::{
     MAX_WEBHOOK_RECORDS, TENANT_CALL_SHARE,
 };
 use crate::record::Envelope;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -86,6 +86,80 @@ macro_rules! export {
     };
 }
 
+/// Runs `$call` under the context's time for the pre-linked `$world` export
+/// of whichever contract version the component targets: `$pre` is bound to it
+/// and `$v` to that version's bindings, so one body serves every version.
+/// Exports of another world make the call a broken contract, saying `$refusal`.
+macro_rules! on_world {
+    ($prepared:expr, $ctx:expr, $world:ident, $refusal:expr, |$pre:ident, $v:ident| $call:expr) => {
+        on_world!(@arms $prepared, $ctx, $refusal, |$pre, $v| $call,
+            $world)
+    };
+    (@arms $prepared:expr, $ctx:expr, $refusal:expr, |$pre:ident, $v:ident| $call:expr, connector) => {
+        match &$prepared.exports {
+            Exports::Connector02 { pre: $pre, .. } => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_2 as $v;
+                timed($ctx, async { $call }).await
+            }
+            Exports::Connector01 { pre: $pre, .. } => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_1 as $v;
+                timed($ctx, async { $call }).await
+            }
+            _ => return Err(contract($ctx, $refusal.into())),
+        }
+    };
+    (@arms $prepared:expr, $ctx:expr, $refusal:expr, |$pre:ident, $v:ident| $call:expr, reconciling) => {
+        match &$prepared.exports {
+            Exports::Connector02 { reconcile: Some($pre), .. } => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_2 as $v;
+                timed($ctx, async { $call }).await
+            }
+            Exports::Connector01 { reconcile: Some($pre), .. } => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_1 as $v;
+                timed($ctx, async { $call }).await
+            }
+            _ => return Err(contract($ctx, $refusal.into())),
+        }
+    };
+    (@arms $prepared:expr, $ctx:expr, $refusal:expr, |$pre:ident, $v:ident| $call:expr, webhook) => {
+        match &$prepared.exports {
+            Exports::Connector02 { webhook: Some($pre), .. } => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_2 as $v;
+                timed($ctx, async { $call }).await
+            }
+            Exports::Connector01 { webhook: Some($pre), .. } => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_1 as $v;
+                timed($ctx, async { $call }).await
+            }
+            _ => return Err(contract($ctx, $refusal.into())),
+        }
+    };
+    (@arms $prepared:expr, $ctx:expr, $refusal:expr, |$pre:ident, $v:ident| $call:expr, transform) => {
+        match &$prepared.exports {
+            Exports::Transform02($pre) => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_2 as $v;
+                timed($ctx, async { $call }).await
+            }
+            Exports::Transform01($pre) => {
+                #[allow(unused_imports)]
+                use $crate::bindings::v0_1 as $v;
+                timed($ctx, async { $call }).await
+            }
+            _ => return Err(contract($ctx, $refusal.into())),
+        }
+    };
+}
+
+/// Why a call of a connector's export on a transform fails.
+const NOT_A_CONNECTOR: &str = "is a transform, not a connector";
+
 /// Runs plugin calls. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -120,52 +194,26 @@ impl Sandbox {
         prepared: &Prepared,
         plugin_hint: &str,
     ) -> Result<Descriptor, CallError> {
-        let ctx = CallContext::bare(plugin_hint);
-        let (pass, mut store, ctx) = self.start(&ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Connector02 { pre, .. } => {
-                timed(ctx, async {
-                    Ok(
-                        export!(store, pre, tenon_connector_connector_api.call_describe())
-                            .await?
-                            .into(),
+        let bare = CallContext::bare(plugin_hint);
+        let (pass, mut store, ctx) = self.start(&bare).await?;
+        let ctx = &*ctx;
+        let outcome = match prepared.world() {
+            crate::descriptor::World::Connector => {
+                on_world!(prepared, ctx, connector, NOT_A_CONNECTOR, |pre, _v| Ok(
+                    Descriptor::from(
+                        export!(store, pre, tenon_connector_connector_api.call_describe()).await?
                     )
-                })
-                .await
+                ))
             }
-            Exports::Connector01 { pre, .. } => {
-                timed(ctx, async {
-                    Ok(
-                        export!(store, pre, tenon_connector_connector_api.call_describe())
-                            .await?
-                            .into(),
+            crate::descriptor::World::Transform => {
+                on_world!(prepared, ctx, transform, "is a connector", |pre, _v| Ok(
+                    Descriptor::from(
+                        export!(store, pre, tenon_connector_transform_api.call_describe()).await?
                     )
-                })
-                .await
-            }
-            Exports::Transform02(pre) => {
-                timed(ctx, async {
-                    Ok(
-                        export!(store, pre, tenon_connector_transform_api.call_describe())
-                            .await?
-                            .into(),
-                    )
-                })
-                .await
-            }
-            Exports::Transform01(pre) => {
-                timed(ctx, async {
-                    Ok(
-                        export!(store, pre, tenon_connector_transform_api.call_describe())
-                            .await?
-                            .into(),
-                    )
-                })
-                .await
+                ))
             }
         };
-        let (descriptor, _): (Descriptor, _) = self.finish(ctx, store, pass, outcome)?;
+        let (descriptor, _) = self.finish(ctx, store, pass, outcome)?;
         let size = serde_json::to_vec(&descriptor).map_or(usize::MAX, |json| json.len());
         if size > MAX_DESCRIPTOR_BYTES {
             return Err(contract(
@@ -187,20 +235,21 @@ impl Sandbox {
         ctx: &CallContext,
     ) -> Result<(), CallError> {
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = timed(ctx, async {
-            match &prepared.exports {
-                Exports::Connector02 { pre, .. } => {
-                    pre.instantiate_async(&mut store).await.map(drop)
-                }
-                Exports::Connector01 { pre, .. } => {
-                    pre.instantiate_async(&mut store).await.map(drop)
-                }
-                Exports::Transform02(pre) => pre.instantiate_async(&mut store).await.map(drop),
-                Exports::Transform01(pre) => pre.instantiate_async(&mut store).await.map(drop),
+        let ctx = &*ctx;
+        let outcome = match prepared.world() {
+            crate::descriptor::World::Connector => {
+                on_world!(prepared, ctx, connector, NOT_A_CONNECTOR, |pre, _v| pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(drop))
             }
-        })
-        .await;
+            crate::descriptor::World::Transform => {
+                on_world!(prepared, ctx, transform, "is a connector", |pre, _v| pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(drop))
+            }
+        };
         self.finish(ctx, store, pass, outcome).map(drop)
     }
 
@@ -212,24 +261,11 @@ impl Sandbox {
         ctx: &CallContext,
     ) -> Result<CallReport, CallError> {
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Connector02 { pre, .. } => {
-                timed(ctx, async {
-                    let r = export!(store, pre, tenon_connector_connector_api.call_check()).await?;
-                    Ok(r.map_err(GuestError::from))
-                })
-                .await
-            }
-            Exports::Connector01 { pre, .. } => {
-                timed(ctx, async {
-                    let r = export!(store, pre, tenon_connector_connector_api.call_check()).await?;
-                    Ok(r.map_err(GuestError::from))
-                })
-                .await
-            }
-            _ => return Err(contract(ctx, "is a transform, not a connector".into())),
-        };
+        let ctx = &*ctx;
+        let outcome = on_world!(prepared, ctx, connector, NOT_A_CONNECTOR, |pre, _v| {
+            let r = export!(store, pre, tenon_connector_connector_api.call_check()).await?;
+            Ok(r.map_err(GuestError::from))
+        });
         let (result, report) = self.finish(ctx, store, pass, outcome)?;
         result.map_err(|e| guest(ctx, report, e))?;
         Ok(report)
@@ -246,34 +282,16 @@ impl Sandbox {
         limit: u32,
     ) -> Result<(ReadPage, CallReport), CallError> {
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Connector02 { pre, .. } => {
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_connector_api.call_read(stream, cursor, limit)
-                    )
-                    .await?;
-                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
-                })
-                .await
-            }
-            Exports::Connector01 { pre, .. } => {
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_connector_api.call_read(stream, cursor, limit)
-                    )
-                    .await?;
-                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
-                })
-                .await
-            }
-            _ => return Err(contract(ctx, "is a transform, not a connector".into())),
-        };
+        let ctx = &*ctx;
+        let outcome = on_world!(prepared, ctx, connector, NOT_A_CONNECTOR, |pre, _v| {
+            let r = export!(
+                store,
+                pre,
+                tenon_connector_connector_api.call_read(stream, cursor, limit)
+            )
+            .await?;
+            Ok(r.map(ReadPage::from).map_err(GuestError::from))
+        });
         let (result, report) = self.finish(ctx, store, pass, outcome)?;
         let page = result.map_err(|e| guest(ctx, report, e))?;
         check_page(ctx, &page, limit, "read")?;
@@ -291,47 +309,18 @@ impl Sandbox {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<(ReadPage, CallReport), CallError> {
-        let cannot = || {
-            contract(
-                ctx,
-                "exports no `reconcile-api`, so it cannot be reconciled".into(),
-            )
-        };
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Connector02 {
-                reconcile: Some(pre),
-                ..
-            } => {
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_reconcile_api.call_reconcile(stream, cursor, limit)
-                    )
-                    .await?;
-                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
-                })
-                .await
-            }
-            Exports::Connector01 {
-                reconcile: Some(pre),
-                ..
-            } => {
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_reconcile_api.call_reconcile(stream, cursor, limit)
-                    )
-                    .await?;
-                    Ok(r.map(ReadPage::from).map_err(GuestError::from))
-                })
-                .await
-            }
-            _ => return Err(cannot()),
-        };
+        let ctx = &*ctx;
+        let refusal = "exports no `reconcile-api`, so it cannot be reconciled";
+        let outcome = on_world!(prepared, ctx, reconciling, refusal, |pre, _v| {
+            let r = export!(
+                store,
+                pre,
+                tenon_connector_reconcile_api.call_reconcile(stream, cursor, limit)
+            )
+            .await?;
+            Ok(r.map(ReadPage::from).map_err(GuestError::from))
+        });
         let (result, report) = self.finish(ctx, store, pass, outcome)?;
         let page = result.map_err(|e| guest(ctx, report, e))?;
         check_page(ctx, &page, limit, "reconcile")?;
@@ -348,51 +337,21 @@ impl Sandbox {
         request: WebhookRequest,
     ) -> Result<(Vec<Envelope>, CallReport), CallError> {
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Connector02 {
-                webhook: Some(pre), ..
-            } => {
-                let request = v0_2::WebhookRequest::from(request);
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_webhook_api.call_handle(&request)
-                    )
-                    .await?;
-                    Ok(
-                        r.map(|records| records.into_iter().map(Envelope::from).collect())
-                            .map_err(GuestError::from),
-                    )
-                })
-                .await
-            }
-            Exports::Connector01 {
-                webhook: Some(pre), ..
-            } => {
-                let request = v0_1::WebhookRequest::from(request);
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_webhook_api.call_handle(&request)
-                    )
-                    .await?;
-                    Ok(
-                        r.map(|records| records.into_iter().map(Envelope::from).collect())
-                            .map_err(GuestError::from),
-                    )
-                })
-                .await
-            }
-            _ => {
-                return Err(contract(
-                    ctx,
-                    "exports no `webhook-api`, so it takes no webhooks".into(),
-                ));
-            }
-        };
+        let ctx = &*ctx;
+        let refusal = "exports no `webhook-api`, so it takes no webhooks";
+        let outcome = on_world!(prepared, ctx, webhook, refusal, |pre, v| {
+            let request = v::WebhookRequest::from(request);
+            let r = export!(
+                store,
+                pre,
+                tenon_connector_webhook_api.call_handle(&request)
+            )
+            .await?;
+            Ok(
+                r.map(|records| records.into_iter().map(Envelope::from).collect())
+                    .map_err(GuestError::from),
+            )
+        });
         let (result, report) = self.finish(ctx, store, pass, outcome)?;
         let records: Vec<Envelope> = result.map_err(|e| guest(ctx, report, e))?;
         let size: usize = records.iter().map(Envelope::size).sum();
@@ -420,60 +379,29 @@ impl Sandbox {
     ) -> Result<(WriteOutcomes, CallReport), CallError> {
         let count = deliveries.len();
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Connector02 { pre, .. } => {
-                let batch: Vec<v0_2::types::Delivery> = deliveries
-                    .into_iter()
-                    .map(|(envelope, idempotency_key)| v0_2::types::Delivery {
-                        envelope: envelope.into(),
-                        idempotency_key,
-                    })
-                    .collect();
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_connector_api.call_write(stream, &batch)
-                    )
-                    .await?;
-                    Ok(r.map(|outcomes| {
-                        outcomes
-                            .into_iter()
-                            .map(|o| o.map_err(GuestError::from))
-                            .collect::<WriteOutcomes>()
-                    })
-                    .map_err(GuestError::from))
+        let ctx = &*ctx;
+        let outcome = on_world!(prepared, ctx, connector, NOT_A_CONNECTOR, |pre, v| {
+            let batch: Vec<v::types::Delivery> = deliveries
+                .into_iter()
+                .map(|(envelope, idempotency_key)| v::types::Delivery {
+                    envelope: envelope.into(),
+                    idempotency_key,
                 })
-                .await
-            }
-            Exports::Connector01 { pre, .. } => {
-                let batch: Vec<v0_1::types::Delivery> = deliveries
+                .collect();
+            let r = export!(
+                store,
+                pre,
+                tenon_connector_connector_api.call_write(stream, &batch)
+            )
+            .await?;
+            Ok(r.map(|outcomes| {
+                outcomes
                     .into_iter()
-                    .map(|(envelope, idempotency_key)| v0_1::types::Delivery {
-                        envelope: envelope.into(),
-                        idempotency_key,
-                    })
-                    .collect();
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_connector_api.call_write(stream, &batch)
-                    )
-                    .await?;
-                    Ok(r.map(|outcomes| {
-                        outcomes
-                            .into_iter()
-                            .map(|o| o.map_err(GuestError::from))
-                            .collect::<WriteOutcomes>()
-                    })
-                    .map_err(GuestError::from))
-                })
-                .await
-            }
-            _ => return Err(contract(ctx, "is a transform, not a connector".into())),
-        };
+                    .map(|o| o.map_err(GuestError::from))
+                    .collect::<WriteOutcomes>()
+            })
+            .map_err(GuestError::from))
+        });
         let (result, report) = self.finish(ctx, store, pass, outcome)?;
         let outcomes = result.map_err(|e| guest(ctx, report, e))?;
         if outcomes.len() != count {
@@ -513,42 +441,21 @@ impl Sandbox {
     ) -> Result<(Vec<Envelope>, CallReport), CallError> {
         let count = batch.len();
         let (pass, mut store, ctx) = self.start(ctx).await?;
-        let ctx = &ctx;
-        let outcome = match &prepared.exports {
-            Exports::Transform02(pre) => {
-                let batch: Vec<v0_2::types::Envelope> = batch.into_iter().map(Into::into).collect();
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_transform_api.call_transform(&batch)
-                    )
-                    .await?;
-                    Ok(
-                        r.map(|out| out.into_iter().map(Envelope::from).collect::<Vec<_>>())
-                            .map_err(GuestError::from),
-                    )
-                })
-                .await
-            }
-            Exports::Transform01(pre) => {
-                let batch: Vec<v0_1::types::Envelope> = batch.into_iter().map(Into::into).collect();
-                timed(ctx, async {
-                    let r = export!(
-                        store,
-                        pre,
-                        tenon_connector_transform_api.call_transform(&batch)
-                    )
-                    .await?;
-                    Ok(
-                        r.map(|out| out.into_iter().map(Envelope::from).collect::<Vec<_>>())
-                            .map_err(GuestError::from),
-                    )
-                })
-                .await
-            }
-            _ => return Err(contract(ctx, "is a connector, not a transform".into())),
-        };
+        let ctx = &*ctx;
+        let refusal = "is a connector, not a transform";
+        let outcome = on_world!(prepared, ctx, transform, refusal, |pre, v| {
+            let batch: Vec<v::types::Envelope> = batch.into_iter().map(Into::into).collect();
+            let r = export!(
+                store,
+                pre,
+                tenon_connector_transform_api.call_transform(&batch)
+            )
+            .await?;
+            Ok(
+                r.map(|out| out.into_iter().map(Envelope::from).collect::<Vec<_>>())
+                    .map_err(GuestError::from),
+            )
+        });
         let (result, report) = self.finish(ctx, store, pass, outcome)?;
         let out = result.map_err(|e| guest(ctx, report, e))?;
         let most = count.max(1).saturating_mul(MAX_TRANSFORM_FANOUT);
@@ -569,13 +476,13 @@ impl Sandbox {
     /// context's limits, each capability's state prepared. Waiting at the gate
     /// counts against the call's wall-clock limit: the context returned ends
     /// when the call must, counted from now.
-    async fn start(
+    async fn start<'c>(
         &self,
-        ctx: &CallContext,
-    ) -> Result<(crate::gate::Pass, Store<CallState>, CallContext), CallError> {
+        ctx: &'c CallContext,
+    ) -> Result<(crate::gate::Pass, Store<CallState>, Cow<'c, CallContext>), CallError> {
         if ctx.deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(CallError::RunBudget {
-                plugin: ctx.plugin.clone(),
+                plugin: ctx.plugin.to_string(),
             });
         }
         let waited_from = Instant::now();
@@ -584,11 +491,17 @@ impl Sandbox {
             .enter(&ctx.tenant, ctx.time_left())
             .await
             .map_err(|busy| CallError::Busy {
-                plugin: ctx.plugin.clone(),
+                plugin: ctx.plugin.to_string(),
                 busy,
             })?;
-        let mut ctx = ctx.clone();
-        ctx.began = Some(waited_from);
+        // A call that passed at once keeps its context as it is.
+        let ctx = if waited_from.elapsed() < Duration::from_millis(1) {
+            Cow::Borrowed(ctx)
+        } else {
+            let mut waited = ctx.clone();
+            waited.began = Some(waited_from);
+            Cow::Owned(waited)
+        };
         let store = self.store(&ctx);
         Ok((pass, store, ctx))
     }
@@ -605,7 +518,7 @@ impl Sandbox {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let mut states = States::default();
+        let mut states = States::with_capacity(self.engine.capabilities().len());
         for capability in self.engine.capabilities() {
             capability.prepare(ctx, &mut states);
         }
@@ -667,11 +580,13 @@ impl Sandbox {
         for capability in self.engine.capabilities() {
             capability.finish(&mut state.states, &mut report);
         }
-        let mut stdio = GuestLog::new(&ctx.tenant, &ctx.plugin);
-        stdio.emit_output("stdout", &state.stdout.contents());
-        stdio.emit_output("stderr", &state.stderr.contents());
-        stdio.finish();
-        let stderr = state.stderr.contents();
+        let (stdout, stderr) = (state.stdout.contents(), state.stderr.contents());
+        if !stdout.is_empty() || !stderr.is_empty() {
+            let mut stdio = GuestLog::new(&ctx.tenant, &ctx.plugin);
+            stdio.emit_output("stdout", &stdout);
+            stdio.emit_output("stderr", &stderr);
+            stdio.finish();
+        }
         drop(store);
         drop(pass);
         match outcome {
@@ -686,11 +601,11 @@ impl Sandbox {
 fn stopped(ctx: &CallContext) -> CallError {
     if ctx.deadline_binds() {
         CallError::RunBudget {
-            plugin: ctx.plugin.clone(),
+            plugin: ctx.plugin.to_string(),
         }
     } else {
         CallError::Deadline {
-            plugin: ctx.plugin.clone(),
+            plugin: ctx.plugin.to_string(),
             ms: ctx.limits.timeout_ms,
         }
     }
@@ -732,7 +647,7 @@ fn check_page(ctx: &CallContext, page: &ReadPage, limit: u32, call: &str) -> Res
 
 fn guest(ctx: &CallContext, report: CallReport, error: GuestError) -> CallError {
     CallError::Guest {
-        plugin: ctx.plugin.clone(),
+        plugin: ctx.plugin.to_string(),
         error: error.bounded(),
         report,
     }
@@ -740,14 +655,14 @@ fn guest(ctx: &CallContext, report: CallReport, error: GuestError) -> CallError 
 
 fn contract(ctx: &CallContext, message: String) -> CallError {
     CallError::Contract {
-        plugin: ctx.plugin.clone(),
+        plugin: ctx.plugin.to_string(),
         message,
     }
 }
 
 /// Names the limit a trap hit, or quotes the guest's panic message.
 fn classify(ctx: &CallContext, error: wasmtime::Error, stderr: &[u8]) -> CallError {
-    let plugin = ctx.plugin.clone();
+    let plugin = ctx.plugin.to_string();
     if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
         return CallError::Memory {
             plugin,

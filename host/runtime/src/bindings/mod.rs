@@ -11,6 +11,86 @@
 //! [`Envelope`]: crate::record::Envelope
 //! [`ReadPage`]: crate::record::ReadPage
 
+/// The bindings of one contract version's worlds, from its WIT folder `$path`:
+/// `connector` (whose interfaces the others share), `transform`,
+/// `reconciling-connector` (only its `reconcile-api` export is used) and
+/// `webhook-connector` (only its `webhook-api` export and `verify` import).
+macro_rules! worlds {
+    ($path:tt) => {
+        /// The `connector` world: imports `http`, `log`, `config`, `idmap`.
+        pub mod connector {
+            wasmtime::component::bindgen!({
+                path: $path,
+                world: "connector",
+                imports: { "tenon:connector/http.send": async },
+                exports: { default: async },
+            });
+        }
+
+        /// The `transform` world; shares the interfaces of [`connector`].
+        pub mod transform {
+            wasmtime::component::bindgen!({
+                path: $path,
+                world: "transform",
+                exports: { default: async },
+                with: {
+                    "tenon:connector/types": super::connector::tenon::connector::types,
+                    "tenon:connector/log": super::connector::tenon::connector::log,
+                    "tenon:connector/config": super::connector::tenon::connector::config,
+                    "tenon:connector/idmap": super::connector::tenon::connector::idmap,
+                },
+            });
+        }
+
+        /// The `reconciling-connector` world.
+        pub mod reconciling {
+            wasmtime::component::bindgen!({
+                path: $path,
+                world: "reconciling-connector",
+                exports: { default: async },
+                with: {
+                    "tenon:connector/types": super::connector::tenon::connector::types,
+                    "tenon:connector/http": super::connector::tenon::connector::http,
+                    "tenon:connector/log": super::connector::tenon::connector::log,
+                    "tenon:connector/config": super::connector::tenon::connector::config,
+                    "tenon:connector/idmap": super::connector::tenon::connector::idmap,
+                },
+            });
+        }
+
+        /// The `webhook-connector` world.
+        pub mod webhook {
+            wasmtime::component::bindgen!({
+                path: $path,
+                world: "webhook-connector",
+                exports: { default: async },
+                with: {
+                    "tenon:connector/types": super::connector::tenon::connector::types,
+                    "tenon:connector/http": super::connector::tenon::connector::http,
+                    "tenon:connector/log": super::connector::tenon::connector::log,
+                    "tenon:connector/config": super::connector::tenon::connector::config,
+                    "tenon:connector/idmap": super::connector::tenon::connector::idmap,
+                },
+            });
+        }
+
+        pub use connector::tenon::connector::{config, http, idmap, log, types};
+        pub use webhook::exports::tenon::connector::webhook_api::WebhookRequest;
+        pub use webhook::tenon::connector::verify;
+
+        impl From<$crate::record::WebhookRequest> for WebhookRequest {
+            fn from(r: $crate::record::WebhookRequest) -> Self {
+                WebhookRequest {
+                    method: r.method,
+                    path: r.path,
+                    headers: r.headers,
+                    body: r.body,
+                }
+            }
+        }
+    };
+}
+
 /// Conversions of the types every version shares, for the version's `types`
 /// module `$types`.
 macro_rules! shared_conversions {

@@ -3,68 +3,7 @@
 
 use crate::descriptor::{Descriptor, SecretInfo, SecretScheme};
 
-/// The `connector` world: imports `http`, `log`, `config`, `idmap`.
-pub mod connector {
-    wasmtime::component::bindgen!({
-        path: "../../wit/0.2.0",
-        world: "connector",
-        imports: { "tenon:connector/http.send": async },
-        exports: { default: async },
-    });
-}
-
-/// The `transform` world; shares the interfaces of [`connector`].
-pub mod transform {
-    wasmtime::component::bindgen!({
-        path: "../../wit/0.2.0",
-        world: "transform",
-        exports: { default: async },
-        with: {
-            "tenon:connector/types": super::connector::tenon::connector::types,
-            "tenon:connector/log": super::connector::tenon::connector::log,
-            "tenon:connector/config": super::connector::tenon::connector::config,
-            "tenon:connector/idmap": super::connector::tenon::connector::idmap,
-        },
-    });
-}
-
-/// The `reconciling-connector` world: only its `reconcile-api` export is used
-/// from here.
-pub mod reconciling {
-    wasmtime::component::bindgen!({
-        path: "../../wit/0.2.0",
-        world: "reconciling-connector",
-        exports: { default: async },
-        with: {
-            "tenon:connector/types": super::connector::tenon::connector::types,
-            "tenon:connector/http": super::connector::tenon::connector::http,
-            "tenon:connector/log": super::connector::tenon::connector::log,
-            "tenon:connector/config": super::connector::tenon::connector::config,
-            "tenon:connector/idmap": super::connector::tenon::connector::idmap,
-        },
-    });
-}
-
-/// The `webhook-connector` world: only its `webhook-api` export and its
-/// `verify` import are used from here.
-pub mod webhook {
-    wasmtime::component::bindgen!({
-        path: "../../wit/0.2.0",
-        world: "webhook-connector",
-        exports: { default: async },
-        with: {
-            "tenon:connector/types": super::connector::tenon::connector::types,
-            "tenon:connector/http": super::connector::tenon::connector::http,
-            "tenon:connector/log": super::connector::tenon::connector::log,
-            "tenon:connector/config": super::connector::tenon::connector::config,
-            "tenon:connector/idmap": super::connector::tenon::connector::idmap,
-        },
-    });
-}
-
-pub use connector::tenon::connector::{config, http, idmap, log, types};
-pub use webhook::exports::tenon::connector::webhook_api::WebhookRequest;
-pub use webhook::tenon::connector::verify;
+worlds!("../../wit/0.2.0");
 
 shared_conversions!(super::v0_2::types);
 
@@ -99,17 +38,6 @@ impl From<types::Descriptor> for Descriptor {
                     },
                 })
                 .collect(),
-        }
-    }
-}
-
-impl From<crate::record::WebhookRequest> for WebhookRequest {
-    fn from(r: crate::record::WebhookRequest) -> Self {
-        WebhookRequest {
-            method: r.method,
-            path: r.path,
-            headers: r.headers,
-            body: r.body,
         }
     }
 }

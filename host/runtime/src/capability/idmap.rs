@@ -47,8 +47,8 @@ impl std::fmt::Debug for Scope {
 /// Per-call state.
 #[derive(Debug)]
 pub struct GuestIdMap {
-    tenant: String,
-    plugin: String,
+    tenant: Arc<str>,
+    plugin: Arc<str>,
     links: Option<Arc<Scope>>,
 }
 

@@ -8,6 +8,7 @@ use crate::bindings::{v0_1, v0_2};
 use crate::call::{CallContext, CallReport, CallState, States};
 use crate::descriptor::World;
 use crate::error::cut;
+use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
 /// Longest log line kept, in bytes; the rest is cut and marked.
@@ -29,17 +30,17 @@ pub enum Level {
 /// Per-call logging state.
 #[derive(Debug)]
 pub struct GuestLog {
-    tenant: String,
-    plugin: String,
+    tenant: Arc<str>,
+    plugin: Arc<str>,
     lines: u32,
     dropped: u32,
 }
 
 impl GuestLog {
-    pub fn new(tenant: &str, plugin: &str) -> Self {
+    pub fn new(tenant: &Arc<str>, plugin: &Arc<str>) -> Self {
         GuestLog {
-            tenant: tenant.to_owned(),
-            plugin: plugin.to_owned(),
+            tenant: Arc::clone(tenant),
+            plugin: Arc::clone(plugin),
             lines: 0,
             dropped: 0,
         }
@@ -54,7 +55,7 @@ impl GuestLog {
         }
         self.lines += 1;
         let message = cut(message.to_owned(), MAX_LINE_BYTES);
-        let (tenant, plugin) = (self.tenant.as_str(), self.plugin.as_str());
+        let (tenant, plugin) = (&*self.tenant, &*self.plugin);
         match level {
             Level::Trace => {
                 tracing::trace!(target: "tenon::guest", tenant, plugin, source, "{message}")
@@ -160,7 +161,7 @@ mod tests {
 
     #[test]
     fn lines_beyond_the_budget_are_dropped() {
-        let mut log = GuestLog::new("acme", "p");
+        let mut log = GuestLog::new(&Arc::from("acme"), &Arc::from("p"));
         for _ in 0..MAX_LINES_PER_CALL + 5 {
             log.emit(Level::Debug, "log", "x");
         }

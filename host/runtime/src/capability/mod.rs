@@ -9,6 +9,7 @@
 //! thin adapters over the newest.
 
 pub mod config;
+pub mod grant;
 pub mod http;
 pub mod idmap;
 pub mod log;

@@ -3,7 +3,7 @@
 //! and `verify` computes with them; the guest never reads one. What `http`
 //! applied is removed from the answer before the guest sees it ([`Redactor`]).
 
-use super::http::Grant;
+use super::grant::Grant;
 use crate::descriptor::{Descriptor, SecretScheme};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};

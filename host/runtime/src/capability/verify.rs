@@ -18,8 +18,8 @@ use wasmtime::component::{HasData, Linker};
 /// Per-call state: the tenant's secrets for this plugin.
 #[derive(Debug)]
 pub struct GuestVerify {
-    tenant: String,
-    plugin: String,
+    tenant: Arc<str>,
+    plugin: Arc<str>,
     secrets: Option<Arc<Secrets>>,
 }
 
@@ -166,7 +166,7 @@ mod tests {
 #[cfg(test)]
 mod scheme_tests {
     use super::*;
-    use crate::capability::http::Grant;
+    use crate::capability::grant::Grant;
     use crate::capability::secret::Secret;
     use crate::descriptor::{Descriptor, Kind, SecretInfo};
     use std::collections::BTreeMap;
@@ -204,8 +204,8 @@ mod scheme_tests {
             ),
         ]);
         let verify = GuestVerify {
-            tenant: "acme".into(),
-            plugin: "p".into(),
+            tenant: Arc::from("acme"),
+            plugin: Arc::from("p"),
             secrets: Some(Arc::new(Secrets::new(values, &descriptor))),
         };
         let mac = hmac_sha256(b"signing-key-1", b"body");

@@ -23,10 +23,9 @@
 //!    sees it ([`Redactor`]).
 
 pub mod address;
-pub mod grant;
 pub mod oauth;
 
-pub use grant::Grant;
+pub use super::grant::Grant;
 
 use super::Capability;
 use super::config::Values;
@@ -140,8 +139,8 @@ impl Capability for Http {
 /// Per-call egress state.
 #[derive(Debug)]
 pub struct Egress {
-    tenant: String,
-    plugin: String,
+    tenant: Arc<str>,
+    plugin: Arc<str>,
     access: Option<Arc<Access>>,
     secrets: Option<Arc<Secrets>>,
     config: Option<Arc<Values>>,
