@@ -421,3 +421,44 @@ async fn dead_letters_are_listed_a_page_at_a_time_and_a_tenant_sees_only_its_own
         "a page holds at least one letter"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_slow_on_one_write_in_twenty_still_gets_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(200).await;
+    pipeline(&tenon, "acme", &shop, &ledger);
+    let mut flow = tenon.flow("acme", "orders-to-erp").unwrap();
+    flow.batch_size = 100;
+    flow.retry_base_ms = 100;
+    tenon.add_flow(flow, "test").unwrap();
+    // Calls of 2 s, requests of 700 ms; one POST in twenty takes 1 s (and is
+    // applied after the client gave up): five in a batch of 100 would take
+    // 3.5 s, and the whole batch used to fail, page after page.
+    let mut slow = ledger_enablement("acme", &ledger);
+    slow.limits.timeout_ms = Some(2_000);
+    slow.limits.http_timeout_ms = Some(700);
+    tenon.enable(slow, "test").unwrap();
+    ledger.slow_every(20, 1_000);
+
+    let (mut runs, mut split, mut dead) = (0, 0, 0);
+    loop {
+        let r = run(&tenon).await;
+        runs += 1;
+        split += r.write_timeouts;
+        dead += r.dead_lettered;
+        let queued = tenon.retries("acme", "orders-to-erp").unwrap();
+        if queued.is_empty() && r.cursor_after.is_some() && r.records_read == 0 {
+            break;
+        }
+        assert!(runs < 60, "no end after {runs} runs: {r:?}");
+        if !queued.is_empty() {
+            until_due(&tenon).await;
+        }
+    }
+    assert_eq!(dead, 0, "nothing was dead-lettered");
+    assert!(split > 0, "some calls ran short of time and were split");
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // the last slow POSTs land
+    assert_exactly_once(&shop, &ledger, &[]);
+    eprintln!("200 orders delivered in {runs} runs, {split} write call(s) split");
+}

@@ -1127,8 +1127,18 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
 
 /// One line saying what a run did.
 pub fn run_summary(run: &Run) -> String {
+    let mut skipped = String::new();
+    if run.records_superseded > 0 {
+        skipped += &format!(", {} superseded by newer versions", run.records_superseded);
+    }
+    if run.records_repeated > 0 {
+        skipped += &format!(", {} already delivered", run.records_repeated);
+    }
+    if run.write_timeouts > 0 {
+        skipped += &format!(", {} slow write call(s) split", run.write_timeouts);
+    }
     format!(
-        "Run {} of `{}` {}: {} read, {} written in {} batch(es); fuel {}, {} HTTP request(s); cursor {}.",
+        "Run {} of `{}` {}: {} read, {} written in {} batch(es){skipped}; fuel {}, {} HTTP request(s); cursor {}.",
         run.id,
         run.flow,
         run.status,

@@ -28,7 +28,7 @@ impl Tenon {
         tenant: Option<&str>,
         flow: Option<&str>,
     ) -> Result<Vec<DeadLetter>> {
-        Ok(self.state.dead_letters(tenant, flow, 0, usize::MAX)?)
+        Ok(self.state()?.dead_letters(tenant, flow, 0, usize::MAX)?)
     }
 
     /// A page of dead letters (of a tenant, of a flow), oldest first: those
@@ -43,11 +43,11 @@ impl Tenon {
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
         let limit = limit.clamp(1, crate::limits::MAX_DLQ_PAGE);
-        Ok(self.state.dead_letters(tenant, flow, after, limit)?)
+        Ok(self.state()?.dead_letters(tenant, flow, after, limit)?)
     }
 
     pub fn dead_letter(&self, id: u64) -> Result<DeadLetter> {
-        self.state
+        self.state()?
             .dead_letter(id)?
             .ok_or_else(|| Error::not_found("dead letter", id.to_string()))
     }
@@ -55,12 +55,12 @@ impl Tenon {
     /// A flow's retry queue.
     pub fn retries(&self, tenant: &str, flow: &str) -> Result<Vec<Retry>> {
         let flow = self.flow(tenant, flow)?;
-        Ok(self.state.retries(tenant, &flow.name)?)
+        Ok(self.state()?.retries(tenant, &flow.name)?)
     }
 
     /// The audit log, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        Ok(self.state.audit_log()?)
+        Ok(self.state()?.audit_log()?)
     }
 
     /// Discards a dead letter for good, recording who and why.
@@ -73,7 +73,7 @@ impl Tenon {
             serde_json::json!({ "reason": reason, "record": letter.envelope }),
         );
         Ok(self
-            .state
+            .state()?
             .remove_dead_letter(&letter, audit, Commit::default())?)
     }
 
@@ -103,11 +103,11 @@ impl Tenon {
                 "dead letter {id} lost its payload (it was over the size cap): it cannot be replayed, only discarded"
             )));
         }
-        if let (Some(newer), Some(mine)) = (
-            self.state
-                .delivered(&flow.tenant, &flow.name, &letter.envelope.key)?,
-            &letter.envelope.source_time,
-        ) && newer > *mine
+        let mine = crate::record::Version::of(&letter.envelope);
+        if let Some(newer) =
+            self.state()?
+                .delivered(&flow.tenant, &flow.name, &letter.envelope.key)?
+            && mine.is_older_than(&newer)
             && !force
         {
             return Err(Error::Invalid(format!(
@@ -120,9 +120,11 @@ impl Tenon {
             match pin {
                 Some(version) if plugin == letter.plugin => {
                     let installed =
-                        self.state.plugin_version(plugin, version)?.ok_or_else(|| {
-                            Error::not_found("plugin version", format!("{plugin}@{version}"))
-                        })?;
+                        self.state()?
+                            .plugin_version(plugin, version)?
+                            .ok_or_else(|| {
+                                Error::not_found("plugin version", format!("{plugin}@{version}"))
+                            })?;
                     self.step_of(&flow.tenant, &installed)
                 }
                 _ => self.flow_step(&flow, plugin),
@@ -160,9 +162,9 @@ impl Tenon {
         if letter.stage == Stage::Write {
             used = (destination.plugin.clone(), destination.version.clone());
         }
-        let keys: Vec<(String, Option<String>)> = deliveries
+        let keys: Vec<(String, crate::record::Version)> = deliveries
             .iter()
-            .map(|(e, _)| (e.key.clone(), e.source_time.clone()))
+            .map(|(e, _)| (e.key.clone(), crate::record::Version::of(e)))
             .collect();
         let outcomes = if deliveries.is_empty() {
             Vec::new()
@@ -193,9 +195,7 @@ impl Tenon {
         let mut done = Commit::default();
         let ids: Vec<Option<String>> = outcomes.into_iter().map(|o| o.ok().flatten()).collect();
         for ((key, version), id) in keys.iter().zip(&ids) {
-            if let Some(version) = version {
-                done.delivered.push((key.clone(), version.clone()));
-            }
+            done.delivered.push((key.clone(), version.clone()));
             if let Some(id) = id {
                 done.links
                     .push((flow.idmap_namespace(), key.clone(), id.clone()));
@@ -204,7 +204,7 @@ impl Tenon {
         let detail = serde_json::json!({
             "plugin": used.0, "plugin_version": used.1, "forced": force, "destination_ids": ids,
         });
-        let entry = self.state.remove_dead_letter(
+        let entry = self.state()?.remove_dead_letter(
             &letter,
             audit(&letter, actor, "dlq.replay", detail),
             done,
@@ -225,7 +225,7 @@ impl Tenon {
             at: now_ms(),
             error: error.to_string(),
         });
-        if let Err(e) = self.state.put_dead_letter(letter) {
+        if let Err(e) = self.state().and_then(|s| s.put_dead_letter(letter)) {
             return e.into();
         }
         error.into()

@@ -21,14 +21,16 @@ pub enum Error {
     /// same tenant); nothing changed.
     #[error("{0}")]
     Busy(String),
-    /// The component could not be loaded; nothing changed.
-    #[error("could not install plugin: {0}")]
+    /// A component could not be loaded (at install, or when a run or a call
+    /// needs it and its file or compiled form is damaged); nothing changed.
+    #[error("could not load the plugin: {0}")]
     Load(#[from] LoadError),
     /// A plugin call failed.
     #[error(transparent)]
     Call(#[from] CallError),
-    /// The host itself failed (storage, I/O).
-    #[error(transparent)]
+    /// The host itself failed (storage, I/O); the message gives every cause,
+    /// outermost first.
+    #[error("{0:#}")]
     Internal(#[from] anyhow::Error),
 }
 

@@ -355,6 +355,18 @@ pub struct Run {
     /// Records that failed and wait in the retry queue.
     #[serde(default)]
     pub records_queued: u64,
+    /// Records not delivered because a newer version of them was delivered,
+    /// was waiting in the retry queue, or came in the same batch.
+    #[serde(default)]
+    pub records_superseded: u64,
+    /// Records not delivered because the flow had delivered (or queued) that
+    /// very version already: a webhook and the feed bringing the same change.
+    #[serde(default)]
+    pub records_repeated: u64,
+    /// Write calls that ran past their time limit (a slow destination); their
+    /// records were sent again in smaller batches.
+    #[serde(default)]
+    pub write_timeouts: u64,
     /// Records moved to the dead-letter store.
     #[serde(default)]
     pub dead_lettered: u64,
@@ -484,6 +496,7 @@ mod tests {
             http_errors: 1,
             http_micros: 1_500,
             duration_ms: 3,
+            out_of_time: false,
         };
         usage.add(&report);
         usage.add(&report);

@@ -15,7 +15,7 @@ use crate::limits::{self, LimitOverrides};
 use crate::plugin::{Installed, World, is_identifier};
 use crate::publishers::InstallOptions;
 use crate::sandbox::{CallContext, CallReport, ReadPage, Sandbox};
-use crate::state::State;
+use crate::state::{Shared, State};
 use crate::tenant::{Enablement, Policy, Tenant};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -48,11 +48,16 @@ impl Default for Options {
 /// The host.
 #[derive(Debug, Clone)]
 pub struct Tenon {
-    pub(crate) state: State,
+    /// The state database, opened again in place after a storage failure.
+    pub(crate) store: Shared,
     pub(crate) sandbox: Sandbox,
     http: Arc<Http>,
     /// Tenants with a reconciliation under way: one at a time each.
     pub(crate) reconciling: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// Records per write call of each (tenant, flow) while its destination is
+    /// slow (see [`crate::sync`]); absent means the flow's batch size.
+    pub(crate) write_sizes:
+        Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>,
     data_dir: PathBuf,
     /// Cancelled by [`Tenon::shutdown`]; shared by every clone.
     stopping: CancellationToken,
@@ -81,9 +86,8 @@ impl Tenon {
         crate::keys::private_dir(&data_dir.join("components"))?;
         let keys = Keyring::open(&options.keys.unwrap_or_else(|| data_dir.join("keys")))?;
         let cache_key = keys.cache_key()?;
-        let state = State::open(&data_dir.join("state"), keys)?;
+        let (store, interrupted) = Shared::open(&data_dir.join("state"), keys)?;
         crate::keys::tighten(data_dir)?;
-        let interrupted = state.interrupt_stale_runs()?;
         if interrupted > 0 {
             tracing::warn!(
                 runs = interrupted,
@@ -99,13 +103,37 @@ impl Tenon {
             capabilities: crate::capability::standard(Arc::clone(&http)),
         })?;
         Ok(Tenon {
-            state,
+            store,
             sandbox: Sandbox::new(Arc::new(engine)),
             http,
             reconciling: Arc::default(),
+            write_sizes: Arc::default(),
             data_dir: data_dir.to_owned(),
             stopping: CancellationToken::new(),
         })
+    }
+
+    /// The state database; an error while it cannot be written (see
+    /// [`Shared`]).
+    pub(crate) fn state(&self) -> anyhow::Result<State> {
+        self.store.get()
+    }
+
+    /// Why the state cannot be written now, if it cannot (a full disk): the
+    /// server answers `/readyz` 503 and starts no runs meanwhile.
+    pub fn storage_failure(&self) -> Option<String> {
+        self.store.failure()
+    }
+
+    /// Checks that the state still takes writes and, after a failure, tries
+    /// to open it again; returns why it cannot be written, if it cannot. The
+    /// server calls this every second.
+    pub fn check_storage(&self) -> Option<String> {
+        if self.store.recover() {
+            self.store.check().err()
+        } else {
+            self.store.failure()
+        }
     }
 
     /// Asks running flows to stop: each ends after the batch in progress has
@@ -123,7 +151,7 @@ impl Tenon {
 
     /// Writes everything to disk; for a clean stop.
     pub fn flush(&self) -> Result<()> {
-        Ok(self.state.flush()?)
+        Ok(self.state()?.flush()?)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -240,8 +268,8 @@ impl Tenon {
             publisher: provenance.publisher,
             digest: provenance.digest,
         };
-        let before = self.state.plugin(&installed.id)?;
-        self.state.put_plugin(&installed, binding.as_ref())?;
+        let before = self.state()?.plugin(&installed.id)?;
+        self.state()?.put_plugin(&installed, binding.as_ref())?;
         self.audit(
             actor,
             "plugin.install",
@@ -263,11 +291,11 @@ impl Tenon {
     }
 
     pub fn plugins(&self) -> Result<Vec<Installed>> {
-        Ok(self.state.plugins()?)
+        Ok(self.state()?.plugins()?)
     }
 
     pub fn plugin(&self, id: &str) -> Result<Installed> {
-        self.state
+        self.state()?
             .plugin(id)?
             .ok_or_else(|| Error::not_found("plugin", id))
     }
@@ -276,7 +304,7 @@ impl Tenon {
     pub fn remove_plugin(&self, id: &str, actor: &str) -> Result<()> {
         let before = self.plugin(id)?;
         let users: Vec<String> = self
-            .state
+            .state()?
             .enablements(None)?
             .into_iter()
             .filter(|e| e.plugin == id)
@@ -288,7 +316,7 @@ impl Tenon {
                 users.join(", ")
             )));
         }
-        self.state.remove_plugin(id)?;
+        self.state()?.remove_plugin(id)?;
         self.audit(
             actor,
             "plugin.remove",
@@ -329,7 +357,7 @@ impl Tenon {
                 "tenant id `{id}` must be 1-64 lowercase letters, digits or dashes, starting with a letter"
             )));
         }
-        if self.state.tenant(id)?.is_some() {
+        if self.state()?.tenant(id)?.is_some() {
             return Err(Error::Invalid(format!("tenant `{id}` already exists")));
         }
         let tenant = Tenant {
@@ -337,7 +365,7 @@ impl Tenon {
             created_at: now_ms(),
             policy: Policy::default(),
         };
-        self.state.put_tenant(&tenant)?;
+        self.state()?.put_tenant(&tenant)?;
         self.audit(
             actor,
             "tenant.create",
@@ -348,11 +376,11 @@ impl Tenon {
     }
 
     pub fn tenants(&self) -> Result<Vec<Tenant>> {
-        Ok(self.state.tenants()?)
+        Ok(self.state()?.tenants()?)
     }
 
     pub fn tenant(&self, id: &str) -> Result<Tenant> {
-        self.state
+        self.state()?
             .tenant(id)?
             .ok_or_else(|| Error::not_found("tenant", id))
     }
@@ -364,7 +392,7 @@ impl Tenon {
         let mut t = self.tenant(tenant)?;
         policy.validate().map_err(Error::Invalid)?;
         let before = std::mem::replace(&mut t.policy, policy);
-        self.state.put_tenant(&t)?;
+        self.state()?.put_tenant(&t)?;
         self.audit(
             actor,
             "tenant.policy",
@@ -392,7 +420,7 @@ impl Tenon {
         let tenant = self.tenant(&enablement.tenant)?;
         let plugin = self.plugin(&enablement.plugin)?;
         let operator = self
-            .state
+            .state()?
             .enablement(&enablement.tenant, &enablement.plugin)?
             .map(|e| e.operator_limits)
             .unwrap_or_default();
@@ -411,9 +439,9 @@ impl Tenon {
         enablement.validate(&plugin).map_err(Error::Invalid)?;
         enablement.enabled_at = now_ms();
         let before = self
-            .state
+            .state()?
             .enablement(&enablement.tenant, &enablement.plugin)?;
-        self.state.put_enablement(&enablement)?;
+        self.state()?.put_enablement(&enablement)?;
         self.audit(
             actor,
             "plugin.enable",
@@ -431,8 +459,8 @@ impl Tenon {
     /// next call for that tenant is refused; other tenants are unaffected.
     pub fn disable(&self, tenant: &str, plugin: &str, actor: &str) -> Result<()> {
         self.tenant(tenant)?;
-        let before = self.state.enablement(tenant, plugin)?;
-        if !self.state.remove_enablement(tenant, plugin)? {
+        let before = self.state()?.enablement(tenant, plugin)?;
+        if !self.state()?.remove_enablement(tenant, plugin)? {
             return Err(Error::not_found("enablement", format!("{tenant}/{plugin}")));
         }
         self.audit(
@@ -446,24 +474,27 @@ impl Tenon {
     }
 
     pub fn enablements(&self, tenant: Option<&str>) -> Result<Vec<Enablement>> {
-        Ok(self.state.enablements(tenant)?)
+        Ok(self.state()?.enablements(tenant)?)
     }
 
     /// What a call of `plugin` for `tenant` runs with; refused unless enabled.
     pub fn call_context(&self, tenant: &str, plugin: &Installed) -> Result<CallContext> {
-        let enablement = self.state.enablement(tenant, &plugin.id)?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "plugin `{}` is not enabled for tenant `{tenant}`",
-                plugin.id
-            ))
-        })?;
+        let enablement = self
+            .state()?
+            .enablement(tenant, &plugin.id)?
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "plugin `{}` is not enabled for tenant `{tenant}`",
+                    plugin.id
+                ))
+            })?;
         crate::versions::check_egress(&enablement, plugin)?;
         let policy = self.tenant(tenant)?.policy;
         Ok(call_context(
             &enablement,
             plugin,
             &policy,
-            Some(self.state.clone()),
+            Some(self.state()?.clone()),
         ))
     }
 
@@ -538,8 +569,8 @@ impl Tenon {
         )?;
         let mut flow = flow;
         flow.pin_sha256 = self.check_pins(&flow)?;
-        let before = self.state.flow(&flow.tenant, &flow.name)?;
-        self.state.put_flow(&flow)?;
+        let before = self.state()?.flow(&flow.tenant, &flow.name)?;
+        self.state()?.put_flow(&flow)?;
         self.audit(
             actor,
             "flow.define",
@@ -584,12 +615,12 @@ impl Tenon {
     }
 
     pub fn flows(&self, tenant: Option<&str>) -> Result<Vec<Flow>> {
-        Ok(self.state.flows(tenant)?)
+        Ok(self.state()?.flows(tenant)?)
     }
 
     pub fn flow(&self, tenant: &str, name: &str) -> Result<Flow> {
         self.tenant(tenant)?;
-        self.state
+        self.state()?
             .flow(tenant, name)?
             .ok_or_else(|| Error::not_found("flow", format!("{tenant}/{name}")))
     }
@@ -597,7 +628,9 @@ impl Tenon {
     /// The stored cursor of a flow's source stream.
     pub fn cursor(&self, tenant: &str, flow: &str) -> Result<Option<String>> {
         let flow = self.flow(tenant, flow)?;
-        Ok(self.state.cursor(tenant, &flow.name, &flow.source.stream)?)
+        Ok(self
+            .state()?
+            .cursor(tenant, &flow.name, &flow.source.stream)?)
     }
 
     /// A tenant's id-map links, as (namespace, source id, target id).
@@ -606,7 +639,7 @@ impl Tenon {
         tenant: &str,
         namespace: Option<&str>,
     ) -> Result<Vec<(String, String, String)>> {
-        Ok(self.state.links(tenant, namespace)?)
+        Ok(self.state()?.links(tenant, namespace)?)
     }
 
     /// What `id` is linked to in `namespace`: (its target, its source).
@@ -617,8 +650,8 @@ impl Tenon {
         id: &str,
     ) -> Result<(Option<String>, Option<String>)> {
         Ok((
-            self.state.resolve(tenant, namespace, id)?,
-            self.state.reverse(tenant, namespace, id)?,
+            self.state()?.resolve(tenant, namespace, id)?,
+            self.state()?.reverse(tenant, namespace, id)?,
         ))
     }
 
@@ -643,7 +676,7 @@ impl Tenon {
                 )));
             }
         }
-        self.state.link(tenant, namespace, source, target)?;
+        self.state()?.link(tenant, namespace, source, target)?;
         self.audit(
             actor,
             "idmap.link",
@@ -661,7 +694,7 @@ impl Tenon {
         subject: String,
         detail: serde_json::Value,
     ) -> Result<()> {
-        self.state.audit(crate::delivery::AuditEntry {
+        self.state()?.audit(crate::delivery::AuditEntry {
             id: 0,
             at: now_ms(),
             actor: actor.to_owned(),
@@ -674,7 +707,7 @@ impl Tenon {
 
     /// Runs, newest first.
     pub fn runs(&self, tenant: Option<&str>, flow: Option<&str>, limit: usize) -> Result<Vec<Run>> {
-        Ok(self.state.runs(tenant, flow, limit)?)
+        Ok(self.state()?.runs(tenant, flow, limit)?)
     }
 }
 

@@ -86,11 +86,11 @@ impl Tenon {
                 "a namespace must be non-empty, without NUL".into(),
             ));
         }
-        let before = self.state.namespace_owner(tenant, namespace)?;
-        let mut owner = self.state.claim_namespace(tenant, namespace, plugin)?;
+        let before = self.state()?.namespace_owner(tenant, namespace)?;
+        let mut owner = self.state()?.claim_namespace(tenant, namespace, plugin)?;
         if owner.owner != plugin && !owner.shared.iter().any(|p| p == plugin) {
             owner.shared.push(plugin.to_owned());
-            self.state.put_namespace_owner(tenant, &owner)?;
+            self.state()?.put_namespace_owner(tenant, &owner)?;
         }
         self.audit(
             actor,
@@ -104,6 +104,6 @@ impl Tenon {
     /// A tenant's id-map namespaces and who may write each.
     pub fn namespace_owners(&self, tenant: &str) -> Result<Vec<NamespaceOwner>> {
         self.tenant(tenant)?;
-        Ok(self.state.namespace_owners(tenant)?)
+        Ok(self.state()?.namespace_owners(tenant)?)
     }
 }

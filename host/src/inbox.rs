@@ -43,7 +43,7 @@ impl Tenon {
     ) -> Result<usize> {
         self.tenant(tenant)?;
         let installed = self.plugin(plugin)?;
-        if self.state.enablement(tenant, plugin)?.is_none() {
+        if self.state()?.enablement(tenant, plugin)?.is_none() {
             return Err(Error::not_found("enablement", format!("{tenant}/{plugin}")));
         }
         let prepared = self.prepared(&installed)?;
@@ -71,7 +71,7 @@ impl Tenon {
                 crate::limits::MAX_PAYLOAD_BYTES
             )));
         }
-        let flows = self.state.flows(Some(tenant))?;
+        let flows = self.state()?.flows(Some(tenant))?;
         let now = now_ms();
         let mut entries = Vec::new();
         for envelope in &records {
@@ -94,7 +94,7 @@ impl Tenon {
             }));
         }
         if !entries.is_empty() {
-            self.state.put_inbox(entries)?;
+            self.state()?.put_inbox(entries)?;
         }
         tracing::info!(
             tenant,
@@ -108,6 +108,6 @@ impl Tenon {
     /// The records waiting in a flow's inbox, oldest first.
     pub fn inbox(&self, tenant: &str, flow: &str) -> Result<Vec<InboxEntry>> {
         let flow = self.flow(tenant, flow)?;
-        Ok(self.state.inbox(tenant, &flow.name, usize::MAX)?)
+        Ok(self.state()?.inbox(tenant, &flow.name, usize::MAX)?)
     }
 }

@@ -71,7 +71,7 @@ impl Tenon {
             )));
         }
         let key = PublicKey::from_text(key).map_err(|e| Error::Invalid(e.to_string()))?;
-        let publishers = self.state.publishers()?;
+        let publishers = self.state()?.publishers()?;
         if let Some(same) = publishers.iter().find(|p| p.id == key.id()) {
             return Err(Error::Invalid(format!(
                 "key {} is trusted already, as publisher `{}`",
@@ -89,7 +89,7 @@ impl Tenon {
             key: key.to_text(),
             added_at: now_ms(),
         };
-        self.state.put_publisher(&publisher)?;
+        self.state()?.put_publisher(&publisher)?;
         self.audit(
             actor,
             "trust.add",
@@ -101,19 +101,19 @@ impl Tenon {
 
     /// Trusted publishers.
     pub fn publishers(&self) -> Result<Vec<Publisher>> {
-        Ok(self.state.publishers()?)
+        Ok(self.state()?.publishers()?)
     }
 
     /// Stops trusting publisher `name`: components it signs no longer install.
     /// Its installed plugins stay installed and keep their names; audited.
     pub fn distrust(&self, name: &str, actor: &str) -> Result<Publisher> {
         let publisher = self
-            .state
+            .state()?
             .publishers()?
             .into_iter()
             .find(|p| p.name == name)
             .ok_or_else(|| Error::not_found("publisher", name))?;
-        self.state.remove_publisher(&publisher.id)?;
+        self.state()?.remove_publisher(&publisher.id)?;
         self.audit(
             actor,
             "trust.remove",
@@ -154,7 +154,7 @@ impl Tenon {
         };
         let id = signed.key.id();
         let trusted = bundle.is_some_and(|b| *b == signed.key)
-            || self.state.publishers()?.iter().any(|p| p.id == id);
+            || self.state()?.publishers()?.iter().any(|p| p.id == id);
         if !trusted {
             return Err(Error::Invalid(format!(
                 "the component is signed by key {id} ({}), which is not trusted: tenon trust add <name> <key>",
@@ -179,7 +179,7 @@ impl Tenon {
         provenance: &Provenance,
         options: &InstallOptions,
     ) -> Result<Option<NameOwner>> {
-        let owner = self.state.name_owner(name)?;
+        let owner = self.state()?.name_owner(name)?;
         let signer = |p: &Option<String>| match p {
             Some(id) => format!("key {id}"),
             None => "no key (unsigned)".to_owned(),
@@ -211,7 +211,7 @@ impl Tenon {
                 bound_at: now_ms(),
             }),
         };
-        let versions = self.state.plugin_versions(name)?;
+        let versions = self.state()?.plugin_versions(name)?;
         if let Some(same) = versions.iter().find(|v| v.version == version)
             && same.code_digest() != provenance.digest
         {
@@ -220,7 +220,7 @@ impl Tenon {
                 short(&same.sha256)
             )));
         }
-        if let Some(current) = self.state.plugin(name)? {
+        if let Some(current) = self.state()?.plugin(name)? {
             let older = match (
                 semver::Version::parse(version),
                 semver::Version::parse(&current.version),
@@ -240,7 +240,7 @@ impl Tenon {
 
     /// Whose each plugin name is.
     pub fn name_owners(&self) -> Result<Vec<NameOwner>> {
-        Ok(self.state.name_owners()?)
+        Ok(self.state()?.name_owners()?)
     }
 }
 

@@ -150,7 +150,7 @@ impl Tenon {
             different: Vec::new(),
         };
         for (id, value) in held {
-            let key = self.state.reverse(tenant, &namespace, &id)?;
+            let key = self.state()?.reverse(tenant, &namespace, &id)?;
             match key.and_then(|k| expected.remove(&k).map(|v| (k, v))) {
                 None => report.extra.push(id),
                 Some((_, source)) if source == value => report.matching += 1,

@@ -22,7 +22,8 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The state database.
 #[derive(Debug, Clone)]
@@ -70,8 +71,8 @@ pub struct Commit {
     pub retries_done: Vec<String>,
     /// New dead letters; their ids are assigned in the transaction.
     pub dead_letters: Vec<DeadLetter>,
-    /// Record key -> version (source time) last delivered.
-    pub delivered: Vec<(String, String)>,
+    /// Record key -> version last delivered.
+    pub delivered: Vec<(String, crate::record::Version)>,
     /// Id-map links (namespace, source id, target id).
     pub links: Vec<(String, String, String)>,
     /// Inbox entries of the run's flow that this batch delivered (or queued or
@@ -93,7 +94,7 @@ impl Commit {
         size += self
             .delivered
             .iter()
-            .map(|(k, v)| k.len() + v.len())
+            .map(|(k, v)| k.len() + encode(v).len())
             .sum::<usize>();
         size += self
             .links
@@ -102,6 +103,69 @@ impl Commit {
             .sum::<usize>();
         size as u64
     }
+}
+
+/// What a command says when another process holds the data folder.
+fn in_use(dir: &Path) -> String {
+    format!(
+        "the state database in {} is in use by another `tenon` process (a running `tenon serve`?): \
+         stop it first, or send this command to it with `tenon --server URL ...`",
+        dir.display()
+    )
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+/// Removes the snapshot files sled 0.34 left unfinished (`snap.*.generating`,
+/// often empty) when a process died or the disk filled while writing one:
+/// sled would read such a file as the newest snapshot and refuse to open
+/// ("Read corrupted data"). A snapshot is only an index of the log, which
+/// holds everything, so the state opens whole without it. Only done while no
+/// other process has the database open (its lock is free), since that process
+/// could be writing the file right now.
+fn remove_unfinished_snapshots(dir: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // a new folder: sled creates it
+    };
+    let unfinished: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("snap.") && n.ends_with(".generating"))
+        })
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    let db = match std::fs::File::open(dir.join("db")) {
+        Ok(db) => Some(db),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("could not open {}", dir.join("db").display())));
+        }
+    };
+    if let Some(db) = &db
+        && rustix::fs::flock(db, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+    {
+        anyhow::bail!(in_use(dir));
+    }
+    for path in unfinished {
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        std::fs::remove_file(&path)
+            .with_context(|| format!("could not remove {}", path.display()))?;
+        tracing::warn!(
+            file = %path.display(),
+            bytes,
+            "Removed an unfinished state snapshot left by a process that stopped while writing it; the state opens from its log"
+        );
+    }
+    // The lock goes with the file, before sled takes it.
+    drop(db);
+    Ok(())
 }
 
 /// Joins key parts with a NUL byte, which no identifier contains.
@@ -113,8 +177,18 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("state values serialise to JSON")
 }
 
-fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> anyhow::Result<T> {
-    serde_json::from_slice(bytes).with_context(|| format!("corrupt entry in tree `{tree}`"))
+fn decode<T: DeserializeOwned>(tree: &str, k: &[u8], bytes: &[u8]) -> anyhow::Result<T> {
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("corrupt entry `{}` in tree `{tree}`", show_key(k)))
+}
+
+/// A state key as an error names it: its parts joined by `/` when it is text,
+/// else its bytes in hex (ids are big-endian numbers).
+pub fn show_key(k: &[u8]) -> String {
+    match std::str::from_utf8(k) {
+        Ok(text) if !text.chars().any(|c| c.is_control() && c != '\0') => text.replace('\0', "/"),
+        _ => format!("0x{}", crate::record::hex(k)),
+    }
 }
 
 /// An enablement as the database holds it: its secrets sealed.
@@ -151,10 +225,17 @@ impl State {
     /// Opens (or creates) the database in `dir`, its secrets sealed with the
     /// keys of `keys`.
     pub fn open(dir: &Path, keys: Keyring) -> anyhow::Result<State> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .with_context(|| format!("could not open the state database in {}", dir.display()))?;
+        remove_unfinished_snapshots(dir)?;
+        let db = sled::Config::new().path(dir).open().map_err(|e| {
+            if is_lock_error(&e) {
+                anyhow::anyhow!(in_use(dir))
+            } else {
+                anyhow::Error::new(e).context(format!(
+                    "could not open the state database in {}",
+                    dir.display()
+                ))
+            }
+        })?;
         let tree = |name: &str| {
             db.open_tree(name)
                 .with_context(|| format!("could not open tree `{name}`"))
@@ -192,7 +273,7 @@ impl State {
         }
         for entry in self.dead_letters.iter() {
             let (k, v) = entry.context("could not read tree `dead_letters`")?;
-            let letter: DeadLetter = decode("dead_letters", &v)?;
+            let letter: DeadLetter = decode("dead_letters", &k, &v)?;
             self.dead_letters_by_tenant
                 .insert(letter_index(&letter.tenant, letter.id), &k)
                 .context("could not write tree `dead_letters_by_tenant`")?;
@@ -208,7 +289,7 @@ impl State {
         let mut in_use = BTreeSet::new();
         for entry in self.enablements.iter() {
             let (k, v) = entry.context("could not read tree `enablements`")?;
-            let stored: StoredEnablement = decode("enablements", &v)?;
+            let stored: StoredEnablement = decode("enablements", &k, &v)?;
             if !stored.secrets.is_empty() {
                 tracing::warn!(tenant = %stored.tenant, plugin = %stored.plugin, "Secrets stored in clear by an older version sealed now; their old values may remain in the database's log until it compacts: rotate them, and bind each to its hosts (tenon enable ... --secret-host)");
                 let secrets = stored
@@ -269,7 +350,11 @@ impl State {
             (Some(secrets), _) => secrets,
             (None, Some(sealed)) => {
                 let plain = self.keys.unseal(&stored.tenant, &stored.plugin, sealed)?;
-                decode("enablements (sealed secrets)", &plain)?
+                decode(
+                    "enablements (sealed secrets)",
+                    format!("{}/{}", stored.tenant, stored.plugin).as_bytes(),
+                    &plain,
+                )?
             }
             (None, None) => BTreeMap::new(),
         };
@@ -287,9 +372,12 @@ impl State {
 
     /// Writes everything to disk.
     pub fn flush(&self) -> anyhow::Result<()> {
-        self.db
-            .flush()
-            .context("could not flush the state database")?;
+        self.db.flush().map_err(|e| {
+            anyhow::anyhow!(
+                "could not write the state database to disk: {}",
+                storage_cause(&e)
+            )
+        })?;
         Ok(())
     }
 
@@ -300,8 +388,8 @@ impl State {
     ) -> anyhow::Result<Option<T>> {
         let value = tree
             .get(k)
-            .with_context(|| format!("could not read tree `{name}`"))?;
-        value.map(|v| decode(name, &v)).transpose()
+            .with_context(|| format!("could not read key `{}` of tree `{name}`", show_key(k)))?;
+        value.map(|v| decode(name, k, &v)).transpose()
     }
 
     fn put<T: Serialize>(
@@ -331,8 +419,10 @@ impl State {
     ) -> anyhow::Result<Vec<T>> {
         tree.scan_prefix(prefix)
             .map(|entry| {
-                let (_, v) = entry.with_context(|| format!("could not read tree `{name}`"))?;
-                decode(name, &v)
+                let (k, v) = entry.with_context(|| {
+                    format!("could not read tree `{name}` at `{}`", show_key(prefix))
+                })?;
+                decode(name, &k, &v)
             })
             .collect()
     }
@@ -499,8 +589,8 @@ impl State {
     pub fn interrupt_stale_runs(&self) -> anyhow::Result<usize> {
         let mut stale = Vec::new();
         for entry in self.runs.iter() {
-            let (_, v) = entry.context("could not read tree `runs`")?;
-            let run: Run = decode("runs", &v)?;
+            let (k, v) = entry.context("could not read tree `runs`")?;
+            let run: Run = decode("runs", &k, &v)?;
             if run.status == crate::flow::RunStatus::Running {
                 stale.push(run);
             }
@@ -530,8 +620,8 @@ impl State {
     ) -> anyhow::Result<Vec<Run>> {
         let mut runs = Vec::new();
         for entry in self.runs.iter().rev() {
-            let (_, v) = entry.context("could not read tree `runs`")?;
-            let run: Run = decode("runs", &v)?;
+            let (k, v) = entry.context("could not read tree `runs`")?;
+            let run: Run = decode("runs", &k, &v)?;
             if tenant.is_some_and(|t| t != run.tenant) || flow.is_some_and(|f| f != run.flow) {
                 continue;
             }
@@ -585,10 +675,7 @@ impl State {
                     Some(letter) => letter,
                     None => continue,
                 },
-                None => {
-                    let _ = k;
-                    decode("dead_letters", &v)?
-                }
+                None => decode("dead_letters", &k, &v)?,
             };
             if flow.is_none_or(|f| f == letter.flow) {
                 letters.push(letter);
@@ -641,13 +728,13 @@ impl State {
         Ok(audit)
     }
 
-    /// The version (source time) of `record` last delivered by the flow.
+    /// The version of `record` last delivered by the flow.
     pub fn delivered(
         &self,
         tenant: &str,
         flow: &str,
         record: &str,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> anyhow::Result<Option<crate::record::Version>> {
         Self::get(&self.delivered, "delivered", &key(&[tenant, flow, record]))
     }
 
@@ -682,8 +769,8 @@ impl State {
             .scan_prefix(key(&[tenant, flow, ""]))
             .take(limit)
             .map(|entry| {
-                let (_, v) = entry.context("could not read tree `inbox`")?;
-                decode("inbox", &v)
+                let (k, v) = entry.context("could not read tree `inbox`")?;
+                decode("inbox", &k, &v)
             })
             .collect()
     }
@@ -790,6 +877,7 @@ impl State {
             }
             Err(current) => decode(
                 "idmap_owners",
+                &k,
                 &current.current.context("an owner entry vanished")?,
             ),
         }
@@ -818,7 +906,7 @@ impl State {
             let (k, v) = entry.context("could not read tree `idmap`")?;
             let parts: Vec<&[u8]> = k.split(|b| *b == 0).collect();
             if let [_, ns, b"s", source] = parts.as_slice() {
-                let target: String = decode("idmap", &v)?;
+                let target: String = decode("idmap", &k, &v)?;
                 links.push((
                     String::from_utf8_lossy(ns).into_owned(),
                     String::from_utf8_lossy(source).into_owned(),
@@ -945,4 +1033,167 @@ fn link_in(
     map.insert(forward, encode(&target))?;
     map.insert(backward, encode(&source))?;
     Ok(())
+}
+
+/// The state database as the host holds it. After one failed write (a full
+/// disk) sled 0.34 refuses every further one until the database is opened
+/// again; [`Shared::check`] notices that, lets go of the database, and
+/// [`Shared::recover`] opens it again once every old handle is gone and the
+/// disk takes writes. Meanwhile every operation gets an error that says why.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    dir: PathBuf,
+    keys: Keyring,
+    current: Arc<RwLock<Option<State>>>,
+    /// Why the state cannot be written now, if it cannot.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Shared {
+    /// Opens the database in `dir` (see [`State::open`]) and marks the runs a
+    /// stopped host left running as interrupted; returns how many there were.
+    pub fn open(dir: &Path, keys: Keyring) -> anyhow::Result<(Shared, usize)> {
+        let state = State::open(dir, keys.clone())?;
+        let interrupted = state.interrupt_stale_runs()?;
+        Ok((
+            Shared {
+                dir: dir.to_owned(),
+                keys,
+                current: Arc::new(RwLock::new(Some(state))),
+                failure: Arc::default(),
+            },
+            interrupted,
+        ))
+    }
+
+    /// The database, unless it failed and is not open again yet.
+    pub fn get(&self) -> anyhow::Result<State> {
+        if let Some(state) = &*self.current.read().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(state.clone());
+        }
+        anyhow::bail!(
+            "the state database in {} cannot be written ({}); the host opens it again as soon as it can",
+            self.dir.display(),
+            self.failure().unwrap_or_else(|| "it failed".into())
+        )
+    }
+
+    /// Why the state cannot be written now, if it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether the database still takes writes: after sled failed one, it
+    /// refuses every flush. On failure the database is let go of (so that it
+    /// can be opened again) and the cause kept for [`Shared::failure`].
+    pub fn check(&self) -> Result<(), String> {
+        let state = self.get().map_err(|e| format!("{e:#}"))?;
+        // sled 0.34 can hang every thread that writes once a write failed
+        // for lack of space: the host stops writing before that happens.
+        if let Some(free) = free_bytes(&self.dir)
+            && free < MIN_FREE_BYTES
+        {
+            let cause = format!(
+                "the disk is full: {} KiB free where the state is, under the {} MiB the host keeps free for it",
+                free / 1024,
+                MIN_FREE_BYTES >> 20
+            );
+            let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+            if failure.is_none() {
+                tracing::error!(cause = %cause, "The state database cannot be written; runs and webhooks wait until it can");
+            }
+            *failure = Some(cause.clone());
+            return Err(cause);
+        }
+        match state.db.flush() {
+            Ok(_) => {
+                self.failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                Ok(())
+            }
+            Err(e) => {
+                let cause = storage_cause(&e);
+                tracing::error!(cause = %cause, "The state database cannot be written; runs and webhooks wait until it can");
+                *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(cause.clone());
+                self.current
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                Err(cause)
+            }
+        }
+    }
+
+    /// Opens the database again after [`Shared::check`] let go of it: only
+    /// once nothing holds the old one (its lock is free) and a write reaches
+    /// the disk. Runs the failure left `running` are marked interrupted.
+    /// Returns whether the database is open.
+    pub fn recover(&self) -> bool {
+        if self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return true;
+        }
+        let opened = State::open(&self.dir, self.keys.clone()).and_then(|state| {
+            state
+                .counters
+                .insert(b"probe", &now_bytes())
+                .context("could not write the state database")?;
+            state.flush()?;
+            let interrupted = state.interrupt_stale_runs()?;
+            Ok((state, interrupted))
+        });
+        match opened {
+            Ok((state, interrupted)) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
+                self.failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                tracing::info!(
+                    interrupted,
+                    "The state database is open again; runs the failure cut short are marked interrupted"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "The state database cannot be opened again yet");
+                false
+            }
+        }
+    }
+}
+
+/// Free space the host keeps on the state's file system: with less, it
+/// writes nothing more (see [`Shared::check`]).
+pub const MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Bytes an unprivileged writer may still use on the file system of `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let stats = rustix::fs::statvfs(dir).ok()?;
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+/// What a storage error says, with "the disk is full" when it is ENOSPC.
+fn storage_cause(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) if is_disk_full(io) => format!("the disk is full: {io}"),
+        other => other.to_string(),
+    }
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+fn now_bytes() -> [u8; 8] {
+    crate::host::now_ms().to_be_bytes()
 }

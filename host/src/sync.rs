@@ -26,9 +26,10 @@ use crate::error::{Error, Result};
 use crate::flow::{Flow, MAX_PAGES_PER_RUN, Run, RunStatus};
 use crate::host::{Tenon, now_ms};
 use crate::limits::{MAX_PAYLOAD_BYTES, MAX_RUN_STORED_BYTES};
-use crate::record::Envelope;
+use crate::record::{Envelope, Version};
 use crate::sandbox::{CallContext, CallError, CallReport};
 use crate::state::Commit;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// A plugin of a flow, resolved for its tenant.
@@ -72,10 +73,12 @@ impl Tenon {
     #[tracing::instrument(level = "error", skip(self), fields(run))]
     pub async fn run_flow(&self, tenant: &str, flow: &str) -> Result<Run> {
         let flow = self.flow(tenant, flow)?;
-        let cursor = self.state.cursor(tenant, &flow.name, &flow.source.stream)?;
+        let cursor = self
+            .state()?
+            .cursor(tenant, &flow.name, &flow.source.stream)?;
         let started = Instant::now();
         let mut run = Run {
-            id: self.state.next_run_id()?,
+            id: self.state()?.next_run_id()?,
             tenant: tenant.to_owned(),
             flow: flow.name.clone(),
             status: RunStatus::Running,
@@ -86,6 +89,9 @@ impl Tenon {
             records_written: 0,
             records_retried: 0,
             records_queued: 0,
+            records_superseded: 0,
+            records_repeated: 0,
+            write_timeouts: 0,
             dead_lettered: 0,
             fuel_used: 0,
             http_requests: 0,
@@ -98,13 +104,22 @@ impl Tenon {
             plugins: Default::default(),
         };
         tracing::Span::current().record("run", run.id);
-        self.state.put_run(&run)?;
+        self.state()?.put_run(&run)?;
 
         let deadline = started + std::time::Duration::from_millis(flow.max_run_ms);
         let result = match self.deliver(&flow, &mut run, deadline).await {
             // A call cut short by the budget: its batch did not commit, and the
             // next run delivers it again under the same idempotency keys.
             Err(Error::Call(CallError::RunBudget { .. })) => Ok(Ending::OutOfTime),
+            // A call whose last request the host did not send because the
+            // run's budget was ending: the budget, not the plugin, stopped it.
+            Err(Error::Call(CallError::Guest { report, .. }))
+                if report.out_of_time
+                    && deadline.saturating_duration_since(Instant::now())
+                        <= std::time::Duration::from_secs(3) =>
+            {
+                Ok(Ending::OutOfTime)
+            }
             other => other,
         };
         run.finished_at = Some(now_ms());
@@ -157,7 +172,7 @@ impl Tenon {
                 tracing::warn!(error = %error, "Flow run failed");
             }
         }
-        self.state.put_run(&run)?;
+        self.state()?.put_run(&run)?;
         Ok(run)
     }
 
@@ -305,13 +320,28 @@ impl Tenon {
             let last = transforms.last().map_or("(source)", |t| t.plugin.as_str());
             self.dead_letter_oversized(flow, Stage::Transform, last, record, run, commit);
         }
-        // A record whose key waits in the retry queue must not overtake the
-        // older version there: the newer version takes its place in the queue.
+        // Versions never go back: of a key's versions in the batch only the
+        // newest goes on, and it goes on only if it is newer than the version
+        // delivered last and than the one waiting in the retry queue (where it
+        // takes the older one's place, so it does not overtake it).
         let mut pending: Vec<Pending> = Vec::new();
-        for envelope in batch {
+        for envelope in newest_per_key(batch, run) {
+            let version = Version::of(&envelope);
+            if self.delivered_already(flow, &envelope, &version, run)? {
+                continue;
+            }
             let idempotency_key =
                 crate::record::idempotency_key(&envelope, &flow.tenant, &flow.name);
-            match self.state.retry(&flow.tenant, &flow.name, &envelope.key)? {
+            match self
+                .state()?
+                .retry(&flow.tenant, &flow.name, &envelope.key)?
+            {
+                Some(queued) if version.is_older_than(&Version::of(&queued.envelope)) => {
+                    superseded(run, &envelope, "the version waiting in the retry queue");
+                }
+                Some(queued) if version.is_same_as(&Version::of(&queued.envelope)) => {
+                    run.records_repeated += 1;
+                }
                 Some(mut queued) => {
                     queued.envelope = envelope;
                     queued.idempotency_key = idempotency_key;
@@ -326,14 +356,79 @@ impl Tenon {
             }
         }
         // What the transforms made is written a batch at a time, whatever
-        // their fan-out.
-        let size = flow.batch_size.max(1) as usize;
+        // their fan-out, and in smaller batches while the destination is slow.
         while !pending.is_empty() {
+            let size = self.write_size(flow);
             let rest = pending.split_off(pending.len().min(size));
             self.write(flow, destination, run, pending, commit).await?;
             pending = rest;
         }
         Ok(())
+    }
+
+    /// Whether the flow delivered `version` of the record or a newer one:
+    /// then it is counted (superseded, or repeated) and not delivered again.
+    fn delivered_already(
+        &self,
+        flow: &Flow,
+        envelope: &Envelope,
+        version: &Version,
+        run: &mut Run,
+    ) -> Result<bool> {
+        let Some(delivered) = self
+            .state()?
+            .delivered(&flow.tenant, &flow.name, &envelope.key)?
+        else {
+            return Ok(false);
+        };
+        if version.is_older_than(&delivered) {
+            superseded(run, envelope, "the version delivered last");
+            Ok(true)
+        } else if version.is_same_as(&delivered) {
+            run.records_repeated += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// How many records a write call of the flow takes now: the batch size,
+    /// less after a call ran past its time limit (see [`Tenon::write`]).
+    fn write_size(&self, flow: &Flow) -> usize {
+        let full = flow.batch_size.max(1) as usize;
+        self.write_sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(flow.tenant.clone(), flow.name.clone()))
+            .map_or(full, |&size| size.clamp(1, full))
+    }
+
+    /// Adapts the flow's write size: halved when a call of `sent` records ran
+    /// out of time, grown by half again when one of a full size succeeded.
+    fn adapt_write_size(&self, flow: &Flow, sent: usize, timed_out: bool) {
+        let full = flow.batch_size.max(1) as usize;
+        let mut sizes = self.write_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (flow.tenant.clone(), flow.name.clone());
+        let current = sizes.get(&id).copied().unwrap_or(full);
+        let next = if timed_out {
+            (sent / 2).max(1).min(current)
+        } else if sent >= current {
+            (current + current / 2 + 1).min(full)
+        } else {
+            return;
+        };
+        if next == full {
+            sizes.remove(&id);
+        } else {
+            sizes.insert(id, next);
+        }
+        if next != current {
+            tracing::info!(
+                from = current,
+                to = next,
+                "Write batch size adapted to the destination's speed"
+            );
+        }
     }
 
     /// Dead-letters a record whose payload is over [`MAX_PAYLOAD_BYTES`],
@@ -382,7 +477,7 @@ impl Tenon {
             )));
         }
         run.stored_bytes += size;
-        self.state.commit(run, commit)?;
+        self.state()?.commit(run, commit)?;
         Ok(())
     }
 
@@ -401,9 +496,9 @@ impl Tenon {
             if let Some(ending) = self.halt(deadline) {
                 return Ok(ending);
             }
-            let entries = self
-                .state
-                .inbox(&flow.tenant, &flow.name, flow.batch_size as usize)?;
+            let entries =
+                self.state()?
+                    .inbox(&flow.tenant, &flow.name, flow.batch_size as usize)?;
             if entries.is_empty() {
                 break;
             }
@@ -431,27 +526,34 @@ impl Tenon {
     ) -> Result<Ending> {
         let now = now_ms();
         let mut due: Vec<Retry> = self
-            .state
+            .state()?
             .retries(&flow.tenant, &flow.name)?
             .into_iter()
             .filter(|r| r.next_at <= now)
             .collect();
         due.sort_by_key(|r| r.next_at);
-        for chunk in due.chunks(flow.batch_size as usize) {
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
             if let Some(ending) = self.halt(deadline) {
                 return Ok(ending);
             }
-            run.records_retried += chunk.len() as u64;
-            let pending = chunk
-                .iter()
-                .map(|r| Pending {
-                    envelope: r.envelope.clone(),
-                    idempotency_key: r.idempotency_key.clone(),
-                    attempts: r.attempts.clone(),
-                    queued: true,
-                })
-                .collect();
             let mut commit = Commit::default();
+            let mut pending = Vec::new();
+            for retry in due.by_ref().take(self.write_size(flow)) {
+                // A newer version delivered meanwhile (a replay) wins.
+                let version = Version::of(&retry.envelope);
+                if self.delivered_already(flow, &retry.envelope, &version, run)? {
+                    commit.retries_done.push(retry.envelope.key);
+                    continue;
+                }
+                pending.push(Pending {
+                    envelope: retry.envelope,
+                    idempotency_key: retry.idempotency_key,
+                    attempts: retry.attempts,
+                    queued: true,
+                });
+            }
+            run.records_retried += pending.len() as u64;
             self.write(flow, destination, run, pending, &mut commit)
                 .await?;
             self.commit(run, commit)?;
@@ -565,13 +667,20 @@ impl Tenon {
 
     /// Delivers records and sorts each outcome into `commit`: done, queued for a
     /// retry, or dead-lettered. A whole-call error variant counts as that error
-    /// for every record; a trap or limit fails the run.
+    /// for every record. A slow destination slows a flow, never stalls it:
+    /// when the host had to refuse requests because the call neared its time
+    /// limit, the records that failed retryably are sent again at once in
+    /// halves; a call that ran past its limit all the same is split in halves
+    /// likewise (its records go again under the same idempotency keys), down
+    /// to one record, whose timeout is then its own retryable failure. Either
+    /// way the flow's next write calls take fewer records. Any other trap or
+    /// limit fails the run.
     async fn write(
         &self,
         flow: &Flow,
         destination: &Step,
         run: &mut Run,
-        pending: Vec<Pending>,
+        mut pending: Vec<Pending>,
         commit: &mut Commit,
     ) -> Result<()> {
         if pending.is_empty() {
@@ -581,6 +690,7 @@ impl Tenon {
             .iter()
             .map(|p| (p.envelope.clone(), p.idempotency_key.clone()))
             .collect();
+        let sent = pending.len();
         let outcomes = match self
             .sandbox
             .write(
@@ -593,17 +703,77 @@ impl Tenon {
         {
             Ok((outcomes, report)) => {
                 account(run, &destination.plugin, report);
+                self.adapt_write_size(flow, sent, report.out_of_time);
+                if report.out_of_time && sent > 1 {
+                    run.write_timeouts += 1;
+                    let mut again = Vec::new();
+                    let mut settled = Vec::new();
+                    for (record, outcome) in pending.into_iter().zip(outcomes) {
+                        match outcome {
+                            Err(GuestError::Retryable { .. }) => again.push(record),
+                            outcome => settled.push((record, outcome)),
+                        }
+                    }
+                    tracing::warn!(
+                        records = sent,
+                        again = again.len(),
+                        "A write call ran short of time; sending its unsent records again in halves"
+                    );
+                    self.settle(flow, destination, run, settled, commit);
+                    let second = again.split_off(again.len() / 2);
+                    Box::pin(self.write(flow, destination, run, again, commit)).await?;
+                    return Box::pin(self.write(flow, destination, run, second, commit)).await;
+                }
                 outcomes
             }
             Err(CallError::Guest { error, report, .. }) => {
                 account(run, &destination.plugin, report);
-                vec![Err(error); pending.len()]
+                vec![Err(error); sent]
+            }
+            Err(CallError::Deadline { ms, .. }) => {
+                self.adapt_write_size(flow, sent, true);
+                run.write_timeouts += 1;
+                if sent > 1 {
+                    tracing::warn!(
+                        records = sent,
+                        limit_ms = ms,
+                        "A write call ran past its time limit; sending its records again in halves"
+                    );
+                    let second = pending.split_off(sent / 2);
+                    Box::pin(self.write(flow, destination, run, pending, commit)).await?;
+                    return Box::pin(self.write(flow, destination, run, second, commit)).await;
+                }
+                vec![Err(GuestError::Retryable {
+                    message: format!(
+                        "the write of this record alone ran past the {ms} ms call limit: the destination is too slow (it may have applied it; the retry carries the same idempotency key)"
+                    ),
+                })]
             }
             Err(other) => return Err(other.into()),
         };
+        self.settle(
+            flow,
+            destination,
+            run,
+            pending.into_iter().zip(outcomes).collect(),
+            commit,
+        );
+        Ok(())
+    }
+
+    /// Sorts the outcome of each record into `commit`: done, queued for a
+    /// retry, or dead-lettered.
+    fn settle(
+        &self,
+        flow: &Flow,
+        destination: &Step,
+        run: &mut Run,
+        outcomes: Vec<(Pending, std::result::Result<Option<String>, GuestError>)>,
+        commit: &mut Commit,
+    ) {
         let now = now_ms();
         let backoff = flow.backoff();
-        for (record, outcome) in pending.into_iter().zip(outcomes) {
+        for (record, outcome) in outcomes {
             let key = record.envelope.key.clone();
             match outcome {
                 Ok(id) => {
@@ -611,9 +781,9 @@ impl Tenon {
                     if record.queued {
                         commit.retries_done.push(key.clone());
                     }
-                    if let Some(version) = &record.envelope.source_time {
-                        commit.delivered.push((key.clone(), version.clone()));
-                    }
+                    commit
+                        .delivered
+                        .push((key.clone(), Version::of(&record.envelope)));
                     if let Some(id) = id {
                         commit.links.push((flow.idmap_namespace(), key, id));
                     }
@@ -663,8 +833,41 @@ impl Tenon {
                 }
             }
         }
-        Ok(())
     }
+}
+
+/// Of the versions of one key in `batch`, the newest (the last to arrive among
+/// equals); the others are counted as superseded.
+fn newest_per_key(batch: Vec<Envelope>, run: &mut Run) -> Vec<Envelope> {
+    let mut out: Vec<Envelope> = Vec::with_capacity(batch.len());
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for envelope in batch {
+        match at.get(&envelope.key) {
+            Some(&i) => {
+                if Version::of(&envelope).is_older_than(&Version::of(&out[i])) {
+                    superseded(run, &envelope, "a newer version in the same batch");
+                } else {
+                    let older = std::mem::replace(&mut out[i], envelope);
+                    superseded(run, &older, "a newer version in the same batch");
+                }
+            }
+            None => {
+                at.insert(envelope.key.clone(), out.len());
+                out.push(envelope);
+            }
+        }
+    }
+    out
+}
+
+/// Counts a version skipped because `by` is newer.
+fn superseded(run: &mut Run, envelope: &Envelope, by: &str) {
+    run.records_superseded += 1;
+    tracing::info!(
+        record = %envelope.key,
+        version = %Version::of(envelope),
+        "Older version superseded by {by}; not delivered"
+    );
 }
 
 /// Adds what a call of `plugin` cost to the run, in total and for the plugin.

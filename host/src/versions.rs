@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 impl Tenon {
     /// Every installed version of a plugin, oldest installation first.
     pub fn plugin_versions(&self, id: &str) -> Result<Vec<Installed>> {
-        let versions = self.state.plugin_versions(id)?;
+        let versions = self.state()?.plugin_versions(id)?;
         if versions.is_empty() {
             return Err(Error::not_found("plugin", id));
         }
@@ -31,7 +31,7 @@ impl Tenon {
     pub fn rollback(&self, id: &str, actor: &str) -> Result<Installed> {
         let current = self.plugin(id)?;
         let previous = self
-            .state
+            .state()?
             .plugin_versions(id)?
             .into_iter()
             .rfind(|v| v.installed_at < current.installed_at && v.version != current.version)
@@ -43,8 +43,8 @@ impl Tenon {
             })?;
         // Its component must still load before it becomes current.
         self.prepared(&previous)?;
-        self.state.set_current_plugin(&previous)?;
-        self.state.audit(crate::delivery::AuditEntry {
+        self.state()?.set_current_plugin(&previous)?;
+        self.state()?.audit(crate::delivery::AuditEntry {
             id: 0,
             at: now_ms(),
             actor: actor.to_owned(),
@@ -112,7 +112,7 @@ impl Tenon {
 
     /// One installed version of a plugin.
     pub fn installed_version(&self, plugin: &str, version: &str) -> Result<Installed> {
-        self.state
+        self.state()?
             .plugin_version(plugin, version)?
             .ok_or_else(|| Error::not_found("plugin version", format!("{plugin}@{version}")))
     }

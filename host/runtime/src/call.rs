@@ -259,6 +259,11 @@ pub struct CallReport {
     #[serde(default)]
     pub http_micros: u64,
     pub duration_ms: u64,
+    /// Whether the host refused a request because the call was near its time
+    /// limit (see `capability::http::reserve`): the plugin answered for
+    /// records it could not send, and a smaller batch would have fitted.
+    #[serde(default)]
+    pub out_of_time: bool,
 }
 
 impl std::ops::AddAssign for CallReport {
@@ -268,6 +273,7 @@ impl std::ops::AddAssign for CallReport {
         self.http_errors = self.http_errors.saturating_add(other.http_errors);
         self.http_micros = self.http_micros.saturating_add(other.http_micros);
         self.duration_ms = self.duration_ms.saturating_add(other.duration_ms);
+        self.out_of_time = self.out_of_time || other.out_of_time;
     }
 }
 

@@ -142,8 +142,15 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 while the scheduler runs on open state, 503 before and while shutting down.
+/// 200 while the scheduler runs on open state, 503 before and while shutting
+/// down, and while the state cannot be written (a full disk).
 async fn readyz(State(app): State<App>) -> Response {
+    if let Some(cause) = app.scheduler.tenon().storage_failure() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the state cannot be written ({cause})"),
+        );
+    }
     if app.ready.load(Ordering::SeqCst) {
         Json(json!({ "status": "ready" })).into_response()
     } else {

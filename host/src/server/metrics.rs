@@ -7,11 +7,14 @@
 //! | `tenon_runs_total` | counter | tenant, flow, status |
 //! | `tenon_run_duration_seconds` | histogram | tenant, flow |
 //! | `tenon_runs_in_progress` | gauge | tenant |
+//! | `tenon_schedule_missed_total` | counter | tenant, flow |
 //! | `tenon_records_read_total` | counter | tenant, flow, plugin (the source) |
 //! | `tenon_records_written_total` | counter | tenant, flow, plugin (the destination) |
 //! | `tenon_records_retried_total` | counter | tenant, flow, plugin (the destination) |
 //! | `tenon_records_queued_total` | counter | tenant, flow, plugin (the destination) |
 //! | `tenon_records_dead_lettered_total` | counter | tenant, flow, plugin (the destination) |
+//! | `tenon_records_superseded_total` | counter | tenant, flow, plugin (the destination) |
+//! | `tenon_write_timeouts_total` | counter | tenant, flow, plugin (the destination) |
 //! | `tenon_fuel_used_total` | counter | tenant, flow |
 //! | `tenon_plugin_calls_total` | counter | tenant, flow, plugin |
 //! | `tenon_plugin_fuel_total` | counter | tenant, flow, plugin |
@@ -69,6 +72,8 @@ struct Series {
     running: BTreeMap<String, usize>,
     /// By (method, route, status).
     requests: BTreeMap<(String, String, u16), u64>,
+    /// Missed fire times, by (tenant, flow).
+    missed: BTreeMap<(String, String), u64>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +82,8 @@ struct Writes {
     retried: u64,
     queued: u64,
     dead_lettered: u64,
+    superseded: u64,
+    write_timeouts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +138,8 @@ impl Metrics {
         writes.retried += run.records_retried;
         writes.queued += run.records_queued;
         writes.dead_lettered += run.dead_lettered;
+        writes.superseded += run.records_superseded;
+        writes.write_timeouts += run.write_timeouts;
         for (plugin, used) in &run.plugins {
             let total = series
                 .plugins
@@ -150,6 +159,15 @@ impl Metrics {
     /// Sets how many runs of `tenant` are in progress.
     pub fn set_running(&self, tenant: &str, runs: usize) {
         self.series().running.insert(tenant.to_owned(), runs);
+    }
+
+    /// Counts fire times of a flow's schedule that got no run of their own.
+    pub fn record_missed(&self, tenant: &str, flow: &str, fires: u64) {
+        *self
+            .series()
+            .missed
+            .entry((tenant.to_owned(), flow.to_owned()))
+            .or_default() += fires;
     }
 
     /// Counts an HTTP request answered by the server; `route` is the matched
@@ -190,7 +208,7 @@ impl Metrics {
                 )
             }),
         );
-        let per_write: [PerWrite; 4] = [
+        let per_write: [PerWrite; 6] = [
             (
                 "tenon_records_written_total",
                 "Records the destination accepted.",
@@ -210,6 +228,16 @@ impl Metrics {
                 "tenon_records_dead_lettered_total",
                 "Records moved to the dead-letter store.",
                 |w| w.dead_lettered,
+            ),
+            (
+                "tenon_records_superseded_total",
+                "Records not delivered because a newer version of them was delivered or queued.",
+                |w| w.superseded,
+            ),
+            (
+                "tenon_write_timeouts_total",
+                "Write calls that ran past their time limit and were sent again in smaller batches.",
+                |w| w.write_timeouts,
             ),
         ];
         for (name, help, value) in per_write {
@@ -307,6 +335,15 @@ impl Metrics {
         );
         family(
             &mut out,
+            "tenon_schedule_missed_total",
+            "counter",
+            "Fire times of a flow's schedule that got no run of their own: the flow was still running, or waited for a run slot.",
+            series.missed.iter().map(|((tenant, flow), n)| {
+                (labels(&[("tenant", tenant), ("flow", flow)]), n.to_string())
+            }),
+        );
+        family(
+            &mut out,
             "tenon_api_requests_total",
             "counter",
             "HTTP requests the server answered.",
@@ -370,6 +407,9 @@ mod tests {
             records_written: written,
             records_retried: 0,
             records_queued: 1,
+            records_superseded: 0,
+            records_repeated: 0,
+            write_timeouts: 0,
             dead_lettered: 0,
             fuel_used: 1_000,
             http_requests: 3,

@@ -103,6 +103,7 @@ pub async fn run(
             .into_future(),
     );
     let ticking = tokio::spawn(Arc::clone(&scheduler).tick_loop());
+    let watching = tokio::spawn(watch_storage(tenon.clone()));
     ready.store(true, Ordering::SeqCst);
     println!(
         "Tenon serving on http://{addr} (/healthz, /readyz, /metrics, /api/v1/){metrics_note}; stop with SIGTERM or Ctrl-C."
@@ -126,6 +127,7 @@ pub async fn run(
         }
     };
     let _ = ticking.await;
+    watching.abort();
     if drained {
         // Lets requests in flight finish (a run-now waiting for its run has it).
         close.cancel();
@@ -156,6 +158,29 @@ pub async fn run(
     }
     tracing::info!("Server stopped");
     Ok(())
+}
+
+/// Checks every second that the state takes writes, and opens it again after
+/// a failure (a full disk) once it can: meanwhile `/readyz` answers 503,
+/// webhooks 503 and the scheduler starts nothing.
+async fn watch_storage(tenon: Tenon) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let probe = tenon.clone();
+        let failure = tokio::task::spawn_blocking(move || probe.check_storage())
+            .await
+            .unwrap_or_else(|e| Some(format!("the storage check failed: {e}")));
+        match (&failure, failing) {
+            (Some(cause), false) => {
+                tracing::error!(%cause, "Not ready: the state cannot be written");
+            }
+            // At the level of the failure, so that whoever saw it sees this.
+            (None, true) => tracing::warn!("Ready again: the state takes writes"),
+            _ => {}
+        }
+        failing = failure.is_some();
+    }
 }
 
 /// SIGTERM and Ctrl-C (SIGINT), listened for from creation on, so that a signal

@@ -15,8 +15,13 @@
 //!
 //! The first due time after a start is the first one still ahead, so a restart
 //! does not make every flow run at once. Fire times that pass while the flow runs,
-//! or while it waits for a free slot, are merged into one run; after a run the
-//! flow is next due at the first due time ahead of its end.
+//! or while it waits for a free slot, are merged into one run and counted as
+//! missed (`tenon_schedule_missed_total`, and a log line); after a run the flow
+//! is next due at the first due time ahead of its end.
+//!
+//! Due flows start as soon as they are due and a slot is free: the loop wakes
+//! at the earliest due time (and at least every `tick`, to see new and changed
+//! flows), and a run that ends starts the flows waiting for its slot.
 
 use crate::Tenon;
 use crate::flow::{Flow, Run, Schedule};
@@ -143,22 +148,44 @@ impl Scheduler {
         self.board.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Looks for due flows every `tick` until [`Scheduler::stop`].
+    /// Looks for due flows until [`Scheduler::stop`]: every `tick`, and at the
+    /// earliest due time when that comes first.
     pub async fn tick_loop(self: Arc<Self>) {
-        let mut ticks = tokio::time::interval(self.config.tick);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = self.stopped.cancelled() => return,
-            }
-            match self.tenon.flows(None) {
-                Ok(flows) => self.tick(&flows, now_ms()),
+            // While the state cannot be written a run could only fail.
+            let flows = match self.tenon.storage_failure() {
+                Some(_) => Ok(None),
+                None => self.tenon.flows(None).map(Some),
+            };
+            match flows {
+                Ok(Some(flows)) => self.tick(&flows, now_ms()),
+                Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(%error, "Could not list flows; trying again next tick")
                 }
             }
+            let wait = self.next_wake(now_ms()).min(self.config.tick);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.stopped.cancelled() => return,
+            }
         }
+    }
+
+    /// How long until the earliest due time of a flow that is not running.
+    fn next_wake(&self, now: u64) -> std::time::Duration {
+        let board = self.board();
+        let earliest = board
+            .timetable
+            .iter()
+            .filter(|(key, _)| !board.running.contains_key(*key))
+            .filter_map(|(_, entry)| entry.due.map(|d| d.at.max(entry.not_before)))
+            .min();
+        // At least a millisecond, so a flow held back by the limits does not
+        // make the loop spin; a freed slot starts it anyway.
+        std::time::Duration::from_millis(
+            earliest.map_or(u64::MAX, |at| at.saturating_sub(now).max(1)),
+        )
     }
 
     /// One look at the timetable at time `now`: takes in new and changed
@@ -188,6 +215,11 @@ impl Scheduler {
                     }
                 });
         }
+        self.start_due_locked(&mut board, now);
+    }
+
+    /// Starts the due flows, longest due first, as far as the limits allow.
+    fn start_due_locked(self: &Arc<Self>, board: &mut Board, now: u64) {
         let mut due: Vec<(u64, FlowKey)> = board
             .timetable
             .iter()
@@ -197,7 +229,7 @@ impl Scheduler {
             .collect();
         due.sort();
         for (_, (tenant, flow)) in due {
-            match self.start_locked(&mut board, &tenant, &flow, Trigger::Schedule) {
+            match self.start_locked(board, &tenant, &flow, Trigger::Schedule) {
                 Ok(_) | Err(Refusal::TenantLimit(..)) => {}
                 Err(Refusal::GlobalLimit(_) | Refusal::ShuttingDown) => break,
                 Err(Refusal::AlreadyRunning(..)) => unreachable!("running flows are not due"),
@@ -281,8 +313,9 @@ impl Scheduler {
     }
 
     /// Frees the flow's slots and, if its due time has passed, moves it to the
-    /// next one ahead of `now`.
-    fn finish(&self, key: &FlowKey, now: u64) {
+    /// next one ahead of `now`, counting the fire times it skips as missed;
+    /// then starts the flows that are due, now that a slot is free.
+    fn finish(self: &Arc<Self>, key: &FlowKey, now: u64) {
         let mut board = self.board();
         board.running.remove(key);
         let left = match board.per_tenant.get_mut(&key.0) {
@@ -303,6 +336,24 @@ impl Scheduler {
         {
             let after = now.max(entry.not_before);
             entry.due = next_due(&entry.schedule, entry.share, jitter, Some(due.fire), after);
+            // The fire times that passed while it ran or waited; those a
+            // vendor's rate limit made it skip are not missed.
+            let missed = entry.due.map_or(0, |next| {
+                fires_between(&entry.schedule, due.fire, next.fire.min(now + 1))
+            });
+            if missed > 0 {
+                self.metrics.record_missed(&key.0, &key.1, missed);
+                tracing::warn!(
+                    tenant = %key.0,
+                    flow = %key.1,
+                    missed,
+                    late_ms = now.saturating_sub(due.at),
+                    "Flow missed fire times of its schedule: its run outlasted its period or waited for a run slot (see max_concurrent_runs)"
+                );
+            }
+        }
+        if !board.stopping {
+            self.start_due_locked(&mut board, now);
         }
     }
 
@@ -351,6 +402,31 @@ pub fn jitter_share(tenant: &str, flow: &str) -> f64 {
     let bits = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
     // The top 53 bits, so the division is exact and the result below 1.
     (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The fire times strictly between `from` and `to`: those a run that served
+/// `from` and is next due at `to` skipped. Counts at most 100,000.
+pub fn fires_between(schedule: &Schedule, from: u64, to: u64) -> u64 {
+    match schedule {
+        Schedule::Every(interval) => {
+            let period = interval.as_millis().max(1);
+            (to.saturating_sub(from) / period).saturating_sub(1)
+        }
+        Schedule::Cron(cron) => {
+            let mut count = 0;
+            let mut fire = from;
+            while count < 100_000 {
+                match cron.next_after(fire) {
+                    Some(next) if next < to => {
+                        count += 1;
+                        fire = next;
+                    }
+                    _ => break,
+                }
+            }
+            count
+        }
+    }
 }
 
 /// The first due time later than `now` whose fire time is later than
@@ -653,5 +729,80 @@ mod tests {
         let held = scheduler.due("acme", "orders").unwrap();
         assert_eq!(held.fire, due.fire + 30_000, "{held:?}");
         assert!(held.at >= due.at + 25_000, "{held:?}");
+    }
+
+    fn every_second(names: std::ops::Range<usize>) -> Vec<Flow> {
+        names
+            .map(|i| {
+                let mut flow = crate::host::flow(
+                    "acme",
+                    &format!("f{i}"),
+                    "demo-shop:orders".parse().unwrap(),
+                    vec![],
+                    "demo-ledger:sale-orders".parse().unwrap(),
+                );
+                flow.schedule = Some(every("1s"));
+                flow
+            })
+            .collect()
+    }
+
+    async fn until_idle(scheduler: &Scheduler) {
+        for _ in 0..200 {
+            if scheduler.running().is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("runs still going: {:?}", scheduler.running());
+    }
+
+    // Real time: the runs end at once (there is no such tenant), and their
+    // ends start the flows still waiting for a slot.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn due_flows_start_as_slots_free_not_once_per_tick() {
+        let (_dir, scheduler) = scheduler(4, 2);
+        let flows = every_second(0..20);
+        scheduler.tick(&flows, now_ms());
+        let first: Vec<Due> = (0..20)
+            .map(|i| scheduler.due("acme", &format!("f{i}")).unwrap())
+            .collect();
+        let latest = first.iter().map(|d| d.at).max().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(
+            latest.saturating_sub(now_ms()) + 20,
+        ))
+        .await;
+        // One tick: 2 runs may start (the tenant's share); the other 18 start
+        // as those end, not a tick later each.
+        scheduler.tick(&flows, now_ms());
+        until_idle(&scheduler).await;
+        for (i, before) in first.iter().enumerate() {
+            let after = scheduler.due("acme", &format!("f{i}")).unwrap();
+            assert!(after.fire > before.fire, "f{i} did not run: {after:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn fire_times_that_pass_without_a_run_are_counted_as_missed() {
+        let (_dir, scheduler) = scheduler(4, 2);
+        let flows = every_second(0..1);
+        scheduler.tick(&flows, now_ms());
+        let due = scheduler.due("acme", "f0").unwrap();
+        // No tick for three more seconds (as if every slot were taken).
+        tokio::time::sleep(std::time::Duration::from_millis(
+            due.at.saturating_sub(now_ms()) + 3_000,
+        ))
+        .await;
+        scheduler.tick(&flows, now_ms());
+        until_idle(&scheduler).await;
+        let text = scheduler.metrics.render();
+        let missed = text
+            .lines()
+            .find(|l| l.starts_with(r#"tenon_schedule_missed_total{tenant="acme",flow="f0"}"#))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+        assert!(
+            matches!(missed, Some(2..=4)),
+            "missed fire times: {missed:?}\n{text}"
+        );
     }
 }

@@ -136,6 +136,11 @@ async fn receive(
     let Some(_admitted) = app.ingress.admit(&tenant, &plugin) else {
         return busy();
     };
+    if app.scheduler.tenon().storage_failure().is_some() {
+        return unavailable(
+            "the webhook was not stored: the host cannot write its state now; send it again later",
+        );
+    }
     let request = WebhookRequest {
         method: "POST".into(),
         path: uri.path().to_owned(),
@@ -167,11 +172,7 @@ async fn receive(
                 GuestError::Denied { .. } => error(StatusCode::UNAUTHORIZED, REFUSED),
                 GuestError::Permanent { message } => error(StatusCode::BAD_REQUEST, message),
                 GuestError::Retryable { message } | GuestError::RateLimited { message, .. } => {
-                    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
-                    response
-                        .headers_mut()
-                        .insert(RETRY_AFTER, HeaderValue::from_static("5"));
-                    response
+                    unavailable(message)
                 }
             }
         }
@@ -179,9 +180,25 @@ async fn receive(
             tracing::info!(%tenant, %plugin, error = %e, "Webhook refused");
             error(StatusCode::UNAUTHORIZED, REFUSED)
         }
+        Err(e @ Error::Internal(_)) => {
+            // Nothing was stored: the sender's retry is what delivers it.
+            tracing::warn!(%tenant, %plugin, error = %e, "Webhook not stored");
+            unavailable(format!(
+                "the webhook was not stored ({e}); send it again later"
+            ))
+        }
         Err(e) => {
             tracing::warn!(%tenant, %plugin, error = %e, "Webhook not taken");
             error_of(&e)
         }
     }
+}
+
+/// 503 with `Retry-After`: the sender should try again.
+fn unavailable(message: impl Into<String>) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }

@@ -231,6 +231,18 @@ impl Ledger {
         lock(&self.books).script.extend(faults);
     }
 
+    /// Makes every `every`-th POST from now on (one in `every`, by arrival)
+    /// [`Fault::Slow`] by `ms` when the script has no fault for it: a
+    /// destination that is slow now and then, not down.
+    ///
+    /// # Panics
+    /// If `every` is 0.
+    pub fn slow_every(&self, every: u64, ms: u64) {
+        assert!(every > 0, "slow_every needs a share of 1 in 1 or more");
+        let mut books = lock(&self.books);
+        books.slow_every = Some((every, ms, books.requests));
+    }
+
     /// Every POST so far, in order of arrival: when it arrived, the
     /// `external_ref` of its body (`"?"` if the body has none) and the status
     /// it was answered. Unauthenticated requests never reach the ledger.
@@ -314,6 +326,9 @@ struct Books {
     requests: u64,
     /// Faults the next POSTs answer, first first.
     script: VecDeque<Fault>,
+    /// From [`Ledger::slow_every`]: one in `.0` POSTs after the `.2`-th is
+    /// slow by `.1` ms.
+    slow_every: Option<(u64, u64, u64)>,
     attempts: Vec<Attempt>,
 }
 
@@ -342,7 +357,12 @@ async fn answer_post(books: Arc<Mutex<Books>>, headers: HeaderMap, body: Bytes) 
     let fault = {
         let mut books = lock(&books);
         books.requests += 1;
-        books.script.pop_front()
+        let every = books.slow_every.and_then(|(every, ms, from)| {
+            (books.requests - from)
+                .is_multiple_of(every)
+                .then_some(Fault::Slow { ms })
+        });
+        books.script.pop_front().or(every)
     };
     if let Some(Fault::Slow { ms }) = fault {
         // Not under the lock: other POSTs go on meanwhile.

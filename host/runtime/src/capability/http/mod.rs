@@ -18,7 +18,9 @@
 //!    obtains ([`oauth`]);
 //! 5. sends it with reqwest, following no redirect (a 3xx goes back to the guest,
 //!    whose next request is checked like any other), within the request timeout
-//!    and the response size cap;
+//!    and the response size cap, and never past the call's end less a reserve
+//!    ([`reserve`]): a slow vendor times out a request, not the whole call, so
+//!    the guest still returns an outcome for every record;
 //! 6. removes every form of what it applied from the answer before the guest
 //!    sees it ([`Redactor`]).
 
@@ -124,6 +126,9 @@ impl Capability for Http {
             requests: 0,
             errors: 0,
             elapsed: Duration::ZERO,
+            ends: Instant::now() + call.time_left(),
+            reserve: reserve(call.time_left()),
+            out_of_time: false,
         });
     }
 
@@ -132,6 +137,7 @@ impl Capability for Http {
             report.http_requests = egress.requests;
             report.http_errors = egress.errors;
             report.http_micros = u64::try_from(egress.elapsed.as_micros()).unwrap_or(u64::MAX);
+            report.out_of_time = egress.out_of_time;
         }
     }
 }
@@ -156,6 +162,20 @@ pub struct Egress {
     errors: u32,
     /// Time spent in requests during this call, refused ones included.
     elapsed: Duration,
+    /// When the call must end: its own limit, or its run's deadline.
+    ends: Instant,
+    /// The time kept for the guest after its last request ([`reserve`]).
+    reserve: Duration,
+    /// Whether a request was refused for lack of time.
+    out_of_time: bool,
+}
+
+/// The time a request leaves the guest before its call's end: a tenth of the
+/// time the call has (its own limit, or less when its run's budget binds),
+/// from 10 ms to 3 s, so that after a request timed out the guest can still
+/// answer for the records it has not sent.
+pub fn reserve(call_time: Duration) -> Duration {
+    (call_time / 10).clamp(Duration::from_millis(10), Duration::from_secs(3))
 }
 
 /// A request as the guest asked for it, whichever contract version.
@@ -239,6 +259,29 @@ impl Egress {
             )));
         }
         Ok(())
+    }
+
+    /// A request's timeout: what it asked for, at most the limit, and never
+    /// past the call's end less [`reserve`]. With no time left, the request is
+    /// not sent: the guest gets a retryable error while it can still return.
+    fn timeout(&mut self, asked_ms: Option<u64>) -> Result<Duration, GuestError> {
+        let limit = Duration::from_millis(asked_ms.map_or(self.limits.http_timeout_ms, |ms| {
+            ms.min(self.limits.http_timeout_ms)
+        }));
+        let left = self
+            .ends
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(self.reserve);
+        if left.is_zero() {
+            self.out_of_time = true;
+            return Err(GuestError::Retryable {
+                message: format!(
+                    "not sent: the call is within {} ms of its time limit; the host keeps that time for the plugin to answer",
+                    self.reserve.as_millis()
+                ),
+            });
+        }
+        Ok(limit.min(left))
     }
 
     /// `url` parsed, if it is http(s) to a granted host at an address the call
@@ -449,10 +492,7 @@ impl Egress {
         self.count()?;
         let target = self.target(&request.url)?;
         self.not_a_listener(&target).await?;
-        let timeout = Duration::from_millis(match request.timeout_ms {
-            Some(ms) => u64::from(ms).min(self.limits.http_timeout_ms),
-            None => self.limits.http_timeout_ms,
-        });
+        let timeout = self.timeout(request.timeout_ms.map(u64::from))?;
         for (name, _) in &request.headers {
             if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err(permanent(format!(
@@ -539,7 +579,7 @@ impl Egress {
         self.count()?;
         let target = self.target(&grant.token_url)?;
         let (host, port) = (target.host.clone(), target.port);
-        let timeout = Duration::from_millis(self.limits.http_timeout_ms);
+        let timeout = self.timeout(None)?;
         let body = grant
             .form()
             .into_iter()
