@@ -148,6 +148,9 @@ pub enum Command {
     },
     /// Show the audit log of operator decisions.
     Audit,
+    /// Inspect the data folder itself.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Serve the loopback vendor sandboxes (a shop with demo orders, an ERP ledger,
     /// a PIM with demo products, a 3PL warehouse) until Ctrl-C, to try plugins
     /// against: see sdk/README.md.
@@ -160,6 +163,22 @@ pub enum Command {
     /// bundled plugins, three flows between them, reconciled. Uses (and first
     /// empties) `<data>/demo`.
     Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Read every entry of the state as its type, open every sealed secret and
+    /// verify every component file, changing nothing; exits 1 and lists each
+    /// problem (tree, key, cause) if there is one. Needs the folder itself: stop
+    /// the server first.
+    Check,
+    /// Write the whole data folder (state, components, the keys of sealed
+    /// secrets: keep the file as safe as the folder) to FILE, 0600. Consistent:
+    /// this process holds the folder while it writes.
+    Backup { file: PathBuf },
+    /// Restore a backup into the data folder, which must hold no state and no
+    /// components yet; the file is checked whole before anything is written.
+    Restore { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -496,6 +515,22 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Command::State(StateCommand::Restore { file }) if cli.server.is_none() => {
+            let summary = crate::backup::restore(file, &cli.data, cli.keys.as_deref())?;
+            let out = Output { json: cli.json };
+            out.done(
+                &summary,
+                &format!(
+                    "Restored {} into {}: {} state entries, {} component(s), {} secret key(s).",
+                    file.display(),
+                    cli.data.display(),
+                    summary.entries,
+                    summary.components,
+                    summary.keys
+                ),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Serve(args) => {
             let config = crate::server::config::ServeConfig::load(args)?;
             crate::server::run(&cli.data, options()?, config).await?;
@@ -717,6 +752,41 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
         Command::Audit => {
             print_audit(&out, &tenon.audit_log()?);
         }
+        Command::State(StateCommand::Check) => {
+            let check = tenon.check_state()?;
+            let entries: usize = check.trees.iter().map(|(_, n)| n).sum();
+            let mut text = format!(
+                "{entries} entries in {} trees and {} component file(s) checked: ",
+                check.trees.len(),
+                check.components
+            );
+            if check.problems.is_empty() {
+                text.push_str("no problem found.");
+            } else {
+                text.push_str(&format!("{} problem(s):", check.problems.len()));
+                for problem in &check.problems {
+                    text.push_str(&format!("\n- {problem}"));
+                }
+            }
+            out.done(&check, &text);
+            if !check.problems.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::State(StateCommand::Backup { file }) => {
+            let summary = tenon.backup(&file)?;
+            out.done(
+                &summary,
+                &format!(
+                    "Backup written to {}: {} state entries, {} component(s), {} secret key(s). It holds the keys of the secrets: keep it as safe as the data folder.",
+                    file.display(),
+                    summary.entries,
+                    summary.components,
+                    summary.keys
+                ),
+            );
+        }
+        Command::State(StateCommand::Restore { .. }) => unreachable!("handled above"),
         Command::Trust(TrustCommand::Add { name, key }) => {
             let publisher =
                 tenon.trust(&name, &read_key(&key).map_err(Error::Invalid)?, &actor())?;

@@ -63,6 +63,17 @@ pub struct Tenon {
     stopping: CancellationToken,
 }
 
+/// What [`Tenon::check_state`] found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StateCheck {
+    /// Entries per state tree.
+    pub trees: Vec<(String, usize)>,
+    /// Component files checked.
+    pub components: usize,
+    /// Each problem, naming what it is about and why.
+    pub problems: Vec<String>,
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -282,6 +293,50 @@ impl Tenon {
         )?;
         tracing::info!(plugin = %installed.id, version = %installed.version, %world, publisher = ?installed.publisher, "Plugin installed");
         Ok(installed)
+    }
+
+    /// Checks the data folder without changing it: every state entry reads as
+    /// its type, every sealed secret opens, every installed version's
+    /// component file is there with its recorded sha256.
+    pub fn check_state(&self) -> Result<StateCheck> {
+        let state = self.state()?;
+        let (trees, mut problems) = state.check()?;
+        let mut components = 0;
+        for plugin in state.plugins()? {
+            for version in state.plugin_versions(&plugin.id)? {
+                components += 1;
+                let path = self.component_path(&version.sha256);
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let actual =
+                            crate::record::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                        if actual != version.sha256 {
+                            problems.push(format!(
+                                "the component of {}@{} ({}) has sha256 {actual}, not {}: it was changed",
+                                version.id,
+                                version.version,
+                                path.display(),
+                                version.sha256
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!(
+                        "the component of {}@{} ({}) cannot be read: {e}",
+                        version.id,
+                        version.version,
+                        path.display()
+                    )),
+                }
+            }
+        }
+        Ok(StateCheck {
+            trees: trees
+                .into_iter()
+                .map(|(tree, entries)| (tree.to_owned(), entries))
+                .collect(),
+            components,
+            problems,
+        })
     }
 
     fn component_path(&self, sha256: &str) -> PathBuf {

@@ -124,6 +124,11 @@ impl Keyring {
         })
     }
 
+    /// The folder of the keys.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The key of the compile cache's MACs, made on first use.
     pub fn cache_key(&self) -> anyhow::Result<[u8; 32]> {
         let path = self.dir.join("cache.key");

@@ -17,7 +17,8 @@
 //! | [`reconcile`] | comparing a flow's source and destination |
 //! | [`versions`] | plugin versions: list, rollback, flow pins, grants an upgrade needs |
 //! | [`engine`], [`sandbox`], [`capability`], [`limits`] | the trust boundary, crate `tenon-runtime` (`host/runtime`), re-exported: engine, one call's sandbox, host imports, limits |
-//! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs, inbox |
+//! | [`state`] | sled: plugins, tenants, enablements, flows, cursors, runs, inbox; reopened after a failed write; `state check` |
+//! | [`backup`] | a data folder in one file, and back into an empty folder |
 //! | [`plugin`], [`tenant`], [`flow`], [`record`], [`delivery`] | the domain types |
 //! | [`server`] | `tenon serve`: scheduler, admin API with bearer tokens, OpenAPI, health, readiness, metrics, run-now, graceful shutdown |
 //! | [`cli`] | the `tenon` command line |
@@ -25,6 +26,7 @@
 //! | [`bundled`] | the first-party plugins compiled into the binary |
 //! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
 
+pub mod backup;
 pub mod bundled;
 pub mod cli;
 pub mod client;

@@ -25,6 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+/// Entries per tree, by tree name.
+pub type TreeCounts = Vec<(&'static str, usize)>;
+
 /// The state database.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -264,6 +267,141 @@ impl State {
         })
         .and_then(State::seal_secrets)
         .and_then(State::index_dead_letters)
+    }
+
+    /// Every tree, by name, in a fixed order.
+    fn trees(&self) -> [(&'static str, &sled::Tree); 18] {
+        [
+            ("plugins", &self.plugins),
+            ("plugin_versions", &self.plugin_versions),
+            ("publishers", &self.publishers),
+            ("plugin_names", &self.plugin_names),
+            ("tenants", &self.tenants),
+            ("enablements", &self.enablements),
+            ("flows", &self.flows),
+            ("cursors", &self.cursors),
+            ("runs", &self.runs),
+            ("retries", &self.retries),
+            ("dead_letters", &self.dead_letters),
+            ("dead_letters_by_tenant", &self.dead_letters_by_tenant),
+            ("delivered", &self.delivered),
+            ("idmap", &self.idmap),
+            ("idmap_owners", &self.idmap_owners),
+            ("audit", &self.audit),
+            ("inbox", &self.inbox),
+            ("counters", &self.counters),
+        ]
+    }
+
+    /// Hands every entry of every tree to `each`, tree by tree: what a backup
+    /// holds. Consistent while no other process writes, which the folder's
+    /// lock makes sure of.
+    pub fn dump(
+        &self,
+        mut each: impl FnMut(&str, &[u8], &[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for (name, tree) in self.trees() {
+            for entry in tree.iter() {
+                let (k, v) = entry.with_context(|| format!("could not read tree `{name}`"))?;
+                each(name, &k, &v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether no tree holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.trees().iter().all(|(_, tree)| tree.is_empty())
+    }
+
+    /// Writes one entry a backup held (not flushed: [`State::flush`] after
+    /// the last). Refused for a tree the state does not have.
+    pub fn load(&self, tree: &str, k: &[u8], v: &[u8]) -> anyhow::Result<()> {
+        let (_, target) = self
+            .trees()
+            .into_iter()
+            .find(|(name, _)| *name == tree)
+            .with_context(|| format!("the backup names a tree `{tree}` the state does not have"))?;
+        target
+            .insert(k, v)
+            .with_context(|| format!("could not write tree `{tree}`"))?;
+        Ok(())
+    }
+
+    /// The folder of the keys that seal secrets.
+    pub fn keys_dir(&self) -> &Path {
+        self.keys.dir()
+    }
+
+    /// Reads every entry of every tree as its type, and opens every sealed
+    /// secret: what `tenon state check` reports. Returns the entries per tree
+    /// and each problem found (tree, key, cause); changes nothing.
+    pub fn check(&self) -> anyhow::Result<(TreeCounts, Vec<String>)> {
+        fn as_type<T: DeserializeOwned>(tree: &str, k: &[u8], v: &[u8]) -> anyhow::Result<()> {
+            decode::<T>(tree, k, v).map(drop)
+        }
+        fn id(tree: &str, k: &[u8], v: &[u8]) -> anyhow::Result<()> {
+            match v.len() {
+                8 => Ok(()),
+                n => anyhow::bail!(
+                    "corrupt entry `{}` in tree `{tree}`: {n} bytes where an id takes 8",
+                    show_key(k)
+                ),
+            }
+        }
+        type Check = fn(&str, &[u8], &[u8]) -> anyhow::Result<()>;
+        let checks: [Check; 18] = [
+            as_type::<Installed>,
+            as_type::<Installed>,
+            as_type::<crate::publishers::Publisher>,
+            as_type::<crate::publishers::NameOwner>,
+            as_type::<Tenant>,
+            as_type::<StoredEnablement>,
+            as_type::<Flow>,
+            as_type::<String>,
+            as_type::<Run>,
+            as_type::<Retry>,
+            as_type::<DeadLetter>,
+            id,
+            as_type::<crate::record::Version>,
+            as_type::<String>,
+            as_type::<NamespaceOwner>,
+            as_type::<AuditEntry>,
+            as_type::<InboxEntry>,
+            id,
+        ];
+        let mut counts = Vec::new();
+        let mut problems = Vec::new();
+        for ((name, tree), check) in self.trees().into_iter().zip(checks) {
+            let mut entries = 0;
+            for entry in tree.iter() {
+                match entry {
+                    Ok((k, v)) => {
+                        entries += 1;
+                        if let Err(e) = check(name, &k, &v) {
+                            problems.push(format!("{e:#}"));
+                        }
+                    }
+                    Err(e) => {
+                        problems.push(format!("could not read tree `{name}`: {e}"));
+                        break;
+                    }
+                }
+            }
+            counts.push((name, entries));
+        }
+        for entry in self.enablements.iter().flatten() {
+            if let Ok(stored) = serde_json::from_slice::<StoredEnablement>(&entry.1)
+                && let Some(sealed) = &stored.sealed
+                && let Err(e) = self.keys.unseal(&stored.tenant, &stored.plugin, sealed)
+            {
+                problems.push(format!(
+                    "the sealed secrets of {}/{} do not open: {e:#}",
+                    stored.tenant, stored.plugin
+                ));
+            }
+        }
+        Ok((counts, problems))
     }
 
     /// Builds the by-tenant index of dead letters stored before it existed.
@@ -1196,4 +1334,35 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 
 fn now_bytes() -> [u8; 8] {
     crate::host::now_ms().to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_names_the_tree_key_and_cause_of_a_damaged_entry_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keyring::open(&dir.path().join("keys")).unwrap();
+        let state = State::open(&dir.path().join("state"), keys).unwrap();
+        let acme: Tenant =
+            serde_json::from_value(serde_json::json!({"id": "acme", "created_at": 0})).unwrap();
+        state.put_tenant(&acme).unwrap();
+        let (trees, problems) = state.check().unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(trees.contains(&("tenants", 1)), "{trees:?}");
+
+        state
+            .tenants
+            .insert("globex", b"{not json".as_slice())
+            .unwrap();
+        let (_, problems) = state.check().unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("corrupt entry `globex` in tree `tenants`")
+                && problems[0].contains("key must be a string"),
+            "{problems:?}"
+        );
+        assert_eq!(state.tenants.len(), 2, "a check changes nothing");
+    }
 }

@@ -77,3 +77,100 @@ async fn a_folder_in_use_is_refused_with_the_reason_and_its_files_are_left_alone
     );
     drop(holder);
 }
+
+#[tokio::test]
+async fn state_check_finds_nothing_in_a_sound_folder_and_names_a_changed_component() {
+    let dir = tempfile::tempdir().unwrap();
+    support::tenon_ok(dir.path(), &["plugin", "install", "--bundled"]).await;
+    support::tenon_ok(dir.path(), &["tenant", "create", "acme"]).await;
+    let sound = support::tenon_ok(dir.path(), &["state", "check"]).await;
+    assert!(sound.contains("no problem found"), "{sound}");
+
+    // One byte of one component file changes behind Tenon's back.
+    let component = std::fs::read_dir(dir.path().join("components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .unwrap();
+    let mut bytes = std::fs::read(&component).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&component, &bytes).unwrap();
+    let out = tenon(dir.path(), &["state", "check"]).await;
+    assert_eq!(code(&out), 1);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("1 problem(s)") && report.contains("it was changed"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_restores_into_an_empty_folder_whole_and_a_damaged_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    support::tenon_ok(&data, &["plugin", "install", "--bundled"]).await;
+    support::tenon_ok(&data, &["tenant", "create", "acme"]).await;
+    support::tenon_ok(
+        &data,
+        &[
+            "enable",
+            "acme",
+            "demo-ledger",
+            "--config",
+            "base_url=http://127.0.0.1:9",
+            "--secret",
+            "api_token=ledger-secret-value",
+            "--secret-host",
+            "api_token=127.0.0.1:9",
+            "--grant",
+            "127.0.0.1:9",
+        ],
+    )
+    .await;
+    let file = dir.path().join("tenon.backup");
+    let written = support::tenon_ok(&data, &["state", "backup", file.to_str().unwrap()]).await;
+    assert!(written.contains("Backup written"), "{written}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Into an empty folder: everything is there, and the secret still opens.
+    let copy = dir.path().join("copy");
+    let restored = support::tenon_ok(&copy, &["state", "restore", file.to_str().unwrap()]).await;
+    assert!(restored.contains("Restored"), "{restored}");
+    let check = support::tenon_ok(&copy, &["state", "check"]).await;
+    assert!(check.contains("no problem found"), "{check}");
+    let tenants = support::tenon_ok(&copy, &["tenant", "list"]).await;
+    assert!(tenants.contains("acme"), "{tenants}");
+    let plugins = support::tenon_ok(&copy, &["plugin", "list"]).await;
+    assert!(plugins.contains("demo-ledger"), "{plugins}");
+
+    // Not into a folder that holds state.
+    let out = tenon(&copy, &["state", "restore", file.to_str().unwrap()]).await;
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("empty data folder"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A cut backup is refused before anything is written.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let cut = dir.path().join("cut.backup");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    let empty = dir.path().join("empty");
+    let out = tenon(&empty, &["state", "restore", cut.to_str().unwrap()]).await;
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("not a Tenon backup") || stderr(&out).contains("cut short"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !empty.join("state").exists(),
+        "nothing was written for a refused backup"
+    );
+}
