@@ -17,17 +17,7 @@ const SECRET: &str = "whsec-test";
 fn webhook(id: &str, secret: &str) -> WebhookRequest {
     let mut order = demo_orders(1).remove(0);
     order.id = id.to_owned();
-    let body = serde_json::to_vec(&order).unwrap();
-    let mac = tenon::capability::verify::hmac_sha256(secret.as_bytes(), &body);
-    WebhookRequest {
-        method: "POST".into(),
-        path: "/hooks/acme/demo-shop".into(),
-        headers: vec![(
-            "x-shop-signature".into(),
-            format!("sha256={}", tenon::record::hex(&mac)),
-        )],
-        body,
-    }
+    signed_webhook(&order, secret)
 }
 
 fn inbox_len(tenon: &Tenon, tenant: &str, flow: &str) -> usize {

@@ -9,7 +9,6 @@ mod support;
 use support::*;
 use tenon::Tenon;
 use tenon::capability::secret::Secret;
-use tenon::sandbox::WebhookRequest;
 use tenon::vendors::{Fault, Ledger, Order, OrderStatus, SalesOrderStatus, Shop, demo_orders};
 
 const SECRET: &str = "whsec-ordering";
@@ -22,21 +21,6 @@ fn order(status: OrderStatus, updated_at: &str) -> Order {
     order.status = status;
     order.updated_at = updated_at.to_owned();
     order
-}
-
-/// A signed `order.updated` webhook carrying `order`.
-fn webhook(order: &Order) -> WebhookRequest {
-    let body = serde_json::to_vec(order).unwrap();
-    let mac = tenon::capability::verify::hmac_sha256(SECRET.as_bytes(), &body);
-    WebhookRequest {
-        method: "POST".into(),
-        path: "/hooks/acme/demo-shop".into(),
-        headers: vec![(
-            "x-shop-signature".into(),
-            format!("sha256={}", tenon::record::hex(&mac)),
-        )],
-        body,
-    }
 }
 
 /// The demo pipeline for `acme`, taking the shop's webhooks, with quick
@@ -58,7 +42,7 @@ async fn setup(dir: &std::path::Path, shop: &Shop, ledger: &Ledger) -> Tenon {
 
 async fn send(tenon: &Tenon, order: &Order) {
     let stored = tenon
-        .receive_webhook("acme", "demo-shop", webhook(order))
+        .receive_webhook("acme", "demo-shop", signed_webhook(order, SECRET))
         .await
         .unwrap();
     assert_eq!(stored, 1);

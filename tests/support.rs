@@ -317,3 +317,22 @@ pub async fn echo() -> Echo {
     });
     Echo { addr, task }
 }
+
+/// The shop's signed `order.updated` webhook carrying `order`, as the host
+/// hands it to `demo-shop`, signed with `secret`.
+pub fn signed_webhook(
+    order: &tenon::vendors::Order,
+    secret: &str,
+) -> tenon::sandbox::WebhookRequest {
+    let body = serde_json::to_vec(order).unwrap();
+    let mac = tenon::capability::verify::hmac_sha256(secret.as_bytes(), &body);
+    tenon::sandbox::WebhookRequest {
+        method: "POST".into(),
+        path: "/hooks/acme/demo-shop".into(),
+        headers: vec![(
+            "x-shop-signature".into(),
+            format!("sha256={}", tenon::record::hex(&mac)),
+        )],
+        body,
+    }
+}

@@ -110,12 +110,21 @@ fn compare_times(a: &str, b: &str) -> Ordering {
 /// and the content, so two changes within the source's clock resolution are
 /// two deliveries.
 pub fn idempotency_key(record: &Envelope, tenant: &str, flow: &str) -> String {
+    idempotency_key_of(record, &Version::of(record), tenant, flow)
+}
+
+/// [`idempotency_key`], for a record whose [`Version`] is already known.
+pub fn idempotency_key_of(
+    record: &Envelope,
+    version: &Version,
+    tenant: &str,
+    flow: &str,
+) -> String {
     let mut hash = Sha256::new();
     for part in [tenant, flow, &record.stream, &record.key] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    let version = Version::of(record);
     if let Some(time) = &version.time {
         hash.update(time.as_bytes());
     }

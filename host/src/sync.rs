@@ -57,6 +57,8 @@ const STOPPED: &str = "the host shut down; the run stopped after its last commit
 /// A record on its way to the destination, with what it went through before.
 struct Pending {
     envelope: Envelope,
+    /// The envelope's [`Version`], computed once.
+    version: Version,
     idempotency_key: String,
     attempts: Vec<Attempt>,
     /// Whether it came from the retry queue.
@@ -331,24 +333,26 @@ impl Tenon {
                 continue;
             }
             let idempotency_key =
-                crate::record::idempotency_key(&envelope, &flow.tenant, &flow.name);
+                crate::record::idempotency_key_of(&envelope, &version, &flow.tenant, &flow.name);
             match self
                 .state()?
                 .retry(&flow.tenant, &flow.name, &envelope.key)?
             {
-                Some(queued) if version.is_older_than(&Version::of(&queued.envelope)) => {
-                    superseded(run, &envelope, "the version waiting in the retry queue");
-                }
-                Some(queued) if version.is_same_as(&Version::of(&queued.envelope)) => {
-                    run.records_repeated += 1;
-                }
                 Some(mut queued) => {
-                    queued.envelope = envelope;
-                    queued.idempotency_key = idempotency_key;
-                    commit.retries.push(queued);
+                    let waiting = Version::of(&queued.envelope);
+                    if version.is_older_than(&waiting) {
+                        superseded(run, &envelope, "the version waiting in the retry queue");
+                    } else if version.is_same_as(&waiting) {
+                        run.records_repeated += 1;
+                    } else {
+                        queued.envelope = envelope;
+                        queued.idempotency_key = idempotency_key;
+                        commit.retries.push(queued);
+                    }
                 }
                 None => pending.push(Pending {
                     envelope,
+                    version,
                     idempotency_key,
                     attempts: Vec::new(),
                     queued: false,
@@ -548,6 +552,7 @@ impl Tenon {
                 }
                 pending.push(Pending {
                     envelope: retry.envelope,
+                    version,
                     idempotency_key: retry.idempotency_key,
                     attempts: retry.attempts,
                     queued: true,
@@ -781,9 +786,7 @@ impl Tenon {
                     if record.queued {
                         commit.retries_done.push(key.clone());
                     }
-                    commit
-                        .delivered
-                        .push((key.clone(), Version::of(&record.envelope)));
+                    commit.delivered.push((key.clone(), record.version.clone()));
                     if let Some(id) = id {
                         commit.links.push((flow.idmap_namespace(), key, id));
                     }
