@@ -24,6 +24,14 @@ const FLOW: &str = "orders-to-3pl";
 /// flow `shop:orders -> order-to-sale -> 3pl:fulfilment-orders` with a quick
 /// retry policy (3 attempts, 200 ms base delay).
 async fn setup(orders: usize) -> (tempfile::TempDir, Tenon, Shop, ThreePl) {
+    setup_with(orders, None).await
+}
+
+/// [`setup`], with the 3PL's requests cut at `http_timeout_ms` when given.
+async fn setup_with(
+    orders: usize,
+    http_timeout_ms: Option<u64>,
+) -> (tempfile::TempDir, Tenon, Shop, ThreePl) {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     let shop = Shop::start(SHOP_TOKEN, demo_orders(orders))
@@ -39,20 +47,17 @@ async fn setup(orders: usize) -> (tempfile::TempDir, Tenon, Shop, ThreePl) {
     tenon
         .enable(enablement("acme", "order-to-sale"), "test")
         .unwrap();
-    tenon
-        .enable(
-            tenon::tenant::Enablement {
-                config: BTreeMap::from([
-                    ("base_url".into(), threepl.base_url()),
-                    ("api_key".into(), API_KEY.into()),
-                ]),
-                grants: vec![threepl.addr().to_string().parse().unwrap()],
-                ..enablement("acme", "wms-shipstation")
-            }
-            .with_secret("api_secret", API_SECRET),
-            "test",
-        )
-        .unwrap();
+    let mut threepl_enablement = tenon::tenant::Enablement {
+        config: BTreeMap::from([
+            ("base_url".into(), threepl.base_url()),
+            ("api_key".into(), API_KEY.into()),
+        ]),
+        grants: vec![threepl.addr().to_string().parse().unwrap()],
+        ..enablement("acme", "wms-shipstation")
+    }
+    .with_secret("api_secret", API_SECRET);
+    threepl_enablement.limits.http_timeout_ms = http_timeout_ms;
+    tenon.enable(threepl_enablement, "test").unwrap();
     let flow = Flow {
         batch_size: 10,
         max_attempts: 3,
@@ -168,6 +173,54 @@ async fn orders_reach_the_3pl_exactly_once_across_retries() {
     let skus: Vec<&str> = stored.order.items.iter().map(|i| i.sku.as_str()).collect();
     let expected: Vec<&str> = first.lines.iter().map(|l| l.sku.as_str()).collect();
     assert_eq!(skus, expected);
+}
+
+/// ShipStation takes no idempotency key: an order it took while the answer
+/// was lost (the request timed out after it arrived) would be created again by
+/// a plain retry. The host tells the connector the record was attempted
+/// before without an answer it could trust; the connector finds the order at
+/// the 3PL and does not send it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_the_3pl_took_after_the_request_timed_out_is_not_sent_again() {
+    let (_dir, tenon, shop, threepl) = setup_with(3, Some(300)).await;
+    // The first `createorder` is applied 1 s after it arrived: long after the
+    // connector gave up on it at 300 ms.
+    threepl.script([Fault::Slow { ms: 1_000 }]);
+    let r = run(&tenon).await;
+    assert_eq!((r.records_read, r.records_queued), (3, 1), "{r:?}");
+    let queued = tenon.retries("acme", FLOW).unwrap();
+    let key = &queued[0].idempotency_key;
+    let attempt = tenon
+        .write_attempt("acme", "wms-shipstation", key)
+        .unwrap();
+    let attempt = attempt.expect("the attempt is recorded");
+    assert_eq!(attempt.calls, 1);
+    assert!(
+        matches!(&attempt.answer, Some(tenon::GuestError::Retryable { message }) if message.contains("timed out")),
+        "{attempt:?}"
+    );
+    // The slow one lands.
+    for _ in 0..100 {
+        if threepl.orders().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(threepl.orders().len(), 3);
+
+    until_due(&tenon).await;
+    let r = run(&tenon).await;
+    assert_eq!(r.records_written, 1, "{r:?}");
+    assert!(tenon.retries("acme", FLOW).unwrap().is_empty());
+    // Three orders, each created once: the retry looked the order up and
+    // found it, and no fourth `createorder` was sent.
+    assert_exactly_once(&shop, &threepl);
+    assert_eq!(threepl.attempts().len(), 3, "{:?}", threepl.attempts());
+    // Delivered: the record of its attempts is gone.
+    let attempt = tenon
+        .write_attempt("acme", "wms-shipstation", key)
+        .unwrap();
+    assert_eq!(attempt, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

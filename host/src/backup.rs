@@ -5,8 +5,11 @@
 //!
 //! The file is JSON lines: a header (`{"tenon_backup": 1, ...}`), then one line
 //! per state entry (`{"tree", "key", "value"}`, base64) and per file (`{"file",
-//! "data"}`), then a trailer with the counts, so a cut file is refused. A backup
-//! is consistent because the process holding the folder is the only writer.
+//! "data"}`), then a trailer with the counts, so a cut file is refused. A
+//! backup is the state of one instant: the process holding the folder is its
+//! only writer, and its writes wait while the state is read ([`State::dump`]).
+//! A running server makes one for `tenon --server URL state backup FILE`
+//! (`GET /api/v1/state/backup`, operator only).
 
 use crate::error::{Error, Result};
 use crate::host::{Tenon, now_ms};
@@ -16,7 +19,6 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use std::io::BufRead as _;
 use std::path::{Component, Path, PathBuf};
 
 const FORMAT: u32 = 1;
@@ -54,6 +56,46 @@ impl Tenon {
     /// Writes a backup of this data folder to `to` (0600, replaced only once
     /// complete).
     pub fn backup(&self, to: &Path) -> Result<Summary> {
+        let (bytes, summary) = self.backup_bytes()?;
+        write_private(to, &bytes)?;
+        tracing::info!(file = %to.display(), entries = summary.entries, components = summary.components, "Backup written");
+        Ok(summary)
+    }
+
+    /// [`Tenon::backup`], recorded in the audit log as `actor`'s.
+    pub fn backup_for(&self, to: &Path, actor: &str) -> Result<Summary> {
+        let summary = self.backup(to)?;
+        self.audit_backup(&summary, actor, &to.display().to_string())?;
+        Ok(summary)
+    }
+
+    /// [`Tenon::backup_bytes`] for `actor` (a server's operator token),
+    /// recorded in the audit log: a backup holds the keys of every secret.
+    pub fn backup_bytes_for(&self, actor: &str) -> Result<(Vec<u8>, Summary)> {
+        let (bytes, summary) = self.backup_bytes()?;
+        self.audit_backup(&summary, actor, "the admin API")?;
+        Ok((bytes, summary))
+    }
+
+    fn audit_backup(&self, summary: &Summary, actor: &str, to: &str) -> Result<()> {
+        self.state()?.audit(crate::delivery::AuditEntry {
+            id: 0,
+            at: now_ms(),
+            actor: actor.to_owned(),
+            action: "state.backup".into(),
+            subject: "state".into(),
+            detail: serde_json::json!({
+                "to": to,
+                "entries": summary.entries,
+                "components": summary.components,
+                "keys": summary.keys,
+            }),
+        })?;
+        Ok(())
+    }
+
+    /// A backup of this data folder, as the file holds it.
+    pub fn backup_bytes(&self) -> Result<(Vec<u8>, Summary)> {
         let state = self.state()?;
         let mut out = Vec::new();
         let mut summary = Summary::default();
@@ -100,9 +142,7 @@ impl Tenon {
         line(&Line::End {
             end: summary.clone(),
         })?;
-        write_private(to, &out)?;
-        tracing::info!(file = %to.display(), entries = summary.entries, components = summary.components, "Backup written");
-        Ok(summary)
+        Ok((out, summary))
     }
 }
 
@@ -113,13 +153,73 @@ impl Tenon {
 pub fn restore(from: &Path, data_dir: &Path, keys: Option<&Path>) -> Result<Summary> {
     let file = std::fs::File::open(from)
         .with_context(|| format!("could not open the backup {}", from.display()))?;
+    let Contents {
+        summary,
+        entries,
+        components,
+        secrets,
+    } = parse(std::io::BufReader::new(file), &from.display().to_string())?;
+
+    // Only into an empty folder: a restore never merges into live state.
+    let components_dir = data_dir.join("components");
+    if files(&components_dir)?.next().is_some() {
+        return Err(Error::Invalid(format!(
+            "{} already holds components: restore into an empty data folder",
+            data_dir.display()
+        )));
+    }
+    private_dir(data_dir)?;
+    private_dir(&components_dir)?;
+    let keyring = Keyring::open(&keys.map_or_else(|| data_dir.join("keys"), Path::to_path_buf))?;
+    let state = State::open(&data_dir.join("state"), keyring.clone())?;
+    if !state.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} already holds state: restore into an empty data folder",
+            data_dir.display()
+        )));
+    }
+    for (name, data) in &secrets {
+        write_private(&keyring.dir().join("secrets").join(name), data)?;
+    }
+    for (name, data) in &components {
+        write_private(&components_dir.join(name), data)?;
+    }
+    for (tree, k, v) in &entries {
+        state.load(tree, k, v)?;
+    }
+    state.flush()?;
+    tracing::info!(file = %from.display(), entries = summary.entries, "Backup restored");
+    Ok(summary)
+}
+
+/// Writes a backup made elsewhere (by a server, for `--server`) to `to`
+/// (0600, replaced only once complete), once it is checked whole: a cut or
+/// damaged answer leaves nothing behind.
+pub fn save(bytes: &[u8], to: &Path) -> Result<Summary> {
+    let contents = parse(bytes, "from the server")?;
+    write_private(to, bytes)?;
+    Ok(contents.summary)
+}
+
+/// What a backup file holds, checked whole.
+#[derive(Default)]
+struct Contents {
+    summary: Summary,
+    entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    components: Vec<(String, Vec<u8>)>,
+    secrets: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads a backup file (`from` names it in errors) and checks it whole: the
+/// header, every line, the components against their sha256, the counts
+/// against the end line.
+fn parse(text: impl std::io::BufRead, from: &str) -> Result<Contents> {
     let mut lines = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("could not read the backup {}", from.display()))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.with_context(|| format!("could not read the backup {from}"))?;
         let parsed: Line = serde_json::from_str(&line).map_err(|e| {
             Error::Invalid(format!(
-                "{} is not a Tenon backup: line {} does not read ({e})",
-                from.display(),
+                "{from} is not a Tenon backup: line {} does not read ({e})",
                 n + 1
             ))
         })?;
@@ -129,22 +229,23 @@ pub fn restore(from: &Path, data_dir: &Path, keys: Option<&Path>) -> Result<Summ
         Some(Line::Header { tenon_backup, .. }) if *tenon_backup == FORMAT => {}
         _ => {
             return Err(Error::Invalid(format!(
-                "{} is not a Tenon backup (format {FORMAT})",
-                from.display()
+                "{from} is not a Tenon backup (format {FORMAT})"
             )));
         }
     }
     let Some(Line::End { end }) = lines.last() else {
         return Err(Error::Invalid(format!(
-            "the backup {} is cut short: it has no end line",
-            from.display()
+            "the backup {from} is cut short: it has no end line"
         )));
     };
     let expected = end.clone();
-    let mut summary = Summary::default();
-    let mut entries = Vec::new();
-    let mut components = Vec::new();
-    let mut secrets = Vec::new();
+    let mut contents = Contents::default();
+    let Contents {
+        summary,
+        entries,
+        components,
+        secrets,
+    } = &mut contents;
     for line in &lines[1..lines.len() - 1] {
         match line {
             Line::Entry { tree, key, value } => {
@@ -190,49 +291,17 @@ pub fn restore(from: &Path, data_dir: &Path, keys: Option<&Path>) -> Result<Summ
             }
             _ => {
                 return Err(Error::Invalid(format!(
-                    "the backup {} has a header or end line in its middle",
-                    from.display()
+                    "the backup {from} has a header or end line in its middle"
                 )));
             }
         }
     }
-    if summary != expected {
+    if *summary != expected {
         return Err(Error::Invalid(format!(
-            "the backup {} holds {summary:?} where its end line says {expected:?}: it is damaged; nothing restored",
-            from.display()
+            "the backup {from} holds {summary:?} where its end line says {expected:?}: it is damaged; nothing restored",
         )));
     }
-
-    // Only into an empty folder: a restore never merges into live state.
-    let components_dir = data_dir.join("components");
-    if files(&components_dir)?.next().is_some() {
-        return Err(Error::Invalid(format!(
-            "{} already holds components: restore into an empty data folder",
-            data_dir.display()
-        )));
-    }
-    private_dir(data_dir)?;
-    private_dir(&components_dir)?;
-    let keyring = Keyring::open(&keys.map_or_else(|| data_dir.join("keys"), Path::to_path_buf))?;
-    let state = State::open(&data_dir.join("state"), keyring.clone())?;
-    if !state.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{} already holds state: restore into an empty data folder",
-            data_dir.display()
-        )));
-    }
-    for (name, data) in &secrets {
-        write_private(&keyring.dir().join("secrets").join(name), data)?;
-    }
-    for (name, data) in &components {
-        write_private(&components_dir.join(name), data)?;
-    }
-    for (tree, k, v) in &entries {
-        state.load(tree, k, v)?;
-    }
-    state.flush()?;
-    tracing::info!(file = %from.display(), entries = summary.entries, "Backup restored");
-    Ok(summary)
+    Ok(contents)
 }
 
 fn decode64(text: &str) -> Result<Vec<u8>> {

@@ -774,17 +774,7 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             }
         }
         Command::State(StateCommand::Backup { file }) => {
-            let summary = tenon.backup(&file)?;
-            out.done(
-                &summary,
-                &format!(
-                    "Backup written to {}: {} state entries, {} component(s), {} secret key(s). It holds the keys of the secrets: keep it as safe as the data folder.",
-                    file.display(),
-                    summary.entries,
-                    summary.components,
-                    summary.keys
-                ),
-            );
+            print_backup(&out, &file, &tenon.backup_for(&file, &actor())?);
         }
         Command::State(StateCommand::Restore { .. }) => unreachable!("handled above"),
         Command::Trust(TrustCommand::Add { name, key }) => {
@@ -1434,6 +1424,15 @@ async fn remote(
                 serde_json::from_value(listed["names"].clone()).unwrap_or_default();
             print_publishers(out, &publishers, &names);
         }
+        Command::State(StateCommand::Backup { file }) => {
+            let bytes = client.backup().await?;
+            let summary =
+                crate::backup::save(&bytes, &file).map_err(|e| crate::client::Refusal {
+                    message: e.to_string(),
+                    exit_code: e.exit_code(),
+                })?;
+            print_backup(out, &file, &summary);
+        }
         Command::Trust(TrustCommand::Remove { name }) => {
             let publisher = client.distrust(&name).await?;
             out.done(
@@ -1452,6 +1451,19 @@ async fn remote(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_backup(out: &Output, file: &std::path::Path, summary: &crate::backup::Summary) {
+    out.done(
+        summary,
+        &format!(
+            "Backup written to {}: {} state entries, {} component(s), {} secret key(s). It holds the keys of the secrets: keep it as safe as the data folder.",
+            file.display(),
+            summary.entries,
+            summary.components,
+            summary.keys
+        ),
+    );
 }
 
 fn print_versions(out: &Output, versions: &[crate::server::api::VersionRow]) {

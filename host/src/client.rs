@@ -100,6 +100,36 @@ impl Client {
         })
     }
 
+    /// A backup of the server's data folder, as the file holds it (checked
+    /// whole by [`crate::backup::save`] before it is written anywhere).
+    pub async fn backup(&self) -> Result<Vec<u8>> {
+        let url = format!("{}/api/v1/state/backup", self.base);
+        let unreachable = |e: reqwest::Error| Refusal {
+            message: format!("could not reach the server at {}: {e}", self.base),
+            exit_code: 1,
+        };
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(Refusal {
+            message: answer["error"].as_str().map_or_else(
+                || format!("GET /state/backup answered {status}"),
+                str::to_owned,
+            ),
+            exit_code: exit_code(answer["kind"].as_str().unwrap_or("internal")),
+        })
+    }
+
     pub async fn plugins(&self) -> Result<Vec<Installed>> {
         self.call(Method::GET, "/plugins", None).await
     }

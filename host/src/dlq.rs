@@ -58,6 +58,18 @@ impl Tenon {
         Ok(self.state()?.retries(tenant, &flow.name)?)
     }
 
+    /// What the host recorded of earlier write attempts of one delivery, for a
+    /// destination that asks about them (see [`crate::capability::attempts`]);
+    /// `None` once it was delivered, or if the destination does not ask.
+    pub fn write_attempt(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<crate::capability::attempts::Attempt>> {
+        Ok(self.state()?.attempt(tenant, plugin, idempotency_key)?)
+    }
+
     /// The audit log, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         Ok(self.state()?.audit_log()?)
@@ -166,14 +178,17 @@ impl Tenon {
             .iter()
             .map(|(e, _)| (e.key.clone(), crate::record::Version::of(e)))
             .collect();
+        let idempotency_keys: Vec<String> = deliveries.iter().map(|(_, k)| k.clone()).collect();
         let outcomes = if deliveries.is_empty() {
             Vec::new()
         } else {
+            let keys: Vec<&str> = idempotency_keys.iter().map(String::as_str).collect();
+            let ctx = self.write_context(&flow.tenant, &destination, &keys)?;
             match self
                 .sandbox
                 .write(
                     &destination.prepared,
-                    &destination.ctx,
+                    &ctx,
                     &flow.destination.stream,
                     deliveries,
                 )
@@ -193,6 +208,12 @@ impl Tenon {
         }
 
         let mut done = Commit::default();
+        if crate::sync::asks_attempts(&destination) {
+            done.attempts_done = idempotency_keys
+                .iter()
+                .map(|k| (destination.plugin.clone(), k.clone()))
+                .collect();
+        }
         let ids: Vec<Option<String>> = outcomes.into_iter().map(|o| o.ok().flatten()).collect();
         for ((key, version), id) in keys.iter().zip(&ids) {
             done.delivered.push((key.clone(), version.clone()));

@@ -10,6 +10,7 @@
 //! inbox entries it delivered and run counters commit in one transaction ([`State::commit`]) and are flushed before
 //! the batch counts as done.
 
+use crate::capability::attempts::Attempt;
 use crate::capability::secret::Secret;
 use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::flow::{Flow, Run};
@@ -21,7 +22,7 @@ use crate::tenant::{Enablement, Tenant};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -33,6 +34,11 @@ pub type TreeCounts = Vec<(&'static str, usize)>;
 pub struct State {
     db: sled::Db,
     keys: Keyring,
+    /// Every write holds it shared, a backup exclusively: a backup taken while
+    /// a server runs is the state of one instant (see [`State::dump`]).
+    /// Recursive reads, so a write inside a write never waits for a backup
+    /// that waits for the outer one.
+    gate: Arc<parking_lot::RwLock<()>>,
     plugins: sled::Tree,
     tenants: sled::Tree,
     enablements: sled::Tree,
@@ -50,6 +56,9 @@ pub struct State {
     /// never reads other tenants' letters.
     dead_letters_by_tenant: sled::Tree,
     delivered: sled::Tree,
+    /// Write attempts of deliveries to destinations that ask about them
+    /// (`tenant \0 plugin \0 idempotency key`), until one succeeds.
+    attempts: sled::Tree,
     idmap: sled::Tree,
     /// Who may write each id-map namespace of a tenant: the plugin that first
     /// linked in it, and those the operator shared it with.
@@ -81,6 +90,11 @@ pub struct Commit {
     /// Inbox entries of the run's flow that this batch delivered (or queued or
     /// dead-lettered): they leave the inbox with the batch.
     pub inbox_done: Vec<u64>,
+    /// Recorded write attempts (destination plugin, idempotency key) whose
+    /// delivery succeeded: they are forgotten.
+    pub attempts_done: Vec<(String, String)>,
+    /// Recorded write attempts whose last call answered this error.
+    pub attempts_answered: Vec<(String, String, crate::GuestError)>,
 }
 
 impl Commit {
@@ -257,6 +271,7 @@ impl State {
             dead_letters: tree("dead_letters")?,
             dead_letters_by_tenant: tree("dead_letters_by_tenant")?,
             delivered: tree("delivered")?,
+            attempts: tree("attempts")?,
             idmap: tree("idmap")?,
             idmap_owners: tree("idmap_owners")?,
             audit: tree("audit")?,
@@ -264,13 +279,14 @@ impl State {
             counters: tree("counters")?,
             db,
             keys,
+            gate: Arc::default(),
         })
         .and_then(State::seal_secrets)
         .and_then(State::index_dead_letters)
     }
 
     /// Every tree, by name, in a fixed order.
-    fn trees(&self) -> [(&'static str, &sled::Tree); 18] {
+    fn trees(&self) -> [(&'static str, &sled::Tree); 19] {
         [
             ("plugins", &self.plugins),
             ("plugin_versions", &self.plugin_versions),
@@ -285,6 +301,7 @@ impl State {
             ("dead_letters", &self.dead_letters),
             ("dead_letters_by_tenant", &self.dead_letters_by_tenant),
             ("delivered", &self.delivered),
+            ("attempts", &self.attempts),
             ("idmap", &self.idmap),
             ("idmap_owners", &self.idmap_owners),
             ("audit", &self.audit),
@@ -294,12 +311,13 @@ impl State {
     }
 
     /// Hands every entry of every tree to `each`, tree by tree: what a backup
-    /// holds. Consistent while no other process writes, which the folder's
-    /// lock makes sure of.
+    /// holds. The state of one instant: writes of this process wait until it
+    /// returns, and the folder's lock keeps other processes out.
     pub fn dump(
         &self,
         mut each: impl FnMut(&str, &[u8], &[u8]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
+        let _quiet = self.gate.write();
         for (name, tree) in self.trees() {
             for entry in tree.iter() {
                 let (k, v) = entry.with_context(|| format!("could not read tree `{name}`"))?;
@@ -350,7 +368,7 @@ impl State {
             }
         }
         type Check = fn(&str, &[u8], &[u8]) -> anyhow::Result<()>;
-        let checks: [Check; 18] = [
+        let checks: [Check; 19] = [
             as_type::<Installed>,
             as_type::<Installed>,
             as_type::<crate::publishers::Publisher>,
@@ -364,6 +382,7 @@ impl State {
             as_type::<DeadLetter>,
             id,
             as_type::<crate::record::Version>,
+            as_type::<Attempt>,
             as_type::<String>,
             as_type::<NamespaceOwner>,
             as_type::<AuditEntry>,
@@ -530,6 +549,11 @@ impl State {
         value.map(|v| decode(name, k, &v)).transpose()
     }
 
+    /// Held by every write for its duration (see [`State::gate`]).
+    fn writing(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.gate.read_recursive()
+    }
+
     fn put<T: Serialize>(
         &self,
         tree: &sled::Tree,
@@ -537,12 +561,14 @@ impl State {
         k: &[u8],
         value: &T,
     ) -> anyhow::Result<()> {
+        let _writing = self.writing();
         tree.insert(k, encode(value))
             .with_context(|| format!("could not write tree `{name}`"))?;
         self.flush()
     }
 
     fn remove(&self, tree: &sled::Tree, name: &str, k: &[u8]) -> anyhow::Result<bool> {
+        let _writing = self.writing();
         let old = tree
             .remove(k)
             .with_context(|| format!("could not write tree `{name}`"))?;
@@ -580,6 +606,7 @@ impl State {
         plugin: &Installed,
         owner: Option<&crate::publishers::NameOwner>,
     ) -> anyhow::Result<()> {
+        let _writing = self.writing();
         let version_key = key(&[&plugin.id, &plugin.version]);
         let value = encode(plugin);
         (&self.plugin_versions, &self.plugins, &self.plugin_names)
@@ -615,6 +642,7 @@ impl State {
         self.put(&self.plugins, "plugins", plugin.id.as_bytes(), plugin)
     }
     pub fn remove_plugin(&self, id: &str) -> anyhow::Result<bool> {
+        let _writing = self.writing();
         self.remove(&self.plugins, "plugins", id.as_bytes())
     }
 
@@ -627,6 +655,7 @@ impl State {
         self.put(&self.publishers, "publishers", p.id.as_bytes(), p)
     }
     pub fn remove_publisher(&self, id: &str) -> anyhow::Result<bool> {
+        let _writing = self.writing();
         self.remove(&self.publishers, "publishers", id.as_bytes())
     }
     pub fn name_owner(&self, plugin: &str) -> anyhow::Result<Option<crate::publishers::NameOwner>> {
@@ -677,6 +706,7 @@ impl State {
     }
     /// Removes an enablement and destroys the key of its secrets.
     pub fn remove_enablement(&self, tenant: &str, plugin: &str) -> anyhow::Result<bool> {
+        let _writing = self.writing();
         let k = key(&[tenant, plugin]);
         let before: Option<StoredEnablement> = Self::get(&self.enablements, "enablements", &k)?;
         let removed = self.remove(&self.enablements, "enablements", &k)?;
@@ -715,6 +745,7 @@ impl State {
 
     /// A new run id, from 1, increasing across restarts.
     pub fn next_run_id(&self) -> anyhow::Result<u64> {
+        let _writing = self.writing();
         let next = self
             .counters
             .update_and_fetch(b"run", |old| Some(increment(old).to_vec()))
@@ -725,6 +756,7 @@ impl State {
     /// Marks runs left `running` by a host that stopped mid-run as interrupted;
     /// called when the host opens, as only one process can hold the database.
     pub fn interrupt_stale_runs(&self) -> anyhow::Result<usize> {
+        let _writing = self.writing();
         let mut stale = Vec::new();
         for entry in self.runs.iter() {
             let (k, v) = entry.context("could not read tree `runs`")?;
@@ -837,6 +869,7 @@ impl State {
         mut audit: AuditEntry,
         delivered: Commit,
     ) -> anyhow::Result<AuditEntry> {
+        let _writing = self.writing();
         let (tenant, flow) = (letter.tenant.as_str(), letter.flow.as_str());
         let entry = (
             &self.dead_letters,
@@ -845,10 +878,14 @@ impl State {
             &self.delivered,
             &self.idmap,
             &self.counters,
+            &self.attempts,
         )
-            .transaction(|(letters, index, log, versions, idmap, counters)| {
+            .transaction(|(letters, index, log, versions, idmap, counters, attempts)| {
                 letters.remove(&letter.id.to_be_bytes())?;
                 index.remove(letter_index(tenant, letter.id))?;
+                for (plugin, idempotency_key) in &delivered.attempts_done {
+                    attempts.remove(key(&[tenant, plugin, idempotency_key]))?;
+                }
                 for (record, version) in &delivered.delivered {
                     versions.insert(key(&[tenant, flow, record]), encode(version))?;
                 }
@@ -876,12 +913,64 @@ impl State {
         Self::get(&self.delivered, "delivered", &key(&[tenant, flow, record]))
     }
 
+    /// Records that a `write` call of `plugin` is about to carry the deliveries
+    /// with these idempotency keys, flushed before it returns (so that a crash
+    /// during the call leaves the attempt known), and returns what was known of
+    /// earlier attempts, by key.
+    pub fn begin_attempts(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        keys: &[&str],
+        now: u64,
+    ) -> anyhow::Result<HashMap<String, Attempt>> {
+        let _writing = self.writing();
+        let mut earlier = HashMap::new();
+        let mut batch = sled::Batch::default();
+        for idempotency_key in keys {
+            let k = key(&[tenant, plugin, idempotency_key]);
+            let known: Option<Attempt> = Self::get(&self.attempts, "attempts", &k)?;
+            let calls = known.as_ref().map_or(0, |a| a.calls);
+            batch.insert(
+                k,
+                encode(&Attempt {
+                    calls: calls.saturating_add(1),
+                    last_at_ms: now,
+                    answer: None,
+                }),
+            );
+            if let Some(known) = known {
+                earlier.insert((*idempotency_key).to_owned(), known);
+            }
+        }
+        self.attempts
+            .apply_batch(batch)
+            .context("could not write tree `attempts`")?;
+        self.flush()?;
+        Ok(earlier)
+    }
+
+    /// What is known of earlier write attempts of one delivery.
+    pub fn attempt(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        idempotency_key: &str,
+    ) -> anyhow::Result<Option<Attempt>> {
+        Self::get(
+            &self.attempts,
+            "attempts",
+            &key(&[tenant, plugin, idempotency_key]),
+        )
+    }
+
     // Inbox.
 
     /// Stores records for the flows that take them, each entry with a new id, in
     /// one transaction, flushed before it returns: once this returns, they are
     /// delivered even if the process dies right after.
     pub fn put_inbox(&self, entries: Vec<InboxEntry>) -> anyhow::Result<Vec<u64>> {
+        let _writing = self.writing();
         let ids = (&self.inbox, &self.counters)
             .transaction(|(inbox, counters)| {
                 let mut ids = Vec::new();
@@ -916,6 +1005,7 @@ impl State {
     // Audit.
 
     pub fn audit(&self, mut entry: AuditEntry) -> anyhow::Result<AuditEntry> {
+        let _writing = self.writing();
         let next = self
             .counters
             .update_and_fetch(b"audit", |old| Some(increment(old).to_vec()))
@@ -939,6 +1029,7 @@ impl State {
         source: &str,
         target: &str,
     ) -> anyhow::Result<()> {
+        let _writing = self.writing();
         let links = [(namespace.to_owned(), source.to_owned(), target.to_owned())];
         self.idmap
             .transaction(|map| {
@@ -998,6 +1089,7 @@ impl State {
         namespace: &str,
         plugin: &str,
     ) -> anyhow::Result<NamespaceOwner> {
+        let _writing = self.writing();
         let k = key(&[tenant, namespace]);
         let mine = NamespaceOwner {
             namespace: namespace.to_owned(),
@@ -1060,6 +1152,7 @@ impl State {
     /// not done: after a crash the next run reads it again, and the idempotency
     /// keys make the repeat harmless.
     pub fn commit(&self, run: &Run, commit: Commit) -> anyhow::Result<Vec<u64>> {
+        let _writing = self.writing();
         let run_value = encode(run);
         let tenant = run.tenant.as_str();
         let flow = run.flow.as_str();
@@ -1073,9 +1166,21 @@ impl State {
             &self.idmap,
             &self.counters,
             &self.inbox,
+            &self.attempts,
         )
             .transaction(
-                |(cursors, runs, retries, letters, index, delivered, idmap, counters, inbox)| {
+                |(
+                    cursors,
+                    runs,
+                    retries,
+                    letters,
+                    index,
+                    delivered,
+                    idmap,
+                    counters,
+                    inbox,
+                    attempts,
+                )| {
                     if let Some((stream, cursor)) = &commit.cursor {
                         cursors.insert(key(&[tenant, flow, stream]), encode(cursor))?;
                     }
@@ -1101,6 +1206,19 @@ impl State {
                     }
                     for id in &commit.inbox_done {
                         inbox.remove(inbox_key(tenant, flow, *id))?;
+                    }
+                    for (plugin, idempotency_key) in &commit.attempts_done {
+                        attempts.remove(key(&[tenant, plugin, idempotency_key]))?;
+                    }
+                    for (plugin, idempotency_key, error) in &commit.attempts_answered {
+                        let k = key(&[tenant, plugin, idempotency_key]);
+                        if let Some(mut attempt) = attempts
+                            .get(&k)?
+                            .and_then(|v| serde_json::from_slice::<Attempt>(&v).ok())
+                        {
+                            attempt.answer = Some(error.clone());
+                            attempts.insert(k, encode(&attempt))?;
+                        }
                     }
                     runs.insert(&run.id.to_be_bytes(), run_value.as_slice())?;
                     Ok::<_, sled::transaction::ConflictableTransactionError<()>>(ids)

@@ -20,6 +20,7 @@
 //! it reached, and the next run continues from there.
 
 use crate::GuestError;
+use crate::capability::attempts::{self, Earlier};
 use crate::delivery::{Attempt, DeadLetter, Next, Retry, Stage};
 use crate::engine::Prepared;
 use crate::error::{Error, Result};
@@ -345,6 +346,12 @@ impl Tenon {
                     } else if version.is_same_as(&waiting) {
                         run.records_repeated += 1;
                     } else {
+                        if asks_attempts(destination) {
+                            let replaced = std::mem::take(&mut queued.idempotency_key);
+                            commit
+                                .attempts_done
+                                .push((destination.plugin.clone(), replaced));
+                        }
                         queued.envelope = envelope;
                         queued.idempotency_key = idempotency_key;
                         commit.retries.push(queued);
@@ -696,11 +703,13 @@ impl Tenon {
             .map(|p| (p.envelope.clone(), p.idempotency_key.clone()))
             .collect();
         let sent = pending.len();
+        let keys: Vec<&str> = pending.iter().map(|p| p.idempotency_key.as_str()).collect();
+        let ctx = self.write_context(&flow.tenant, destination, &keys)?;
         let outcomes = match self
             .sandbox
             .write(
                 &destination.prepared,
-                &destination.ctx,
+                &ctx,
                 &flow.destination.stream,
                 deliveries,
             )
@@ -766,6 +775,25 @@ impl Tenon {
         Ok(())
     }
 
+    /// The context of a `write` call of `destination` that carries the
+    /// deliveries with these idempotency keys. A destination that asks about
+    /// earlier attempts (it imports `tenon:delivery/attempts`) gets them, and
+    /// this attempt is recorded, durably, before the call.
+    pub(crate) fn write_context(
+        &self,
+        tenant: &str,
+        destination: &Step,
+        keys: &[&str],
+    ) -> Result<CallContext> {
+        if !asks_attempts(destination) {
+            return Ok(destination.ctx.clone());
+        }
+        let earlier = self
+            .state()?
+            .begin_attempts(tenant, &destination.plugin, keys, now_ms())?;
+        Ok(destination.ctx.clone().with(Earlier(earlier)))
+    }
+
     /// Sorts the outcome of each record into `commit`: done, queued for a
     /// retry, or dead-lettered.
     fn settle(
@@ -778,8 +806,21 @@ impl Tenon {
     ) {
         let now = now_ms();
         let backoff = flow.backoff();
+        let asks = asks_attempts(destination);
         for (record, outcome) in outcomes {
             let key = record.envelope.key.clone();
+            if asks {
+                let plugin = destination.plugin.clone();
+                let idempotency_key = record.idempotency_key.clone();
+                match &outcome {
+                    Ok(_) => commit.attempts_done.push((plugin, idempotency_key)),
+                    Err(error) => {
+                        commit
+                            .attempts_answered
+                            .push((plugin, idempotency_key, error.clone()))
+                    }
+                }
+            }
             match outcome {
                 Ok(id) => {
                     run.records_written += 1;
@@ -837,6 +878,12 @@ impl Tenon {
             }
         }
     }
+}
+
+/// Whether the destination asks about earlier write attempts: then the host
+/// records them.
+pub(crate) fn asks_attempts(destination: &Step) -> bool {
+    destination.prepared.imports(attempts::INTERFACE)
 }
 
 /// Of the versions of one key in `batch`, the newest (the last to arrive among

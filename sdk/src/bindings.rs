@@ -97,3 +97,28 @@ pub mod webhook {
         default_bindings_module: "tenon_sdk::bindings::webhook",
     });
 }
+
+/// Bindings of the `attempts` import of `tenon:delivery@0.1.0`, the capability
+/// beside the contract that tells a destination without idempotency keys about
+/// earlier attempts of a delivery. A plugin imports it only if it calls it
+/// (the component keeps the imports its code uses), so other plugins neither
+/// need it nor make the host record attempts for them.
+pub mod attempts {
+    wit_bindgen::generate!({
+        world: "attempts-import",
+        path: ["wit/0.2.0", "wit/delivery/0.1.0"],
+        inline: "
+            package tenon:sdk;
+
+            world attempts-import {
+                import tenon:delivery/attempts@0.1.0;
+            }
+        ",
+        with: {
+            "tenon:connector/types@0.2.0": crate::bindings::connector::tenon::connector::types,
+            "tenon:delivery/attempts@0.1.0": generate,
+        },
+        additional_derives: [PartialEq, Eq],
+        default_bindings_module: "tenon_sdk::bindings::attempts",
+    });
+}

@@ -54,6 +54,8 @@
 //!   mapping of HTTP statuses to [`Error`].
 //! - [`config`]: the operator's configuration for this tenant.
 //! - [`idmap`]: links between the ids two systems give the same thing.
+//! - [`attempts`]: earlier attempts of a delivery, for destinations that take
+//!   no idempotency key (`tenon:delivery@0.1.0`).
 //! - [`log`]: log lines into the host's log, tagged with tenant and plugin.
 //! - [`webhook`]: webhook requests, headers, and signatures checked by the host
 //!   with a tenant secret the plugin never sees.
@@ -63,6 +65,7 @@
 #[allow(unsafe_code, unused_qualifications)]
 pub mod bindings;
 
+pub mod attempts;
 pub mod canonical;
 pub mod config;
 pub mod cursor;
@@ -299,5 +302,5 @@ pub mod prelude {
         export_reconciling_connector, export_reconciling_webhook_connector, export_transform,
         export_webhook_connector, http, idmap, log, record, webhook,
     };
-    pub use crate::{canonical, money};
+    pub use crate::{attempts, canonical, money};
 }

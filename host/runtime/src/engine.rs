@@ -61,6 +61,8 @@ pub(crate) enum Exports {
 #[derive(Clone)]
 pub struct Prepared {
     pub(crate) exports: Exports,
+    /// The interfaces it imports, by their full names.
+    imports: Arc<[String]>,
 }
 
 impl Prepared {
@@ -77,6 +79,13 @@ impl Prepared {
             Exports::Connector02 { .. } | Exports::Transform02(_) => Api::V0_2,
             Exports::Connector01 { .. } | Exports::Transform01(_) => Api::V0_1,
         }
+    }
+
+    /// Whether it imports `interface` (a full name, like
+    /// `tenon:delivery/attempts@0.1.0`): the host does some work only for the
+    /// plugins that use what it gives.
+    pub fn imports(&self, interface: &str) -> bool {
+        self.imports.iter().any(|name| name == interface)
     }
 
     /// Whether it is a connector that exports `webhook-api`.
@@ -380,6 +389,16 @@ impl Engine {
     }
 
     fn prelink(&self, component: &Component) -> Result<Prepared, LoadError> {
+        let exports = self.prelink_exports(component)?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        Ok(Prepared { exports, imports })
+    }
+
+    fn prelink_exports(&self, component: &Component) -> Result<Exports, LoadError> {
         let exports = || -> Vec<String> {
             component
                 .component_type()
@@ -391,26 +410,19 @@ impl Engine {
         match self.connector.instantiate_pre(component) {
             Ok(pre) => {
                 if let Ok(connector) = v0_2::connector::ConnectorPre::new(pre.clone()) {
-                    return Ok(Prepared {
-                        exports: Exports::Connector02 {
-                            pre: connector,
-                            reconcile: v0_2::reconciling::ReconcilingConnectorPre::new(pre.clone())
-                                .ok(),
-                            webhook: v0_2::webhook::WebhookConnectorPre::new(pre.clone()).ok(),
-                        },
+                    return Ok(Exports::Connector02 {
+                        pre: connector,
+                        reconcile: v0_2::reconciling::ReconcilingConnectorPre::new(pre.clone()).ok(),
+                        webhook: v0_2::webhook::WebhookConnectorPre::new(pre.clone()).ok(),
                     });
                 }
                 match v0_1::connector::ConnectorPre::new(pre.clone()) {
                     Ok(connector) => {
-                        return Ok(Prepared {
-                            exports: Exports::Connector01 {
-                                pre: connector,
-                                reconcile: v0_1::reconciling::ReconcilingConnectorPre::new(
-                                    pre.clone(),
-                                )
+                        return Ok(Exports::Connector01 {
+                            pre: connector,
+                            reconcile: v0_1::reconciling::ReconcilingConnectorPre::new(pre.clone())
                                 .ok(),
-                                webhook: v0_1::webhook::WebhookConnectorPre::new(pre).ok(),
-                            },
+                            webhook: v0_1::webhook::WebhookConnectorPre::new(pre).ok(),
                         });
                     }
                     Err(e) => reasons.push(format!("as a connector: {}", e.root_cause())),
@@ -421,15 +433,11 @@ impl Engine {
         match self.transform.instantiate_pre(component) {
             Ok(pre) => {
                 if let Ok(transform) = v0_2::transform::TransformPre::new(pre.clone()) {
-                    return Ok(Prepared {
-                        exports: Exports::Transform02(transform),
-                    });
+                    return Ok(Exports::Transform02(transform));
                 }
                 match v0_1::transform::TransformPre::new(pre) {
                     Ok(transform) => {
-                        return Ok(Prepared {
-                            exports: Exports::Transform01(transform),
-                        });
+                        return Ok(Exports::Transform01(transform));
                     }
                     Err(e) => reasons.push(format!("as a transform: {}", e.root_cause())),
                 }

@@ -19,9 +19,9 @@
 //! | [`compile`] | compiling a component in a separate process, bounded in time and memory |
 //! | [`sandbox`] | one plugin call: the store, its limits, the concurrency gate, traps and oversized answers turned into errors |
 //! | [`gate`] | how many calls run at once, and each tenant's share |
-//! | [`capability`] | the host imports, one module each (`http`, `log`, `config`, `idmap`, `verify`), registered like Spin's factors: the core names none of them |
+//! | [`capability`] | the host imports, one module each (`http`, `log`, `config`, `idmap`, `verify` of `tenon:connector`; `attempts` of `tenon:delivery`), registered like Spin's factors: the core names none of them |
 //! | [`call`] | what one call runs with (its context and each capability's inputs) and what it leaves (store data, report) |
-//! | [`bindings`] | the generated bindings of each version of `tenon:connector` and their conversions to the types below |
+//! | [`bindings`] | the generated bindings of each version of `tenon:connector` (and of `tenon:delivery`) and their conversions to the types below |
 //! | [`descriptor`], [`record`], [`error`], [`limits`] | what a plugin declares, the record envelope, the error a guest sees, the limits and caps with their defaults |
 
 pub mod bindings;

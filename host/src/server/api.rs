@@ -80,6 +80,31 @@ pub fn routes() -> Routes {
         .at("POST", "/api/v1/dead-letters/{id}/replay", replay)
         .at("POST", "/api/v1/dead-letters/{id}/discard", discard)
         .at("GET", "/api/v1/audit", audit_log)
+        .at("GET", "/api/v1/state/backup", backup)
+}
+
+/// A backup of the data folder (`tenon state backup`'s file, JSON lines),
+/// the state of one instant: writes wait while it is read. Operator only,
+/// audited: it holds the keys of every secret.
+async fn backup(State(app): State<App>, Extension(who): Extension<Principal>) -> Answer {
+    who.operator("back up the state")?;
+    let tenon = tenon(&app).clone();
+    let (bytes, summary) = tokio::task::spawn_blocking(move || tenon.backup_bytes_for(&who.name))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("the backup task failed: {e}")))??;
+    tracing::warn!(
+        entries = summary.entries,
+        components = summary.components,
+        "State backup handed out through the admin API; it holds the keys of the secrets"
+    );
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/x-ndjson"),
+        )],
+        bytes,
+    )
+        .into_response())
 }
 
 fn ok<T: Serialize>(value: T) -> Answer {

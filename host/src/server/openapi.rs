@@ -265,6 +265,9 @@ pub fn document() -> Value {
             "/api/v1/audit": {
                 "get": op("The audit log, oldest first (a tenant token: its own tenant's entries)", &[], None, ("200", list())),
             },
+            "/api/v1/state/backup": {
+                "get": op("A backup of the data folder, the state of one instant (JSON lines, as `tenon state backup` writes; it holds the keys of the secrets). Operator only, audited", &[], None, ("200", object())),
+            },
         },
     })
 }

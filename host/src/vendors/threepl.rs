@@ -16,9 +16,10 @@
 //!   `orderId` is fixed at creation). `422` when `orderKey`, `orderNumber` or
 //!   `items` are missing or empty. As in ShipStation, `shipped` and `cancelled`
 //!   orders are locked: a POST for one changes nothing and answers it as it is.
-//! - `GET /orders?orderStatus=&page=&pageSize=&sortBy=OrderId&sortDir=ASC`
+//! - `GET /orders?orderStatus=&orderNumber=&page=&pageSize=&sortBy=OrderId&sortDir=ASC`
 //!   answers `200 {"orders": [FulfilmentOrder, ...], "total", "page", "pages"}`,
-//!   sorted by `orderId`.
+//!   sorted by `orderId`; `orderNumber` keeps the orders whose number starts
+//!   with it, as ShipStation's does.
 //! - `GET /shipments?createDateStart=&page=&pageSize=` (and `batchId=`) answers
 //!   `200 {"shipments": [Shipment, ...], "total": n, "page": p, "pages": m}`:
 //!   the shipments created at or after `createDateStart` (inclusive, compared as
@@ -602,6 +603,7 @@ const LOCKED: [&str; 2] = ["shipped", "cancelled"];
 #[serde(rename_all = "camelCase")]
 struct OrderQuery {
     order_status: Option<String>,
+    order_number: Option<String>,
     page: Option<usize>,
     page_size: Option<usize>,
     sort_by: Option<String>,
@@ -623,6 +625,10 @@ async fn list_orders(State(warehouse): State<Shared>, Query(query): Query<OrderQ
                 .order_status
                 .as_deref()
                 .is_none_or(|status| o.order.order_status == status)
+                && query
+                    .order_number
+                    .as_deref()
+                    .is_none_or(|number| o.order.order_number.starts_with(number))
         })
         .collect();
     matching.sort_by_key(|o| o.order_id);

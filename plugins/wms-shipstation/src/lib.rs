@@ -7,8 +7,11 @@
 //!   `external_ref`, `ship_to` as `shipTo` (street lines as `street1`/`street2`,
 //!   more lines joined into `street2`), amounts from minor units of the order's
 //!   currency. ShipStation upserts by `orderKey` and takes no idempotency
-//!   key, so a retried record updates the same order; the outcome is its `orderId`.
-//!   See [`orders`].
+//!   key, so a retried record would update the same order again: a record the
+//!   host attempted before without learning the answer (`tenon:delivery`'s
+//!   `attempts`) is first looked up with `GET /orders?orderNumber=`, and not
+//!   sent when ShipStation holds that very version. The outcome is its
+//!   `orderId`. See [`orders`].
 //! - **Reconciles** `fulfilment-orders` from `GET /orders`: every order keyed by
 //!   `orderId`, as the canonical payload it was written from.
 //! - **Reads** stream `shipments` from `GET /shipments`: one record per shipment

@@ -91,6 +91,12 @@ struct AdvancedOptions {
 }
 
 /// Creates or updates each record's order; the outcome is its `orderId`.
+///
+/// ShipStation takes no idempotency key, so a record the host attempted
+/// before without learning the answer (it stopped, or the request timed out
+/// after it may have reached ShipStation) is looked up first
+/// ([`already_held`]): when ShipStation holds that very order, it is not sent
+/// again.
 pub fn write(batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
     let api = api()?;
     Ok(record::apply_each(batch, |delivery| {
@@ -101,10 +107,42 @@ pub fn write(batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
         }
         let order: SaleOrder = delivery.json()?;
         let body = shipstation_order(&order, delivery.envelope.source_time.as_deref())?;
+        if may_have_reached(delivery)
+            && let Some(order_id) = already_held(&api, &order)?
+        {
+            return Ok(Some(order_id.to_string()));
+        }
         let saved: SavedOrder = send(api.post("/orders/createorder").json(&body)?)?.json()?;
         locked_conflict(&order, &saved.order_status)?;
         Ok(Some(saved.order_id.to_string()))
     }))
+}
+
+/// Whether an earlier attempt of the delivery may have reached ShipStation:
+/// one without an answer, or one that ended in a transient error (a timeout
+/// among them). A refusal (a `4xx`, a `429`) changed nothing there.
+fn may_have_reached(delivery: &Delivery) -> bool {
+    attempts::earlier(delivery)
+        .is_some_and(|earlier| matches!(earlier.answer, None | Some(Error::Retryable(_))))
+}
+
+/// The `orderId` of the order ShipStation holds for `order`, if it holds this
+/// very version of it (as [`canonical_order`] reads it back). `GET
+/// /orders?orderNumber=` matches order numbers that start with the one asked,
+/// so the key is compared exactly.
+fn already_held(api: &Client, order: &SaleOrder) -> Result<Option<u64>, Error> {
+    let answer: OrderPage = send(
+        api.get("/orders")
+            .query("orderNumber", &order.external_ref)
+            .query("pageSize", &MAX_PAGE.to_string()),
+    )?
+    .json()?;
+    Ok(answer
+        .orders
+        .iter()
+        .find(|held| held.order_key == order.external_ref)
+        .filter(|held| canonical_order(held).as_ref() == Ok(order))
+        .map(|held| held.order_id))
 }
 
 /// ShipStation locks shipped and cancelled orders: `createorder` leaves them as

@@ -206,5 +206,6 @@ macro_rules! shared_conversions {
     };
 }
 
+pub mod delivery_v0_1;
 pub mod v0_1;
 pub mod v0_2;

@@ -1,5 +1,6 @@
 //! Host capabilities: one module per WIT import of `tenon:connector` (`config`,
-//! `http`, `idmap`, `log`, `verify`), each with its own per-call state, its own
+//! `http`, `idmap`, `log`, `verify`) and of the packages beside it
+//! (`tenon:delivery`'s `attempts`), each with its own per-call state, its own
 //! input type in the [`CallContext`] and its own `add_to_linker`, in the manner of
 //! `wasmtime-wasi-config` and Spin's factors. The engine and the sandbox know only
 //! the [`Capability`] trait: a new capability is a new module and one more entry
@@ -8,6 +9,7 @@
 //! Each capability serves every released contract version; older versions are
 //! thin adapters over the newest.
 
+pub mod attempts;
 pub mod config;
 pub mod grant;
 pub mod http;
@@ -38,14 +40,15 @@ pub trait Capability: Send + Sync + 'static {
 }
 
 /// The capabilities of a Tenon host, each serving every contract version:
-/// `log`, `config`, `idmap` and `verify`, and `http` with `http`'s shared parts
-/// (its clients and the OAuth tokens it holds).
+/// `log`, `config`, `idmap`, `verify` and `attempts`, and `http` with `http`'s
+/// shared parts (its clients and the OAuth tokens it holds).
 pub fn standard(http: Arc<http::Http>) -> Vec<Arc<dyn Capability>> {
     vec![
         Arc::new(log::Log),
         Arc::new(config::Config),
         Arc::new(idmap::IdMap),
         Arc::new(verify::Verify),
+        Arc::new(attempts::Attempts),
         http,
     ]
 }
