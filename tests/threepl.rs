@@ -190,9 +190,7 @@ async fn an_order_the_3pl_took_after_the_request_timed_out_is_not_sent_again() {
     assert_eq!((r.records_read, r.records_queued), (3, 1), "{r:?}");
     let queued = tenon.retries("acme", FLOW).unwrap();
     let key = &queued[0].idempotency_key;
-    let attempt = tenon
-        .write_attempt("acme", "wms-shipstation", key)
-        .unwrap();
+    let attempt = tenon.write_attempt("acme", "wms-shipstation", key).unwrap();
     let attempt = attempt.expect("the attempt is recorded");
     assert_eq!(attempt.calls, 1);
     assert!(
@@ -217,9 +215,7 @@ async fn an_order_the_3pl_took_after_the_request_timed_out_is_not_sent_again() {
     assert_exactly_once(&shop, &threepl);
     assert_eq!(threepl.attempts().len(), 3, "{:?}", threepl.attempts());
     // Delivered: the record of its attempts is gone.
-    let attempt = tenon
-        .write_attempt("acme", "wms-shipstation", key)
-        .unwrap();
+    let attempt = tenon.write_attempt("acme", "wms-shipstation", key).unwrap();
     assert_eq!(attempt, None);
 }
 

@@ -113,10 +113,37 @@ pub fn idempotency_key(record: &Envelope, tenant: &str, flow: &str) -> String {
     idempotency_key_of(record, &Version::of(record), tenant, flow)
 }
 
+/// [`idempotency_key`], for a record whose [`Version`] is already known and
+/// that follows `after`, the version delivered last. Versions of one time are
+/// delivered in the order they arrive, so one content can come back after
+/// another in the same second (A, B, A): then the key also names the version
+/// it follows, or the destination would take the second A for a repeat of the
+/// first and keep B. Any other version's key is [`idempotency_key`]'s.
+pub fn idempotency_key_after(
+    record: &Envelope,
+    version: &Version,
+    after: Option<&Version>,
+    tenant: &str,
+    flow: &str,
+) -> String {
+    let follows = after.filter(|after| !after.is_older_than(version) && !after.is_same_as(version));
+    key_of(record, version, follows, tenant, flow)
+}
+
 /// [`idempotency_key`], for a record whose [`Version`] is already known.
 pub fn idempotency_key_of(
     record: &Envelope,
     version: &Version,
+    tenant: &str,
+    flow: &str,
+) -> String {
+    key_of(record, version, None, tenant, flow)
+}
+
+fn key_of(
+    record: &Envelope,
+    version: &Version,
+    follows: Option<&Version>,
     tenant: &str,
     flow: &str,
 ) -> String {
@@ -130,6 +157,10 @@ pub fn idempotency_key_of(
     }
     hash.update([0]);
     hash.update(version.digest.as_bytes());
+    if let Some(follows) = follows {
+        hash.update([0]);
+        hash.update(follows.digest.as_bytes());
+    }
     let digest = hash.finalize();
     format!("tenon-{}", hex(&digest[..16]))
 }
@@ -192,6 +223,28 @@ mod tests {
             digest: v1.digest.clone(),
         };
         assert!(!untimed.is_older_than(&v1) && !v1.is_older_than(&untimed));
+    }
+
+    #[test]
+    fn a_content_back_after_another_of_the_same_second_gets_a_key_of_its_own() {
+        let a = order("2026-11-23T10:00:00Z");
+        let mut b = a.clone();
+        b.payload = r#"{"status":"cancelled"}"#.into();
+        let key = |record: &Envelope, after: Option<&Envelope>| {
+            let after = after.map(Version::of);
+            idempotency_key_after(record, &Version::of(record), after.as_ref(), "acme", "f")
+        };
+        // First, and after an older version: the plain key.
+        assert_eq!(key(&a, None), idempotency_key(&a, "acme", "f"));
+        let older = order("2026-11-23T09:00:00Z");
+        assert_eq!(key(&a, Some(&older)), idempotency_key(&a, "acme", "f"));
+        // A, B, A in one second: the second A is not the first one again.
+        assert_ne!(key(&a, Some(&b)), key(&a, None));
+        assert_eq!(
+            key(&a, Some(&b)),
+            key(&a, Some(&b)),
+            "stable across retries"
+        );
     }
 
     #[test]

@@ -880,23 +880,25 @@ impl State {
             &self.counters,
             &self.attempts,
         )
-            .transaction(|(letters, index, log, versions, idmap, counters, attempts)| {
-                letters.remove(&letter.id.to_be_bytes())?;
-                index.remove(letter_index(tenant, letter.id))?;
-                for (plugin, idempotency_key) in &delivered.attempts_done {
-                    attempts.remove(key(&[tenant, plugin, idempotency_key]))?;
-                }
-                for (record, version) in &delivered.delivered {
-                    versions.insert(key(&[tenant, flow, record]), encode(version))?;
-                }
-                for (ns, source, target) in &delivered.links {
-                    link_in(idmap, tenant, ns, source, target)?;
-                }
-                let mut audit = audit.clone();
-                audit.id = next_in(counters, b"audit")?;
-                log.insert(&audit.id.to_be_bytes(), encode(&audit))?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(audit)
-            })
+            .transaction(
+                |(letters, index, log, versions, idmap, counters, attempts)| {
+                    letters.remove(&letter.id.to_be_bytes())?;
+                    index.remove(letter_index(tenant, letter.id))?;
+                    for (plugin, idempotency_key) in &delivered.attempts_done {
+                        attempts.remove(key(&[tenant, plugin, idempotency_key]))?;
+                    }
+                    for (record, version) in &delivered.delivered {
+                        versions.insert(key(&[tenant, flow, record]), encode(version))?;
+                    }
+                    for (ns, source, target) in &delivered.links {
+                        link_in(idmap, tenant, ns, source, target)?;
+                    }
+                    let mut audit = audit.clone();
+                    audit.id = next_in(counters, b"audit")?;
+                    log.insert(&audit.id.to_be_bytes(), encode(&audit))?;
+                    Ok::<_, sled::transaction::ConflictableTransactionError<()>>(audit)
+                },
+            )
             .map_err(|e| anyhow::anyhow!("could not remove dead letter {}: {e:?}", letter.id))?;
         audit = entry;
         self.flush()?;

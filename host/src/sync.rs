@@ -55,6 +55,14 @@ enum Ending {
 /// The error text of a run stopped by [`Tenon::shutdown`].
 const STOPPED: &str = "the host shut down; the run stopped after its last committed batch and the next run continues from its cursor";
 
+/// What the flow delivered of a record, as a new version meets it.
+enum Seen {
+    /// This version or a newer one: not delivered again.
+    Already,
+    /// Not this version: it goes on, after the version delivered last.
+    New { after: Option<Version> },
+}
+
 /// A record on its way to the destination, with what it went through before.
 struct Pending {
     envelope: Envelope,
@@ -330,11 +338,16 @@ impl Tenon {
         let mut pending: Vec<Pending> = Vec::new();
         for envelope in newest_per_key(batch, run) {
             let version = Version::of(&envelope);
-            if self.delivered_already(flow, &envelope, &version, run)? {
+            let Seen::New { after } = self.seen(flow, &envelope, &version, run)? else {
                 continue;
-            }
-            let idempotency_key =
-                crate::record::idempotency_key_of(&envelope, &version, &flow.tenant, &flow.name);
+            };
+            let idempotency_key = crate::record::idempotency_key_after(
+                &envelope,
+                &version,
+                after.as_ref(),
+                &flow.tenant,
+                &flow.name,
+            );
             match self
                 .state()?
                 .retry(&flow.tenant, &flow.name, &envelope.key)?
@@ -379,27 +392,29 @@ impl Tenon {
 
     /// Whether the flow delivered `version` of the record or a newer one:
     /// then it is counted (superseded, or repeated) and not delivered again.
-    fn delivered_already(
+    fn seen(
         &self,
         flow: &Flow,
         envelope: &Envelope,
         version: &Version,
         run: &mut Run,
-    ) -> Result<bool> {
+    ) -> Result<Seen> {
         let Some(delivered) = self
             .state()?
             .delivered(&flow.tenant, &flow.name, &envelope.key)?
         else {
-            return Ok(false);
+            return Ok(Seen::New { after: None });
         };
         if version.is_older_than(&delivered) {
             superseded(run, envelope, "the version delivered last");
-            Ok(true)
+            Ok(Seen::Already)
         } else if version.is_same_as(&delivered) {
             run.records_repeated += 1;
-            Ok(true)
+            Ok(Seen::Already)
         } else {
-            Ok(false)
+            Ok(Seen::New {
+                after: Some(delivered),
+            })
         }
     }
 
@@ -553,7 +568,7 @@ impl Tenon {
             for retry in due.by_ref().take(self.write_size(flow)) {
                 // A newer version delivered meanwhile (a replay) wins.
                 let version = Version::of(&retry.envelope);
-                if self.delivered_already(flow, &retry.envelope, &version, run)? {
+                if let Seen::Already = self.seen(flow, &retry.envelope, &version, run)? {
                     commit.retries_done.push(retry.envelope.key);
                     continue;
                 }

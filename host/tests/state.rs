@@ -174,3 +174,119 @@ async fn a_backup_restores_into_an_empty_folder_whole_and_a_damaged_one_changes_
         "nothing was written for a refused backup"
     );
 }
+
+/// A backup of a running server through its admin API, while its flow commits
+/// batch after batch: the operator's token gets the file (0600), a tenant's is
+/// refused and nothing is written. The file is the state of one instant: once
+/// restored, the runs it holds read exactly the records before its cursor, so
+/// a run from the restored folder reads the rest and no record is counted
+/// twice or lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_server_hands_out_a_backup_of_one_instant() {
+    use tenon::vendors::{Ledger, Shop, demo_orders};
+    const ORDERS: u64 = 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shop = Shop::start(support::SHOP_TOKEN, demo_orders(ORDERS as usize))
+        .await
+        .unwrap();
+    let ledger = Ledger::start(support::LEDGER_TOKEN).await.unwrap();
+    support::tenon_ok(&data, &["plugin", "install", "--bundled"]).await;
+    support::configure(
+        &data,
+        "acme",
+        &shop,
+        &ledger,
+        &["--every", "1s", "--batch-size", "5"],
+    )
+    .await;
+    let config = dir.path().join("tenon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\n\n[scheduler]\ntick = \"100ms\"\n\n{}\n[[token]]\nname = \"acme-portal\"\nrole = \"tenant\"\ntenant = \"acme\"\nsecret = \"acme-portal-token-0123456789\"\n",
+            support::operator_token()
+        ),
+    )
+    .unwrap();
+    let served =
+        support::Served::start(&data, &["serve", "--config", config.to_str().unwrap()]).await;
+    support::eventually(
+        "the first batches",
+        std::time::Duration::from_secs(30),
+        || !ledger.sales_orders().is_empty(),
+    )
+    .await;
+
+    // A tenant's token may not take the tenants' secrets.
+    let refused = dir.path().join("refused.backup");
+    let out = tenon(
+        &data,
+        &[
+            "--server",
+            &served.url,
+            "--token",
+            "acme-portal-token-0123456789",
+            "state",
+            "backup",
+            refused.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+    assert!(!refused.exists());
+
+    let file = dir.path().join("online.backup");
+    let written = support::tenon_ok(
+        &data,
+        &[
+            "--server",
+            &served.url,
+            "--token",
+            support::OPERATOR_TOKEN,
+            "state",
+            "backup",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(written.contains("Backup written"), "{written}");
+    let in_ledger_then = ledger.sales_orders().len();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (status, _) = served.terminate(std::time::Duration::from_secs(30)).await;
+    assert!(status.success());
+    // Who took it is on record (in the folder; the backup predates the entry).
+    let audit = support::tenon_ok(&data, &["audit"]).await;
+    assert!(
+        audit.contains("state.backup") && audit.contains("ops"),
+        "{audit}"
+    );
+
+    let copy = dir.path().join("copy");
+    support::tenon_ok(&copy, &["state", "restore", file.to_str().unwrap()]).await;
+    let check = support::tenon_ok(&copy, &["state", "check"]).await;
+    assert!(check.contains("no problem found"), "{check}");
+    let read_before: u64 = support::runs(&copy, "acme")
+        .await
+        .iter()
+        .map(|run| run["records_read"].as_u64().unwrap())
+        .sum();
+    let run = support::tenon_ok(&copy, &["--json", "flow", "run", "acme", "orders-to-erp"]).await;
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    let read_after = run["records_read"].as_u64().unwrap();
+    println!(
+        "backup taken with {read_before} of {ORDERS} orders committed ({in_ledger_then} in the \
+         ledger); the restored folder's run read {read_after}"
+    );
+    assert_eq!(
+        read_before + read_after,
+        ORDERS,
+        "the backup's runs and its cursor disagree"
+    );
+    assert_eq!(ledger.sales_orders().len(), ORDERS as usize);
+}

@@ -412,7 +412,8 @@ impl Engine {
                 if let Ok(connector) = v0_2::connector::ConnectorPre::new(pre.clone()) {
                     return Ok(Exports::Connector02 {
                         pre: connector,
-                        reconcile: v0_2::reconciling::ReconcilingConnectorPre::new(pre.clone()).ok(),
+                        reconcile: v0_2::reconciling::ReconcilingConnectorPre::new(pre.clone())
+                            .ok(),
                         webhook: v0_2::webhook::WebhookConnectorPre::new(pre.clone()).ok(),
                     });
                 }

@@ -197,7 +197,8 @@ pub enum Fault {
     /// Answers `429` with `X-Rate-Limit-Remaining: 0` and
     /// `X-Rate-Limit-Reset: <reset_secs>`.
     RateLimited { reset_secs: u64 },
-    /// Waits `ms` milliseconds, then serves the request normally.
+    /// Waits `ms` milliseconds, then serves the request normally, also when
+    /// the client gave up meanwhile.
     Slow { ms: u64 },
 }
 
@@ -500,8 +501,16 @@ async fn limit_rate(State(warehouse): State<Shared>, request: Request, next: Nex
         ),
         Some(Fault::RateLimited { reset_secs }) => (too_many(), 0, reset_secs),
         Some(Fault::Slow { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            (next.run(request).await, remaining, reset)
+            // On a task of its own: a request whose client gave up during the
+            // wait is still served, as by a real server.
+            let served = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                next.run(request).await
+            });
+            let response = served.await.unwrap_or_else(|_| {
+                message(StatusCode::INTERNAL_SERVER_ERROR, "the warehouse failed")
+            });
+            (response, remaining, reset)
         }
         None if over => (too_many(), 0, reset),
         None => (next.run(request).await, remaining, reset),
