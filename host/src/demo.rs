@@ -399,6 +399,10 @@ pub struct Sandboxes {
     /// API secret of the 3PL's Basic auth.
     #[arg(long, default_value = "3pl-secret")]
     pub threepl_secret: String,
+    /// Requests per minute the 3PL takes before it answers 429 (ShipStation's
+    /// default: 40).
+    #[arg(long, default_value_t = crate::vendors::threepl::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threepl_rate_limit: u32,
     /// How many demo orders the shop starts with.
     #[arg(long, default_value_t = 25)]
     pub orders: usize,
@@ -435,6 +439,7 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         pim_token,
         threepl_key,
         threepl_secret,
+        threepl_rate_limit,
         orders,
         products,
     } = sandboxes;
@@ -450,6 +455,10 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
     let ledger = Ledger::start_on(ledger, &ledger_token).await?;
     let pim = Pim::start_on(pim, &pim_token, demo_products(products)).await?;
     let threepl = ThreePl::start_on(threepl, &threepl_key, &threepl_secret).await?;
+    threepl.set_rate_limit(
+        threepl_rate_limit,
+        crate::vendors::threepl::DEFAULT_RATE_WINDOW,
+    );
     println!(
         "Shop sandbox:   {} (bearer token `{shop_token}`, {orders} orders)",
         shop.base_url()

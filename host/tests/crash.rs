@@ -1,7 +1,9 @@
 //! Crash safety of a flow run, with real processes over loopback: the `tenon`
 //! host is killed with SIGKILL at random points of a large sync, restarted each
-//! time, and the ERP ledger must end with exactly the shop's orders, none lost
-//! and none applied twice.
+//! time, and the destination must end with exactly the shop's orders, none lost
+//! and none applied twice: the ERP ledger, which takes idempotency keys, and the
+//! ShipStation-style 3PL, which takes none (its connector asks the host about
+//! earlier attempts and looks the order up before sending it again).
 //!
 //! The vendors are a `tenon sandbox` child process that outlives every kill, so
 //! the ledger remembers what each killed host delivered. Kill delays come from a
@@ -27,6 +29,26 @@ const TRIALS: usize = 24;
 const STARTUP_KILL_EVERY: usize = 4;
 const SHOP_TOKEN: &str = "shop-token";
 const LEDGER_TOKEN: &str = "ledger-token";
+const THREEPL_KEY: &str = "3pl-key";
+const THREEPL_SECRET: &str = "3pl-secret";
+
+/// Where the flow under test delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `demo-ledger:sale-orders`: the ERP takes idempotency keys.
+    Ledger,
+    /// `wms-shipstation:fulfilment-orders`: the 3PL takes none.
+    ThreePl,
+}
+
+impl Target {
+    fn flow(self) -> &'static str {
+        match self {
+            Target::Ledger => "orders-to-erp",
+            Target::ThreePl => "orders-to-3pl",
+        }
+    }
+}
 
 fn tenon_command(data: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tenon"));
@@ -72,6 +94,7 @@ impl Drop for KillOnDrop {
 struct Sandbox {
     shop: String,
     ledger: String,
+    threepl: String,
     /// Kept open: the sandbox must not fail writing to a closed pipe.
     _stdout: BufReader<ChildStdout>,
     _process: KillOnDrop,
@@ -89,15 +112,19 @@ impl Sandbox {
                 "127.0.0.1:0",
                 "--orders",
                 &orders,
+                // The kills make the sync long; ShipStation's 40 a minute
+                // would make it longer still.
+                "--threepl-rate-limit",
+                "100000",
             ])
             .stdout(Stdio::piped())
             .spawn()
             .expect("tenon sandbox starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let process = KillOnDrop(child);
-        let (mut shop, mut ledger) = (None, None);
+        let (mut shop, mut ledger, mut threepl) = (None, None, None);
         let mut line = String::new();
-        while shop.is_none() || ledger.is_none() {
+        while shop.is_none() || ledger.is_none() || threepl.is_none() {
             line.clear();
             let read = stdout.read_line(&mut line).expect("sandbox stdout");
             assert!(read > 0, "the sandbox exited before printing its URLs");
@@ -109,11 +136,14 @@ impl Sandbox {
                 shop = url;
             } else if line.starts_with("Ledger sandbox:") {
                 ledger = url;
+            } else if line.starts_with("3PL sandbox:") {
+                threepl = url;
             }
         }
         Sandbox {
             shop: shop.expect("shop URL printed"),
             ledger: ledger.expect("ledger URL printed"),
+            threepl: threepl.expect("3PL URL printed"),
             _stdout: stdout,
             _process: process,
         }
@@ -125,8 +155,8 @@ fn authority(url: &str) -> &str {
     url.strip_prefix("http://").expect("a loopback http URL")
 }
 
-/// The operator session that sets up `acme/orders-to-erp` against `sandbox`.
-fn configure(data: &Path, sandbox: &Sandbox) {
+/// The operator session that sets up `acme`'s flow to `target` against `sandbox`.
+fn configure(data: &Path, sandbox: &Sandbox, target: Target) {
     tenon_ok(data, &["plugin", "install", "--bundled"]);
     tenon_ok(data, &["tenant", "create", "acme"]);
     let shop_base = format!("base_url={}", sandbox.shop);
@@ -148,24 +178,53 @@ fn configure(data: &Path, sandbox: &Sandbox) {
         ],
     );
     tenon_ok(data, &["enable", "acme", "order-to-sale"]);
-    let ledger_base = format!("base_url={}", sandbox.ledger);
-    let ledger_secret = format!("api_token={LEDGER_TOKEN}");
-    tenon_ok(
-        data,
-        &[
-            "enable",
-            "acme",
-            "demo-ledger",
-            "--config",
-            &ledger_base,
-            "--secret",
-            &ledger_secret,
-            "--secret-host",
-            &format!("api_token={}", authority(&sandbox.ledger)),
-            "--grant",
-            authority(&sandbox.ledger),
-        ],
-    );
+    let destination = match target {
+        Target::Ledger => {
+            let ledger_base = format!("base_url={}", sandbox.ledger);
+            let ledger_secret = format!("api_token={LEDGER_TOKEN}");
+            tenon_ok(
+                data,
+                &[
+                    "enable",
+                    "acme",
+                    "demo-ledger",
+                    "--config",
+                    &ledger_base,
+                    "--secret",
+                    &ledger_secret,
+                    "--secret-host",
+                    &format!("api_token={}", authority(&sandbox.ledger)),
+                    "--grant",
+                    authority(&sandbox.ledger),
+                ],
+            );
+            "demo-ledger:sale-orders"
+        }
+        Target::ThreePl => {
+            let base = format!("base_url={}", sandbox.threepl);
+            let key = format!("api_key={THREEPL_KEY}");
+            let secret = format!("api_secret={THREEPL_SECRET}");
+            tenon_ok(
+                data,
+                &[
+                    "enable",
+                    "acme",
+                    "wms-shipstation",
+                    "--config",
+                    &base,
+                    "--config",
+                    &key,
+                    "--secret",
+                    &secret,
+                    "--secret-host",
+                    &format!("api_secret={}", authority(&sandbox.threepl)),
+                    "--grant",
+                    authority(&sandbox.threepl),
+                ],
+            );
+            "wms-shipstation:fulfilment-orders"
+        }
+    };
     let batch = BATCH_SIZE.to_string();
     tenon_ok(
         data,
@@ -173,13 +232,13 @@ fn configure(data: &Path, sandbox: &Sandbox) {
             "flow",
             "add",
             "acme",
-            "orders-to-erp",
+            target.flow(),
             "--from",
             "demo-shop:orders",
             "--via",
             "order-to-sale",
             "--to",
-            "demo-ledger:sale-orders",
+            destination,
             "--batch-size",
             &batch,
         ],
@@ -187,8 +246,8 @@ fn configure(data: &Path, sandbox: &Sandbox) {
 }
 
 /// Runs the flow to its end in a fresh process and returns the run as JSON.
-fn run_flow(data: &Path) -> Value {
-    let out = tenon_ok(data, &["--json", "flow", "run", "acme", "orders-to-erp"]);
+fn run_flow(data: &Path, target: Target) -> Value {
+    let out = tenon_ok(data, &["--json", "flow", "run", "acme", target.flow()]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("flow run JSON ({e}): {out}"))
 }
 
@@ -273,6 +332,50 @@ impl Http {
         ids
     }
 
+    /// Every order the 3PL holds, page by page (Basic auth, as ShipStation).
+    fn fulfilment_orders(&self, threepl: &str) -> Vec<Value> {
+        let mut orders = Vec::new();
+        for page in 1.. {
+            let url = format!("{threepl}/orders?page={page}&pageSize=500");
+            let body: Value = self.runtime.block_on(async {
+                let response = self
+                    .client
+                    .get(&url)
+                    .basic_auth(THREEPL_KEY, Some(THREEPL_SECRET))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+                assert!(
+                    response.status().is_success(),
+                    "GET {url}: {}",
+                    response.status()
+                );
+                let bytes = response.bytes().await.expect("a response body");
+                serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+            });
+            orders.extend(
+                body["orders"]
+                    .as_array()
+                    .expect("`orders` is a list")
+                    .iter()
+                    .cloned(),
+            );
+            if page >= body["pages"].as_u64().unwrap_or(0) {
+                break;
+            }
+        }
+        orders
+    }
+
+    /// How many of the shop's orders `target` holds.
+    fn held(&self, sandbox: &Sandbox, target: Target) -> usize {
+        match target {
+            Target::Ledger => self.sales_orders(&sandbox.ledger).len(),
+            Target::ThreePl => self.fulfilment_orders(&sandbox.threepl).len(),
+        }
+    }
+
     /// Every sales order in the ledger.
     fn sales_orders(&self, ledger: &str) -> Vec<Value> {
         let body = self.get(&format!("{ledger}/api/sales-orders"), LEDGER_TOKEN);
@@ -313,7 +416,7 @@ fn seed() -> u64 {
 }
 
 /// How long a host process takes, measured against a sandbox of its own so the
-/// ledger under test sees nothing of it.
+/// destination under test sees nothing of it.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
     /// A run with nothing to move: process start, sled, components, one read.
@@ -322,20 +425,20 @@ struct Timing {
     per_record_ms: f64,
 }
 
-fn measure(http: &Http) -> Timing {
+fn measure(http: &Http, target: Target) -> Timing {
     let vendors = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(vendors.path());
-    configure(data.path(), &sandbox);
+    configure(data.path(), &sandbox, target);
     let started = Instant::now();
-    let full = run_flow(data.path());
+    let full = run_flow(data.path(), target);
     let full_ms = started.elapsed().as_secs_f64() * 1e3;
     assert_eq!(full["records_read"], ORDERS, "{full}");
     let started = Instant::now();
-    let empty = run_flow(data.path());
+    let empty = run_flow(data.path(), target);
     let startup_ms = started.elapsed().as_secs_f64() * 1e3;
     assert_eq!(empty["records_read"], 0, "{empty}");
-    assert_eq!(http.sales_orders(&sandbox.ledger).len(), ORDERS);
+    assert_eq!(http.held(&sandbox, target), ORDERS);
     Timing {
         startup_ms,
         per_record_ms: ((full_ms - startup_ms) / ORDERS as f64).max(0.01),
@@ -347,35 +450,58 @@ fn measure(http: &Http) -> Timing {
 enum Ending {
     /// Killed before it delivered anything new.
     KilledEarly,
-    /// Killed after the ledger grew: mid-sync.
+    /// Killed after the destination grew: mid-sync.
     KilledMidSync,
     /// Exited on its own before the kill.
     Finished,
 }
 
-#[test]
-fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
-    let http = Http::new();
-    let timing = measure(&http);
+/// What the kills of one sync did.
+#[derive(Debug)]
+struct Trials {
+    seed: u64,
+    endings: Vec<Ending>,
+    /// Kills that landed after the destination took records and before their
+    /// batch committed: the next run had to deliver them again.
+    replays_forced: usize,
+}
+
+impl Trials {
+    fn killed(&self) -> usize {
+        self.endings
+            .iter()
+            .filter(|e| **e != Ending::Finished)
+            .count()
+    }
+
+    fn mid_sync(&self) -> usize {
+        self.endings
+            .iter()
+            .filter(|e| **e == Ending::KilledMidSync)
+            .count()
+    }
+}
+
+/// Sets up a sync of the shop's orders to `target`, kills its host [`TRIALS`]
+/// times at random points (every [`STARTUP_KILL_EVERY`]th during start-up),
+/// then lets it finish; returns the sandbox (the destination's final state)
+/// and what the kills did.
+fn kill_a_sync(http: &Http, data: &Path, vendors: &Path, target: Target) -> (Sandbox, Trials) {
+    let timing = measure(http, target);
     let seed = seed();
     let mut prng = Prng(seed);
     println!(
-        "crash seed {seed} (rerun with TENON_CRASH_SEED={seed}); measured start-up {:.0} ms, {:.3} ms per record",
+        "{target:?}: crash seed {seed} (rerun with TENON_CRASH_SEED={seed}); measured start-up \
+         {:.0} ms, {:.3} ms per record",
         timing.startup_ms, timing.per_record_ms
     );
-
-    let vendors = tempfile::tempdir().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(vendors.path());
-    configure(data.path(), &sandbox);
-    let shop_ids = http.shop_order_ids(&sandbox.shop);
-    assert_eq!(shop_ids.len(), ORDERS, "the shop serves its demo orders");
-
+    let sandbox = Sandbox::start(vendors);
+    configure(data, &sandbox, target);
     let mut startup_ms = timing.startup_ms;
     let mut endings = Vec::new();
     let mut replays_forced = 0;
     for trial in 0..TRIALS {
-        let before = http.sales_orders(&sandbox.ledger).len();
+        let before = http.held(&sandbox, target);
         let remaining = ORDERS.saturating_sub(before) as f64;
         // Aim each kill at a random point of this trial's share of what is left,
         // so that kills land all along the sync, not only in its first part.
@@ -389,8 +515,8 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
         let delay = Duration::from_micros((delay_ms * 1e3) as u64);
 
         let mut host = KillOnDrop(
-            tenon_command(data.path())
-                .args(["--json", "flow", "run", "acme", "orders-to-erp"])
+            tenon_command(data)
+                .args(["--json", "flow", "run", "acme", target.flow()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -402,15 +528,15 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
             host.0.kill().expect("SIGKILL");
             host.0.wait().expect("the killed host is reaped");
         }
-        let after = http.sales_orders(&sandbox.ledger).len();
-        // A batch counts (commits) only once the ledger took it; what was
+        let after = http.held(&sandbox, target);
+        // A batch counts (commits) only once the destination took it; what was
         // delivered but not committed, by this run or an earlier killed one, the
-        // next run delivers again, and the ledger must absorb the repeat.
-        let committed_now = committed(&runs(data.path()));
+        // next run delivers again, and the destination must absorb the repeat.
+        let committed_now = committed(&runs(data));
         assert!(
             committed_now <= after as u64,
             "seed {seed}, trial {trial}: the runs committed {committed_now} records but the \
-             ledger holds {after}"
+             destination holds {after}"
         );
         let uncommitted = after as u64 - committed_now;
         let ending = match finished {
@@ -439,8 +565,8 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
             startup_ms *= 1.25;
         }
         println!(
-            "trial {trial:2}: delay {delay_ms:6.1} ms{} -> {ending:?}, ledger {before} -> {after} \
-             ({uncommitted} not committed)",
+            "trial {trial:2}: delay {delay_ms:6.1} ms{} -> {ending:?}, destination {before} -> \
+             {after} ({uncommitted} not committed)",
             if aim_at_startup { " (start-up)" } else { "" }
         );
         endings.push(ending);
@@ -449,7 +575,7 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
     // Restart once more and let the sync finish: a run that reads nothing is the end.
     let mut finishing = Vec::new();
     loop {
-        let run = run_flow(data.path());
+        let run = run_flow(data, target);
         assert_eq!(run["status"], "succeeded", "{run}");
         finishing.push(run["records_read"].as_u64().expect("records_read"));
         if run["records_read"] == 0 {
@@ -461,6 +587,63 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
         );
     }
     println!("finishing runs read {finishing:?} record(s)");
+    let trials = Trials {
+        seed,
+        endings,
+        replays_forced,
+    };
+    (sandbox, trials)
+}
+
+/// The run history survived the kills: every record counted once across the
+/// runs (a batch's counters commit with its cursor), killed runs still
+/// listed; and enough kills landed mid-run to prove anything.
+fn assert_history(data: &Path, trials: &Trials) {
+    let seed = trials.seed;
+    let runs = runs(data);
+    let written = committed(&runs);
+    // The host marks runs that a kill cut short as `interrupted` when it next opens.
+    let interrupted = runs
+        .iter()
+        .filter(|run| run["status"] == "interrupted")
+        .count();
+    let killed = trials.killed();
+    println!(
+        "run history: {} run(s), {interrupted} `interrupted`, {written} record(s) written in total",
+        runs.len()
+    );
+    assert!(
+        interrupted >= 1 || runs.len() >= TRIALS,
+        "no killed run left a trace in the history: {runs:?}"
+    );
+    assert!(
+        interrupted <= killed,
+        "{interrupted} runs are `interrupted` but only {killed} were killed"
+    );
+    assert_eq!(
+        written, ORDERS as u64,
+        "seed {seed}: the committed run counters disagree with the destination"
+    );
+    // A test whose kills all missed, or never forced a redelivery, would prove
+    // nothing.
+    assert!(
+        killed >= TRIALS / 2 && trials.mid_sync() >= 5 && trials.replays_forced >= 1,
+        "too few kills landed mid-run ({killed} killed, {} mid-sync, {} between delivery and \
+         commit, of {TRIALS}): the sync is too short for the measured timings",
+        trials.mid_sync(),
+        trials.replays_forced
+    );
+}
+
+#[test]
+fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
+    let http = Http::new();
+    let vendors = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (sandbox, trials) = kill_a_sync(&http, data.path(), vendors.path(), Target::Ledger);
+    let seed = trials.seed;
+    let shop_ids = http.shop_order_ids(&sandbox.shop);
+    assert_eq!(shop_ids.len(), ORDERS, "the shop serves its demo orders");
 
     // The ledger holds exactly the shop's orders, each applied once.
     let sales_orders = http.sales_orders(&sandbox.ledger);
@@ -481,12 +664,9 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
         .filter(|(_, sales)| sales.len() > 1)
         .map(|(external_ref, _)| external_ref)
         .collect();
-    let has_applied = sales_orders
-        .iter()
-        .all(|sale| sale.get("applied").is_some());
     let reapplied: Vec<String> = sales_orders
         .iter()
-        .filter(|sale| sale["revision"] != 1 || (has_applied && sale["applied"] != 1))
+        .filter(|sale| sale["revision"] != 1 || sale["applied"] != 1)
         .map(|sale| {
             format!(
                 "{} (revision {}, applied {})",
@@ -503,66 +683,62 @@ fn a_sync_killed_at_random_points_delivers_every_record_exactly_once() {
         shop_ids.len()
     );
     assert_eq!(sales_orders.len(), ORDERS);
-
-    // The run history survived the kills: every record counted once across the
-    // runs (a batch's counters commit with its cursor), killed runs still listed.
-    let runs: Value = serde_json::from_str(&tenon_ok(
-        data.path(),
-        &[
-            "--json", "runs", "list", "--tenant", "acme", "--limit", "1000",
-        ],
-    ))
-    .expect("runs list is JSON");
-    let runs = runs.as_array().expect("runs list is a list");
-    let written: u64 = runs
-        .iter()
-        .map(|run| run["records_written"].as_u64().expect("records_written"))
-        .sum();
-    // The host marks runs that a kill cut short as `interrupted` when it next opens.
-    let running = runs
-        .iter()
-        .filter(|run| run["status"] == "interrupted")
-        .count();
-    let killed = endings.iter().filter(|e| **e != Ending::Finished).count();
-    let mid_sync = endings
-        .iter()
-        .filter(|e| **e == Ending::KilledMidSync)
-        .count();
+    assert_history(data.path(), &trials);
     println!(
-        "run history: {} run(s), {running} `interrupted`, {written} record(s) written in total",
-        runs.len()
+        "crash trials: {TRIALS} ({} killed mid-run, of which {} after the ledger grew and {} \
+         between delivery and commit; {} finished first); ledger: {} orders, all applied once",
+        trials.killed(),
+        trials.mid_sync(),
+        trials.replays_forced,
+        TRIALS - trials.killed(),
+        sales_orders.len(),
     );
-    assert!(
-        running >= 1 || runs.len() >= TRIALS,
-        "no killed run left a trace in the history: {runs:?}"
-    );
-    assert!(
-        running <= killed,
-        "{running} runs are `interrupted` but only {killed} were killed"
+}
+
+/// The same kills with the 3PL as destination, which takes no idempotency
+/// key: a plain retry of an order it took before the kill would apply it again
+/// (`applied` 2). The host records each attempt before the write call, and
+/// the connector looks every order of an unanswered attempt up first.
+#[test]
+fn a_sync_to_a_destination_without_idempotency_keys_killed_at_random_points_applies_every_order_once()
+ {
+    let http = Http::new();
+    let vendors = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (sandbox, trials) = kill_a_sync(&http, data.path(), vendors.path(), Target::ThreePl);
+    let seed = trials.seed;
+    let shop_ids = http.shop_order_ids(&sandbox.shop);
+    let expected: BTreeSet<String> = shop_ids.iter().map(|id| format!("shop:{id}")).collect();
+    let orders = http.fulfilment_orders(&sandbox.threepl);
+    let held: BTreeSet<String> = orders
+        .iter()
+        .map(|o| o["orderKey"].as_str().expect("orderKey").to_owned())
+        .collect();
+    assert_eq!(
+        held, expected,
+        "seed {seed}: the 3PL holds exactly the shop's orders"
     );
     assert_eq!(
-        written, ORDERS as u64,
-        "seed {seed}: the committed run counters disagree with the ledger"
+        orders.len(),
+        ORDERS,
+        "seed {seed}: one 3PL order per shop order"
     );
-
-    // A test whose kills all missed, or never forced a redelivery, would prove
-    // nothing.
+    let reapplied: Vec<String> = orders
+        .iter()
+        .filter(|o| o["applied"] != 1)
+        .map(|o| format!("{} (applied {})", o["orderKey"], o["applied"]))
+        .collect();
     assert!(
-        killed >= TRIALS / 2 && mid_sync >= 5 && replays_forced >= 1,
-        "too few kills landed mid-run ({killed} killed, {mid_sync} mid-sync, \
-         {replays_forced} between delivery and commit, of {TRIALS}): the sync is too short \
-         for the measured timings"
+        reapplied.is_empty(),
+        "seed {seed}: orders the 3PL received again: {reapplied:?}"
     );
+    assert_history(data.path(), &trials);
     println!(
-        "crash trials: {TRIALS} ({killed} killed mid-run, of which {mid_sync} after the ledger \
-         grew and {replays_forced} between delivery and commit; {} finished first); ledger: {} \
-         orders, all applied once{}",
-        TRIALS - killed,
-        sales_orders.len(),
-        if has_applied {
-            ""
-        } else {
-            " (by revision; the ledger reports no `applied` yet)"
-        }
+        "crash trials to the 3PL: {TRIALS} ({} killed mid-run, of which {} after the 3PL grew and \
+         {} between delivery and commit); 3PL: {} orders, each created once and never sent again",
+        trials.killed(),
+        trials.mid_sync(),
+        trials.replays_forced,
+        orders.len(),
     );
 }
