@@ -243,7 +243,7 @@ async fn a_flood_of_unsigned_webhooks_neither_reaches_the_plugin_slots_nor_stall
     let run: serde_json::Value = serde_json::from_str(&run).unwrap();
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(globex_ledger.sales_orders().len(), 3);
-    let mut answers = std::collections::BTreeMap::new();
+    let mut answers = BTreeMap::new();
     for answer in flood {
         let (status, _) = answer.await.unwrap();
         *answers.entry(status).or_insert(0) += 1;

@@ -81,3 +81,35 @@ impl Capability for Attempts {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attempts::Host as _;
+
+    #[test]
+    fn a_guest_learns_of_its_own_calls_deliveries_only() {
+        let earlier = Earlier(HashMap::from([(
+            "tenon-1".to_owned(),
+            Attempt {
+                calls: 2,
+                last_at_ms: 7,
+                answer: Some(GuestError::Retryable {
+                    message: "timed out".into(),
+                }),
+            },
+        )]));
+        let mut guest = GuestAttempts {
+            earlier: Some(Arc::new(earlier)),
+        };
+        let seen = guest.earlier("tenon-1".into()).expect("its own delivery");
+        assert_eq!((seen.calls, seen.last_at_ms), (2, 7));
+        assert!(
+            matches!(seen.answer, Some(crate::bindings::v0_2::types::Error::Retryable(m)) if m == "timed out")
+        );
+        // A key of another batch, flow or tenant is not in the call's input.
+        assert!(guest.earlier("tenon-2".into()).is_none());
+        // Outside `write` (no input): nothing.
+        assert!(GuestAttempts::default().earlier("tenon-1".into()).is_none());
+    }
+}
