@@ -169,12 +169,24 @@ async fn egress_to_a_host_that_was_not_granted_is_refused() {
     assert!(error.contains(&expected), "{error}");
     assert!(error.contains("denied"), "{error}");
     assert!(ledger.sales_orders().is_empty());
-    // The refused request counts for the plugin, as an error, in the failed run.
+    // The refused request never left the host: it counts for the plugin as
+    // refused, not as a request sent to its vendor, and the summary says so.
     let used = run.plugins["demo-shop"];
     assert_eq!(
-        (used.calls, used.http_requests, used.http_errors),
-        (1, 1, 1),
+        (
+            used.calls,
+            used.http_requests,
+            used.http_errors,
+            used.http_refused
+        ),
+        (1, 0, 0, 1),
         "{run:?}"
+    );
+    assert_eq!((run.http_requests, run.http_refused), (0, 1), "{run:?}");
+    assert!(
+        tenon::cli::run_summary(&run).contains("0 HTTP request(s) (1 more refused)"),
+        "{}",
+        tenon::cli::run_summary(&run)
     );
     assert!(
         used.fuel_used > 0 && used.fuel_used == run.fuel_used,
@@ -280,6 +292,43 @@ async fn a_vendor_that_never_answers_times_out_as_retryable() {
     let used = run.plugins["demo-shop"];
     assert_eq!((used.http_requests, used.http_errors), (1, 1), "{run:?}");
     assert!(used.http_micros >= 300_000, "{run:?}");
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_fails_is_named_once_without_its_query_string() {
+    // A listener that takes each request and closes the connection unanswered.
+    let rude = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = rude.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = rude.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
+            drop(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(3).await;
+    pipeline(&tenon, "acme", &shop, &ledger);
+    let mut gone = shop_enablement("acme", &shop);
+    gone.config
+        .insert("base_url".into(), format!("http://{addr}"));
+    gone.grants = vec![addr.to_string().parse().unwrap()];
+    let gone = gone.with_secret("api_token", SHOP_TOKEN);
+    tenon.enable(gone, "test").unwrap();
+
+    let error = failure(&tenon.run_flow("acme", "orders-to-erp").await.unwrap());
+    // demo-shop asks for `/api/orders?limit=...`: the error names the request
+    // by method and path, and the host's part names the host and port.
+    assert!(error.contains("GET http://"), "{error}");
+    assert!(error.contains("/api/orders?…"), "{error}");
+    assert!(
+        error.contains(&format!("request to {addr} failed")),
+        "{error}"
+    );
+    assert!(!error.contains("limit="), "{error}");
+    assert_eq!(error.matches("http://").count(), 1, "{error}");
     hold.abort();
 }
 

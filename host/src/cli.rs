@@ -3,7 +3,10 @@
 //!
 //! Exit codes: 0 success; 1 internal error; 2 usage error; 3 something named was
 //! not found; 4 input refused (nothing changed); 5 a plugin call or a flow run
-//! failed; 6 `reconcile` found differences.
+//! failed; 6 `reconcile` found differences; 7 a flow run succeeded but
+//! dead-lettered records.
+//!
+//! Times are printed as RFC 3339 in UTC (`--json` keeps Unix milliseconds).
 //!
 //! With `--server URL --token TOKEN`, the commands that an operator needs on a
 //! running server act through its admin API ([`crate::client`]) instead of the
@@ -21,7 +24,7 @@ use crate::plugin::Installed;
 use crate::reconcile::Reconciliation;
 use crate::server::api::FlowRow;
 use crate::tenant::{Enablement, EnablementView};
-use crate::{Error, Tenon};
+use crate::{Error, Tenon, outln};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -115,6 +118,17 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
+    /// Write records to a connector's writable stream for a tenant, once,
+    /// without a flow (no cursor, retries or dead letters): to try a
+    /// connector. FILE holds a JSON list of `{"key": "1001", "payload": {...}}`
+    /// (optional `"op": "delete"` and `"source_time"`); `-` reads standard
+    /// input. Prints each record's outcome; exits 5 if any failed. Audited.
+    Write {
+        tenant: String,
+        plugin: String,
+        stream: String,
+        file: PathBuf,
+    },
     /// Define, list and run flows.
     #[command(subcommand)]
     Flow(FlowCommand),
@@ -135,6 +149,19 @@ pub enum Command {
     /// Trust publishers' keys: components they sign may install.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Start a plugin crate in ./NAME (or --path): a connector with a test that
+    /// runs it in a real host against a scripted vendor (`cargo test`), or a
+    /// transform with a unit test. It depends on the SDK by path.
+    New {
+        kind: crate::scaffold::Kind,
+        name: String,
+        /// The folder to create (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Tenon's `sdk` folder (default: the checkout this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Make a signing key for publishing plugins: PATH gets the secret key
     /// (0600), PATH.pub the public key operators trust.
     Keygen { path: PathBuf },
@@ -465,6 +492,7 @@ fn init_tracing(filter: &str, format: crate::server::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(crate::console::colour_on_stderr())
         .with_writer(std::io::stderr);
     let _ = match format {
         crate::server::config::LogFormat::Text => logs.try_init(),
@@ -491,9 +519,32 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             crate::demo::serve_sandboxes(sandboxes.clone()).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::New {
+            kind,
+            name,
+            path,
+            sdk,
+        } => {
+            let sdk = sdk.clone().or_else(crate::scaffold::default_sdk).ok_or_else(|| {
+                Error::Invalid(
+                    "this tenon was not built from a checkout that is still there: give --sdk <tenon>/sdk".into(),
+                )
+            })?;
+            let dir = path.clone().unwrap_or_else(|| PathBuf::from(name));
+            let files = crate::scaffold::create(*kind, name, &dir, &sdk)?;
+            for file in &files {
+                outln!("  {}", file.display());
+            }
+            outln!(
+                "Created {kind:?} `{name}` in {}. Next: cd {0} && cargo test, then cargo build --target wasm32-wasip2 --release (see {}).",
+                dir.display(),
+                sdk.join("README.md").display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Keygen { path } => {
             let (key, public) = tenon_sign::keygen_files(path).map_err(Error::Invalid)?;
-            println!(
+            outln!(
                 "Key {} written: secret {} (keep it private), public {} (for tenon trust add).",
                 key.id(),
                 path.display(),
@@ -508,7 +559,7 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
         } => {
             let key =
                 tenon_sign::sign_file(key, component, out.as_deref()).map_err(Error::Invalid)?;
-            println!(
+            outln!(
                 "Signed {} with key {}.",
                 out.as_deref().unwrap_or(component).display(),
                 key.id()
@@ -662,15 +713,28 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
                 out.json_only(&page);
             } else {
                 for record in &page.records {
-                    println!("{} {:?} {}", record.key, record.op, record.payload);
+                    outln!("{} {:?} {}", record.key, record.op, record.payload);
                 }
-                println!(
+                outln!(
                     "{} record(s); next cursor {}; more: {}.",
                     page.records.len(),
                     page.next_cursor.as_deref().unwrap_or("none"),
                     page.more
                 );
             }
+        }
+        Command::Write {
+            tenant,
+            plugin,
+            stream,
+            file,
+        } => {
+            let records = records_to_write(&file)?;
+            let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+            let outcomes = tenon
+                .write_direct(&tenant, &plugin, &stream, records, "cli")
+                .await?;
+            return Ok(print_outcomes(&out, &keys, &outcomes));
         }
         Command::Flow(cmd) => return flow(&tenon, &out, cmd).await,
         Command::Dlq(cmd) => dlq(&tenon, &out, cmd).await?,
@@ -808,6 +872,7 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
         Command::Demo
         | Command::Sandbox(_)
         | Command::Serve(_)
+        | Command::New { .. }
         | Command::Keygen { .. }
         | Command::Sign { .. } => {
             unreachable!("handled above")
@@ -906,7 +971,7 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                     other => other,
                 })?;
                 if !out.json {
-                    println!(
+                    outln!(
                         "Installed {} {} ({}, tenon:connector@{}, {} bytes, sha256 {}, {}).",
                         plugin.id,
                         plugin.version,
@@ -934,10 +999,10 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                 return Ok(());
             }
             let d = &p.descriptor;
-            println!("{} {} ({}, kind {})", p.id, p.version, p.world, d.kind);
-            println!("  {}", d.description);
-            println!("  sha256   {}", p.sha256);
-            println!("  streams:");
+            outln!("{} {} ({}, kind {})", p.id, p.version, p.world, d.kind);
+            outln!("  {}", d.description);
+            outln!("  sha256   {}", p.sha256);
+            outln!("  streams:");
             for s in &d.streams {
                 let access = match (s.readable, s.writable) {
                     (true, true) => "read/write",
@@ -950,9 +1015,9 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                     .as_deref()
                     .map(|c| format!(", cursor on `{c}`"))
                     .unwrap_or_default();
-                println!("    {} ({access}{cursor})", s.name);
+                outln!("    {} ({access}{cursor})", s.name);
             }
-            println!("  config keys:");
+            outln!("  config keys:");
             for c in &d.config {
                 let req = if c.required { "required" } else { "optional" };
                 let def = c
@@ -960,9 +1025,9 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                     .as_deref()
                     .map(|v| format!(", default `{v}`"))
                     .unwrap_or_default();
-                println!("    {} ({req}{def}): {}", c.name, c.description);
+                outln!("    {} ({req}{def}): {}", c.name, c.description);
             }
-            println!(
+            outln!(
                 "  secrets:{}",
                 if d.secrets.is_empty() { " none" } else { "" }
             );
@@ -977,9 +1042,9 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                 } else {
                     format!(": {}", secret.description)
                 };
-                println!("    {} ({req}, {}){about}", secret.name, secret.scheme);
+                outln!("    {} ({req}, {}){about}", secret.name, secret.scheme);
             }
-            println!(
+            outln!(
                 "  egress:  {}",
                 if d.egress.is_empty() {
                     "none declared".into()
@@ -988,7 +1053,7 @@ async fn plugin(tenon: &Tenon, out: &Output, cmd: PluginCommand) -> crate::Resul
                 }
             );
             if !p.limits.is_empty() {
-                println!(
+                outln!(
                     "  limits:  {}",
                     serde_json::to_string(&p.limits).unwrap_or_default()
                 );
@@ -1057,7 +1122,7 @@ fn print_publishers(
         })
         .collect();
     if !owned.is_empty() {
-        println!("Plugin names: {}.", owned.join(", "));
+        outln!("Plugin names: {}.", owned.join(", "));
     }
 }
 
@@ -1185,26 +1250,104 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line saying what a run did.
+/// A record as `tenon write` reads it: the payload as JSON, not a string.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordToWrite {
+    key: String,
+    payload: serde_json::Value,
+    #[serde(default)]
+    op: Option<crate::record::Op>,
+    #[serde(default)]
+    source_time: Option<String>,
+}
+
+/// The records of `tenon write`'s FILE (`-`: standard input).
+fn records_to_write(file: &std::path::Path) -> crate::Result<Vec<crate::record::Envelope>> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(|e| Error::Invalid(format!("could not read `{}`: {e}", file.display())))?;
+    let records: Vec<RecordToWrite> = serde_json::from_str(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "`{}` is not a JSON list of {{\"key\", \"payload\"}} records: {e}",
+            file.display()
+        ))
+    })?;
+    Ok(records
+        .into_iter()
+        .map(|r| crate::record::Envelope {
+            stream: String::new(),
+            key: r.key,
+            op: r.op.unwrap_or(crate::record::Op::Upsert),
+            payload: r.payload.to_string(),
+            source_time: r.source_time,
+        })
+        .collect())
+}
+
+/// Prints each record's outcome of `tenon write`; exit code 5 if any failed.
+fn print_outcomes(
+    out: &Output,
+    keys: &[String],
+    outcomes: &crate::sandbox::WriteOutcomes,
+) -> ExitCode {
+    let rows: Vec<serde_json::Value> = keys
+        .iter()
+        .zip(outcomes)
+        .map(|(key, outcome)| match outcome {
+            Ok(id) => serde_json::json!({"key": key, "id": id}),
+            Err(error) => serde_json::json!({"key": key, "error": error}),
+        })
+        .collect();
+    if out.json {
+        out.json_only(&rows);
+    } else {
+        for (key, outcome) in keys.iter().zip(outcomes) {
+            match outcome {
+                Ok(Some(id)) => outln!("{key}: written as {id}"),
+                Ok(None) => outln!("{key}: written"),
+                Err(error) => outln!("{key}: {error}"),
+            }
+        }
+    }
+    if outcomes.iter().any(Result::is_err) {
+        ExitCode::from(5)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// One line saying what a run did: every record read is accounted for, as
+/// written, queued for a retry, dead-lettered or skipped.
 pub fn run_summary(run: &Run) -> String {
-    let mut skipped = String::new();
-    if run.records_superseded > 0 {
-        skipped += &format!(", {} superseded by newer versions", run.records_superseded);
-    }
-    if run.records_repeated > 0 {
-        skipped += &format!(", {} already delivered", run.records_repeated);
-    }
-    if run.write_timeouts > 0 {
-        skipped += &format!(", {} slow write call(s) split", run.write_timeouts);
-    }
+    let mut outcome = format!(
+        "{} read, {} written in {} batch(es)",
+        run.records_read, run.records_written, run.batches
+    );
+    let mut also = |count: u64, what: &str| {
+        if count > 0 {
+            outcome += &format!(", {count} {what}");
+        }
+    };
+    also(run.records_retried, "retried from the queue");
+    also(run.records_queued, "queued for a retry");
+    also(run.dead_lettered, "dead-lettered (tenon dlq list)");
+    also(run.records_superseded, "superseded by newer versions");
+    also(run.records_repeated, "already delivered");
+    also(run.write_timeouts, "slow write call(s) split");
+    let refused = if run.http_refused > 0 {
+        format!(" ({} more refused)", run.http_refused)
+    } else {
+        String::new()
+    };
     format!(
-        "Run {} of `{}` {}: {} read, {} written in {} batch(es){skipped}; fuel {}, {} HTTP request(s); cursor {}.",
+        "Run {} of `{}` {}: {outcome}; fuel {}, {} HTTP request(s){refused}; cursor {}.",
         run.id,
         run.flow,
         run.status,
-        run.records_read,
-        run.records_written,
-        run.batches,
         run.fuel_used,
         run.http_requests,
         run.cursor_after.as_deref().unwrap_or("none"),
@@ -1234,13 +1377,13 @@ impl Output {
         if self.json {
             self.json_only(value);
         } else {
-            println!("{text}");
+            outln!("{text}");
         }
     }
 
     fn json_only<T: Serialize>(&self, value: &T) {
         if self.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(value).expect("output serialises")
             );
@@ -1265,7 +1408,7 @@ impl Output {
                 .zip(&widths)
                 .map(|(c, w)| format!("{c:<w$}"))
                 .collect();
-            println!("{}", padded.join("  ").trim_end());
+            outln!("{}", padded.join("  ").trim_end());
         };
         line(header.iter().map(|h| h.to_string()).collect());
         for row in body {
@@ -1469,13 +1612,7 @@ fn print_backup(out: &Output, file: &std::path::Path, summary: &crate::backup::S
 fn print_versions(out: &Output, versions: &[crate::server::api::VersionRow]) {
     out.table(
         versions,
-        &[
-            "VERSION",
-            "CURRENT",
-            "SHA256",
-            "INSTALLED AT (ms)",
-            "EGRESS",
-        ],
+        &["VERSION", "CURRENT", "SHA256", "INSTALLED (UTC)", "EGRESS"],
         |v| {
             vec![
                 v.installed.version.clone(),
@@ -1485,7 +1622,7 @@ fn print_versions(out: &Output, versions: &[crate::server::api::VersionRow]) {
                     String::new()
                 },
                 v.installed.sha256[..12].to_owned(),
-                v.installed.installed_at.to_string(),
+                crate::console::time(v.installed.installed_at),
                 v.installed.descriptor.egress.join(", "),
             ]
         },
@@ -1568,7 +1705,8 @@ fn print_flows(out: &Output, rows: &[FlowRow]) {
     );
 }
 
-/// Prints a run; exit code 5 if it failed.
+/// Prints a run; exit code 5 if it failed, 7 if it succeeded but dead-lettered
+/// records.
 fn print_run(out: &Output, run: &Run) -> ExitCode {
     out.done(run, &run_summary(run));
     if run.status == RunStatus::Failed {
@@ -1580,6 +1718,15 @@ fn print_run(out: &Output, run: &Run) -> ExitCode {
         }
         return ExitCode::from(5);
     }
+    if run.dead_lettered > 0 {
+        if !out.json {
+            eprintln!(
+                "warning: {} record(s) dead-lettered: `tenon dlq list --tenant {} --flow {}` shows why",
+                run.dead_lettered, run.tenant, run.flow
+            );
+        }
+        return ExitCode::from(7);
+    }
     ExitCode::SUCCESS
 }
 
@@ -1587,17 +1734,29 @@ fn print_runs(out: &Output, runs: &[Run]) {
     out.table(
         runs,
         &[
-            "RUN", "TENANT", "FLOW", "STATUS", "READ", "WRITTEN", "FUEL", "HTTP", "ERROR",
+            "RUN",
+            "TENANT",
+            "FLOW",
+            "STARTED (UTC)",
+            "STATUS",
+            "READ",
+            "WRITTEN",
+            "QUEUED",
+            "DEAD",
+            "HTTP",
+            "ERROR",
         ],
         |r| {
             vec![
                 r.id.to_string(),
                 r.tenant.clone(),
                 r.flow.clone(),
+                crate::console::time(r.started_at),
                 r.status.to_string(),
                 r.records_read.to_string(),
                 r.records_written.to_string(),
-                r.fuel_used.to_string(),
+                r.records_queued.to_string(),
+                r.dead_lettered.to_string(),
                 r.http_requests.to_string(),
                 r.error.clone().unwrap_or_default(),
             ]
@@ -1613,7 +1772,7 @@ fn print_retries(out: &Output, retries: &[Retry]) {
             vec![
                 r.envelope.key.clone(),
                 r.attempts.len().to_string(),
-                format!("{} ms", r.next_at.saturating_sub(crate::host::now_ms())),
+                crate::console::duration(r.next_at.saturating_sub(crate::host::now_ms())),
                 r.attempts
                     .last()
                     .map(|a| a.error.clone())
@@ -1628,24 +1787,26 @@ fn print_reconciliation(out: &Output, report: &Reconciliation) -> ExitCode {
     if out.json {
         out.json_only(report);
     } else {
-        println!(
+        outln!(
             "Source: {} record(s); destination: {}; matching: {}.",
-            report.source_records, report.destination_records, report.matching
+            report.source_records,
+            report.destination_records,
+            report.matching
         );
         for key in &report.missing {
-            println!("missing    {key} (in the source, not in the destination)");
+            outln!("missing    {key} (in the source, not in the destination)");
         }
         for id in &report.extra {
-            println!("extra      {id} (in the destination, not in the source)");
+            outln!("extra      {id} (in the destination, not in the source)");
         }
         for d in &report.different {
-            println!("different  {} (destination {})", d.key, d.destination_id);
+            outln!("different  {} (destination {})", d.key, d.destination_id);
             for (field, [source, held]) in &d.fields {
-                println!("    {field}: source {source}, destination {held}");
+                outln!("    {field}: source {source}, destination {held}");
             }
         }
         if report.is_clean() {
-            println!("The systems agree.");
+            outln!("The systems agree.");
         }
     }
     if report.is_clean() {
@@ -1697,17 +1858,28 @@ fn print_dead_letter(out: &Output, d: &DeadLetter) {
         out.json_only(d);
         return;
     }
-    println!(
+    outln!(
         "Dead letter {} of {}/{}: record `{}` ({:?} stage)",
-        d.id, d.tenant, d.flow, d.envelope.key, d.stage
+        d.id,
+        d.tenant,
+        d.flow,
+        d.envelope.key,
+        d.stage
     );
-    println!(
+    outln!(
         "  refused by {}@{}; idempotency key {}",
-        d.plugin, d.plugin_version, d.idempotency_key
+        d.plugin,
+        d.plugin_version,
+        d.idempotency_key
     );
-    println!("  payload: {}", d.envelope.payload);
+    outln!("  payload: {}", d.envelope.payload);
     for (i, a) in d.attempts.iter().enumerate() {
-        println!("  attempt {} at {} ms: {}", i + 1, a.at, a.error);
+        outln!(
+            "  attempt {} at {}: {}",
+            i + 1,
+            crate::console::time(a.at),
+            a.error
+        );
     }
 }
 
@@ -1729,13 +1901,17 @@ fn print_discarded(out: &Output, id: u64, entry: &AuditEntry) {
 }
 
 fn print_audit(out: &Output, log: &[AuditEntry]) {
-    out.table(log, &["ID", "AT (ms)", "ACTOR", "ACTION", "SUBJECT"], |e| {
-        vec![
-            e.id.to_string(),
-            e.at.to_string(),
-            e.actor.clone(),
-            e.action.clone(),
-            e.subject.clone(),
-        ]
-    });
+    out.table(
+        log,
+        &["ID", "AT (UTC)", "ACTOR", "ACTION", "SUBJECT"],
+        |e| {
+            vec![
+                e.id.to_string(),
+                crate::console::time(e.at),
+                e.actor.clone(),
+                e.action.clone(),
+                e.subject.clone(),
+            ]
+        },
+    );
 }

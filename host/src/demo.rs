@@ -17,7 +17,7 @@ use crate::flow::{Endpoint, Flow};
 use crate::tenant::Enablement;
 use crate::vendors::threepl::{Parcel, ShipmentItem};
 use crate::vendors::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
-use crate::{Error, Tenon};
+use crate::{Error, Tenon, outln};
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -79,7 +79,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         ledger,
         threepl,
     } = &systems;
-    println!(
+    outln!(
         "Three systems on loopback: shop at {}, ERP ledger at {}, 3PL warehouse at {}.",
         shop.base_url(),
         ledger.base_url(),
@@ -92,7 +92,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         let plugin = tenon
             .install_bundled_plugin(wasm, Default::default(), DEMO)
             .await?;
-        println!(
+        outln!(
             "Installed {} {} ({}, {} KiB, compiled in {} ms).",
             name,
             plugin.version,
@@ -114,7 +114,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
             },
             DEMO,
         )?;
-        println!(
+        outln!(
             "Flow `{}`: {} -> {} -> {}.",
             flow.name,
             flow.source,
@@ -123,7 +123,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         );
     }
 
-    println!("\n1. First run: the shop's whole backlog goes to the ERP and to the warehouse.");
+    outln!("\n1. First run: the shop's whole backlog goes to the ERP and to the warehouse.");
     run_flow(&tenon, "orders-to-erp").await?;
     run_flow(&tenon, "orders-to-3pl").await?;
     let orders = shop.orders();
@@ -133,7 +133,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         .into_iter()
         .find(|s| s.external_ref == format!("shop:{}", first.id))
     {
-        println!(
+        outln!(
             "   Shop order {} ({} {}, {} line(s), {:?}) is now ledger sales order {} ({} cents, {:?}).",
             first.id,
             first.currency,
@@ -145,7 +145,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
             sale.status
         );
     }
-    println!(
+    outln!(
         "   The ledger holds {} sales orders; the warehouse {} orders to fulfil.",
         ledger.sales_orders().len(),
         threepl.orders().len()
@@ -184,7 +184,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
             items: whole.lines.iter().map(item).collect(),
         }],
     );
-    println!(
+    outln!(
         "\n2. The warehouse ships order {} in {} parcels and order {} in one; the parcels flow back to the shop.",
         split.id,
         split.lines.len(),
@@ -192,7 +192,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
     );
     run_flow(&tenon, "parcels").await?;
     for parcel in shop.fulfilments() {
-        println!(
+        outln!(
             "   Shop order {} parcel {}: {} {} ({}).",
             parcel.order_id,
             parcel.id,
@@ -219,7 +219,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
     new_order.number = "SO-9001".into();
     new_order.status = OrderStatus::Paid;
     shop.upsert_order(new_order);
-    println!(
+    outln!(
         "\n3. In the shop, order {} is cancelled and order 9001 is new. Second run: only what changed.",
         cancelled.id
     );
@@ -233,22 +233,22 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
             .find(|o| o.order.order_key == key)
             .map_or_else(|| "missing".to_owned(), |o| o.order.order_status)
     };
-    println!(
+    outln!(
         "   At the warehouse, order {} is {} and order 9001 is {}.",
         cancelled.id,
         held(&format!("shop:{}", cancelled.id)),
         held("shop:9001")
     );
 
-    println!("\n4. Third run: nothing changed.");
+    outln!("\n4. Third run: nothing changed.");
     for (name, ..) in FLOWS {
         run_flow(&tenon, name).await?;
     }
 
-    println!("\n5. Do the systems agree? (tenon reconcile)");
+    outln!("\n5. Do the systems agree? (tenon reconcile)");
     for flow in ["orders-to-erp", "orders-to-3pl", "parcels"] {
         let report = tenon.reconcile("acme", flow).await?;
-        println!(
+        outln!(
             "   {flow}: {} source records, {} held, {} matching, {} missing, {} extra, {} different.",
             report.source_records,
             report.destination_records,
@@ -264,11 +264,11 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         }
     }
 
-    println!(
+    outln!(
         "\nState (sled, components, compile cache) is in {}.",
         data.display()
     );
-    println!(
+    outln!(
         "Look around: tenon --data {} runs list   (or: flow list, reconcile acme orders-to-3pl, plugin inspect wms-shipstation)",
         data.display()
     );
@@ -342,7 +342,7 @@ fn enable(tenon: &Tenon, systems: &Systems) -> crate::Result<()> {
         Some(threepl.addr().to_string()),
     )?;
     enable("shipstation-parcels", &[], None, None)?;
-    println!(
+    outln!(
         "Tenant `acme` enabled demo-shop, demo-ledger, wms-shipstation, order-to-sale and \
          shipstation-parcels (egress granted to the three sandboxes only)."
     );
@@ -352,7 +352,7 @@ fn enable(tenon: &Tenon, systems: &Systems) -> crate::Result<()> {
 /// Runs `flow` and prints what it did and where its cursor stands.
 async fn run_flow(tenon: &Tenon, flow: &str) -> crate::Result<()> {
     let run = tenon.run_flow("acme", flow).await?;
-    println!("   {flow}: {}", run_summary(&run));
+    outln!("   {flow}: {}", run_summary(&run));
     if let Some(error) = &run.error {
         return Err(Error::Invalid(format!(
             "the demo's `{flow}` run failed: {error}"
@@ -459,23 +459,23 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         threepl_rate_limit,
         crate::vendors::threepl::DEFAULT_RATE_WINDOW,
     );
-    println!(
+    outln!(
         "Shop sandbox:   {} (bearer token `{shop_token}`, {orders} orders)",
         shop.base_url()
     );
-    println!(
+    outln!(
         "Ledger sandbox: {} (bearer token `{ledger_token}`)",
         ledger.base_url()
     );
-    println!(
+    outln!(
         "PIM sandbox:    {} (bearer token `{pim_token}`, {products} products)",
         pim.base_url()
     );
-    println!(
+    outln!(
         "3PL sandbox:    {} (Basic auth: API key `{threepl_key}`, secret `{threepl_secret}`)",
         threepl.base_url()
     );
-    println!("Serving until Ctrl-C.");
+    outln!("Serving until Ctrl-C.");
     tokio::signal::ctrl_c()
         .await
         .context("could not wait for Ctrl-C")?;

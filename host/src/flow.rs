@@ -372,7 +372,11 @@ pub struct Run {
     pub dead_lettered: u64,
     /// Fuel used by all the run's plugin calls.
     pub fuel_used: u64,
+    /// HTTP requests the run's plugins sent to vendors.
     pub http_requests: u64,
+    /// Requests the host refused to send for them (see [`PluginUsage`]).
+    #[serde(default)]
+    pub http_refused: u64,
     /// The cursor the run started from and the one it left.
     pub cursor_before: Option<String>,
     pub cursor_after: Option<String>,
@@ -402,10 +406,13 @@ pub struct Run {
 pub struct PluginUsage {
     pub calls: u64,
     pub fuel_used: u64,
-    /// HTTP requests the plugin sent to its vendor, refused ones included.
+    /// HTTP requests the plugin sent to its vendor.
     pub http_requests: u64,
-    /// Of those, the ones refused or failed in transport (no response).
+    /// Of those, the ones that failed in transport (no response).
     pub http_errors: u64,
+    /// Requests the host refused to send (not granted, invalid, over a limit).
+    #[serde(default)]
+    pub http_refused: u64,
     /// Time spent waiting for those requests, in microseconds.
     pub http_micros: u64,
 }
@@ -417,6 +424,7 @@ impl PluginUsage {
         self.fuel_used += report.fuel_used;
         self.http_requests += u64::from(report.http_requests);
         self.http_errors += u64::from(report.http_errors);
+        self.http_refused += u64::from(report.http_refused);
         self.http_micros += report.http_micros;
     }
 }
@@ -494,6 +502,7 @@ mod tests {
             fuel_used: 7,
             http_requests: 2,
             http_errors: 1,
+            http_refused: 1,
             http_micros: 1_500,
             duration_ms: 3,
             out_of_time: false,
@@ -507,6 +516,7 @@ mod tests {
                 fuel_used: 14,
                 http_requests: 4,
                 http_errors: 2,
+                http_refused: 2,
                 http_micros: 3_000
             }
         );

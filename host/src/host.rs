@@ -14,6 +14,7 @@ use crate::keys::Keyring;
 use crate::limits::{self, LimitOverrides};
 use crate::plugin::{Installed, World, is_identifier};
 use crate::publishers::InstallOptions;
+use crate::record::Envelope;
 use crate::sandbox::{CallContext, CallReport, ReadPage, Sandbox};
 use crate::state::{Shared, State};
 use crate::tenant::{Enablement, Policy, Tenant};
@@ -573,6 +574,13 @@ impl Tenon {
         limit: u32,
     ) -> Result<ReadPage> {
         self.tenant(tenant)?;
+        // Checked before any call: a plugin asked for a stream it does not
+        // have would answer with an error of its own making, or with records.
+        let endpoint = Endpoint {
+            plugin: plugin.to_owned(),
+            stream: stream.to_owned(),
+        };
+        self.endpoint(&endpoint, World::Connector, |s| s.readable, "readable")?;
         let plugin = self.plugin(plugin)?;
         let ctx = self.call_context(tenant, &plugin)?;
         let prepared = self.prepared(&plugin)?;
@@ -583,6 +591,56 @@ impl Tenon {
         Ok(page)
     }
 
+    /// Writes `records` to a connector's writable `stream` for `tenant`, once,
+    /// without a flow: no cursor, retry queue or dead letter, nothing stored
+    /// but an audit entry. For trying a connector (`tenon write`, the
+    /// `tenon-test` harness). Each record's idempotency key is the one a flow
+    /// named `write:<plugin>` would send for it, so writing the same records
+    /// again sends the same keys.
+    pub async fn write_direct(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        stream: &str,
+        records: Vec<Envelope>,
+        actor: &str,
+    ) -> Result<crate::sandbox::WriteOutcomes> {
+        self.tenant(tenant)?;
+        let endpoint = Endpoint {
+            plugin: plugin.to_owned(),
+            stream: stream.to_owned(),
+        };
+        self.endpoint(&endpoint, World::Connector, |s| s.writable, "writable")?;
+        if records.len() > MAX_BATCH_SIZE as usize {
+            return Err(Error::Invalid(format!(
+                "{} records in one write; at most {MAX_BATCH_SIZE}",
+                records.len()
+            )));
+        }
+        let installed = self.plugin(plugin)?;
+        let ctx = self.call_context(tenant, &installed)?;
+        let prepared = self.prepared(&installed)?;
+        let flow = format!("write:{plugin}");
+        let batch: Vec<(Envelope, String)> = records
+            .into_iter()
+            .map(|mut record| {
+                record.stream = stream.to_owned();
+                let key = crate::record::idempotency_key(&record, tenant, &flow);
+                (record, key)
+            })
+            .collect();
+        let count = batch.len();
+        self.audit(
+            actor,
+            "plugin.write",
+            format!("{tenant}/plugin/{plugin}/{stream}"),
+            serde_json::json!({ "records": count }),
+        )?;
+        let (outcomes, _) = self.sandbox.write(&prepared, &ctx, stream, batch).await?;
+        Ok(outcomes)
+    }
+
+    // Flows.
     // Flows.
 
     /// Defines (or redefines) a flow. The plugins must be installed, the source

@@ -21,15 +21,17 @@
 //! | [`backup`] | a data folder in one file, and back into an empty folder |
 //! | [`plugin`], [`tenant`], [`flow`], [`record`], [`delivery`] | the domain types |
 //! | [`server`] | `tenon serve`: scheduler, admin API with bearer tokens, OpenAPI, health, readiness, metrics, run-now, graceful shutdown |
-//! | [`cli`] | the `tenon` command line |
+//! | [`cli`], [`console`] | the `tenon` command line; what it prints (closed pipes, colour, times) |
 //! | [`client`] | the admin API's client, for `tenon --server URL` |
 //! | [`bundled`] | the first-party plugins compiled into the binary |
+//! | [`scaffold`] | `tenon new`: a plugin crate to start from |
 //! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
 
 pub mod backup;
 pub mod bundled;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod delivery;
 pub mod demo;
 pub mod dlq;
@@ -44,6 +46,7 @@ pub mod plugin;
 pub mod publishers;
 pub mod reconcile;
 pub mod record;
+pub mod scaffold;
 pub mod server;
 pub mod state;
 pub mod sync;

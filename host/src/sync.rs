@@ -106,6 +106,7 @@ impl Tenon {
             dead_lettered: 0,
             fuel_used: 0,
             http_requests: 0,
+            http_refused: 0,
             cursor_before: cursor.clone(),
             cursor_after: cursor,
             error: None,
@@ -939,6 +940,7 @@ fn superseded(run: &mut Run, envelope: &Envelope, by: &str) {
 fn account(run: &mut Run, plugin: &str, report: CallReport) {
     run.fuel_used += report.fuel_used;
     run.http_requests += u64::from(report.http_requests);
+    run.http_refused += u64::from(report.http_refused);
     run.plugins
         .entry(plugin.to_owned())
         .or_default()

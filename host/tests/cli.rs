@@ -362,10 +362,37 @@ async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
     ])
     .await;
 
-    // The ledger refuses the first order: the run succeeds, one dead letter.
+    // The ledger refuses the first order: the run succeeds with one dead letter,
+    // which its summary counts and its exit code (7) tells a script.
     ledger.script([tenon::vendors::Fault::Reject]);
-    let run = ok(&["flow", "run", "acme", "orders-to-erp"]).await;
-    assert!(run.contains("6 read, 5 written"), "{run}");
+    let out = tenon_async(data, &["flow", "run", "acme", "orders-to-erp"]).await;
+    let run = stdout(&out);
+    assert_eq!(code(&out), 7, "{run}{}", stderr(&out));
+    assert!(
+        run.contains("succeeded: 6 read, 5 written in 1 batch(es), 1 dead-lettered"),
+        "{run}"
+    );
+    assert!(
+        stderr(&out).contains(
+            "1 record(s) dead-lettered: `tenon dlq list --tenant acme --flow orders-to-erp`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let runs = ok(&["runs", "list"]).await;
+    // Columns are separated by two spaces or more.
+    let cells = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let header = cells(runs.lines().next().unwrap());
+    let row = cells(runs.lines().nth(1).unwrap());
+    let column = |name: &str| row[header.iter().position(|h| h == name).unwrap()].as_str();
+    assert_eq!((column("WRITTEN"), column("DEAD")), ("5", "1"), "{runs}");
+    assert!(is_rfc3339_utc(column("STARTED (UTC)")), "{runs}");
     let letters: serde_json::Value =
         serde_json::from_str(&ok(&["--json", "dlq", "list"]).await).unwrap();
     assert_eq!(letters.as_array().unwrap().len(), 1);
@@ -421,4 +448,79 @@ async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
     assert_eq!(code(&out), 6);
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["missing"], serde_json::json!([key]));
+}
+
+/// `2026-12-03T07:04:05Z`: what a table shows for a time.
+fn is_rfc3339_utc(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[test]
+fn output_minds_pipes_terminals_and_times() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    // Logs redirected away from a terminal carry no colour codes.
+    let out = tenon(data, &["--log", "info", "plugin", "install", "--bundled"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Plugin installed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains('\x1b'), "{:?}", stderr(&out));
+    let out = tenon(data, &["tenant", "create", "acme"]);
+    assert_eq!(code(&out), 0);
+
+    // A reader that went away (`| head -1`, here: one that never reads) ends
+    // the listing quietly, with exit 0.
+    for args in [
+        &["plugin", "list"][..],
+        &["runs", "list"],
+        &["tenant", "list"],
+        &["idmap", "list", "acme"],
+        &["audit"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tenon"))
+            .arg("--data")
+            .arg(data)
+            .args(args)
+            .env_remove("TENON_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "tenon {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "tenon {args:?}: {}", stderr(&out));
+    }
+
+    // Times as RFC 3339 in UTC, not epoch milliseconds.
+    let audit = stdout(&tenon(data, &["audit"]));
+    let header: Vec<&str> = audit.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..3], ["ID", "AT", "(UTC)"], "{audit}");
+    for line in audit.lines().skip(1) {
+        let at = line.split_whitespace().nth(1).unwrap();
+        assert!(is_rfc3339_utc(at), "{at} in {audit}");
+    }
+    assert!(audit.lines().count() > 1, "{audit}");
+
+    // `preview` checks the stream before it calls the plugin.
+    let out = tenon(data, &["preview", "acme", "demo-shop", "ordres"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`demo-shop` has no stream `ordres`; it has: orders"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -36,6 +36,10 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
+use crate::{Envelope, Error, Page};
+
 /// A position in a stream ordered by `(time, key)`: everything at or before it has
 /// been read.
 ///
@@ -105,6 +109,134 @@ impl Watermark {
             *self = Self::new(time, key);
         }
         newer
+    }
+}
+
+/// The records after a [`Watermark`], in `(time, key)` order, at most a page of
+/// them: what [`Watermark::changes`] and [`Watermark::read_changes`] return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes<T> {
+    pub records: Vec<T>,
+    /// The position of the last record (the watermark itself when none).
+    pub mark: Watermark,
+    /// Whether another read would return records now.
+    pub more: bool,
+}
+
+impl<T: Serialize> Changes<T> {
+    /// The [`Page`] `read` returns: each record an upsert of `stream` at the key
+    /// `position` gives, with its time as the source time; the cursor after the
+    /// last record (none for an empty page: the host keeps the one it has).
+    pub fn into_page(
+        self,
+        stream: &str,
+        position: impl Fn(&T) -> (&str, &str),
+    ) -> Result<Page, Error> {
+        let mut records = Vec::with_capacity(self.records.len());
+        for record in &self.records {
+            let (time, key) = position(record);
+            records.push(Envelope::upsert(stream, key, record, Some(time))?);
+        }
+        Ok(Page {
+            next_cursor: (!records.is_empty()).then(|| self.mark.encode()),
+            more: self.more && !records.is_empty(),
+            records,
+        })
+    }
+}
+
+/// The most vendor pages [`Watermark::read_changes`] asks for in one read: a
+/// tie wider than this many pages is an error, not an endless read.
+pub const MAX_VENDOR_PAGES: u32 = 100;
+
+impl Watermark {
+    /// The next records of `fetched` (what the vendor returned, in any order,
+    /// records already read among them): those after this watermark, sorted by
+    /// `(time, key)`, at most `limit`, the watermark after the last, and whether
+    /// more are left (some were cut, or `vendor_more`: the vendor has further
+    /// pages). For a vendor that filters and sorts by `(time, key)` itself,
+    /// every record is new and this only builds the page.
+    pub fn changes<T>(
+        &self,
+        fetched: Vec<T>,
+        limit: u32,
+        vendor_more: bool,
+        position: impl Fn(&T) -> (&str, &str),
+    ) -> Changes<T> {
+        let limit = limit.max(1) as usize;
+        let mut fresh: Vec<T> = fetched
+            .into_iter()
+            .filter(|r| {
+                let (time, key) = position(r);
+                self.is_new(time, key)
+            })
+            .collect();
+        fresh.sort_by(|a, b| position(a).cmp(&position(b)));
+        let more = vendor_more || fresh.len() > limit;
+        fresh.truncate(limit);
+        let mut mark = self.clone();
+        if let Some(last) = fresh.last() {
+            let (time, key) = position(last);
+            mark = Watermark::new(time, key);
+        }
+        Changes {
+            records: fresh,
+            mark,
+            more,
+        }
+    }
+
+    /// Reads the next `limit` records from an API that filters "changed at or
+    /// after a time" and returns them in pages sorted by time (ties in any
+    /// order). `fetch(since, page)` asks the vendor for its page `page` (from
+    /// 0) of records changed at or after `since` (`None`: every record) and
+    /// returns them with whether the vendor has more pages.
+    ///
+    /// It asks for further vendor pages while the records already read crowd
+    /// the first ones, and until every record sharing the time of the page's
+    /// last record was seen, so no tie is skipped or returned twice, however
+    /// many records share a timestamp (up to [`MAX_VENDOR_PAGES`] pages).
+    pub fn read_changes<T>(
+        &self,
+        limit: u32,
+        mut fetch: impl FnMut(Option<&str>, u32) -> Result<(Vec<T>, bool), Error>,
+        position: impl Fn(&T) -> (&str, &str),
+    ) -> Result<Changes<T>, Error> {
+        let limit = limit.max(1) as usize;
+        let since = (!self.time.is_empty()).then_some(self.time.as_str());
+        let mut fresh: Vec<T> = Vec::new();
+        let mut page = 0;
+        loop {
+            let (records, vendor_more) = fetch(since, page)?;
+            // The newest time on this vendor page: with pages sorted by time,
+            // nothing later can come before it.
+            let newest = records
+                .iter()
+                .map(|r| position(r).0.to_owned())
+                .max()
+                .unwrap_or_default();
+            fresh.extend(records.into_iter().filter(|r| {
+                let (time, key) = position(r);
+                self.is_new(time, key)
+            }));
+            if !vendor_more {
+                return Ok(self.changes(fresh, limit as u32, false, position));
+            }
+            if fresh.len() > limit {
+                fresh.sort_by(|a, b| position(a).cmp(&position(b)));
+                // Once a later time shows, the tie at the page's end is whole.
+                if newest.as_str() > position(&fresh[limit - 1]).0 {
+                    return Ok(self.changes(fresh, limit as u32, true, position));
+                }
+            }
+            page += 1;
+            if page >= MAX_VENDOR_PAGES {
+                return Err(Error::permanent(format!(
+                    "more than {MAX_VENDOR_PAGES} vendor pages of records changed at `{}`: ask the vendor for larger pages",
+                    self.time
+                )));
+            }
+        }
     }
 }
 
@@ -213,6 +345,84 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::{Watermark, second_before};
+
+    /// `(time, key)` records as a vendor holds them.
+    fn records(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(t, k)| (t.to_string(), k.to_string()))
+            .collect()
+    }
+
+    fn keys(changes: &super::Changes<(String, String)>) -> Vec<&str> {
+        changes.records.iter().map(|(_, k)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn an_inclusive_api_is_read_through_a_tie_wider_than_its_pages() {
+        // Five records share 10:00, the vendor pages by two, sorted by time
+        // only, its ties in no particular order.
+        let vendor = records(&[
+            ("10:00", "e"),
+            ("10:00", "b"),
+            ("10:00", "d"),
+            ("10:00", "a"),
+            ("10:00", "c"),
+            ("10:05", "f"),
+        ]);
+        let mut asked = Vec::new();
+        let mut read = |mark: &Watermark| {
+            mark.read_changes(
+                2,
+                |since, page| {
+                    asked.push((since.map(str::to_owned), page));
+                    let held: Vec<_> = vendor
+                        .iter()
+                        .filter(|(t, _)| since.is_none_or(|s| t.as_str() >= s))
+                        .cloned()
+                        .collect();
+                    let start = (page * 2) as usize;
+                    let end = (start + 2).min(held.len());
+                    Ok((held[start.min(end)..end].to_vec(), end < held.len()))
+                },
+                |(t, k)| (t.as_str(), k.as_str()),
+            )
+            .unwrap()
+        };
+        let mut mark = Watermark::start();
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let changes = read(&mark);
+            seen.extend(keys(&changes).iter().map(|k| k.to_string()));
+            mark = changes.mark.clone();
+            if !changes.more {
+                break;
+            }
+        }
+        assert_eq!(seen, ["a", "b", "c", "d", "e", "f"], "{asked:?}");
+        // Nothing new: an empty page that keeps the cursor.
+        let last = read(&mark);
+        assert!(last.records.is_empty() && !last.more);
+        let page = last
+            .into_page("orders", |(t, k)| (t.as_str(), k.as_str()))
+            .unwrap();
+        assert_eq!(page.next_cursor, None);
+    }
+
+    #[test]
+    fn changes_of_a_sorted_api_become_a_page_with_the_cursor_after_the_last() {
+        let mark = Watermark::new("10:00", "b");
+        let fetched = records(&[("10:05", "d"), ("10:00", "a"), ("10:00", "c")]);
+        let changes = mark.changes(fetched, 1, false, |(t, k)| (t.as_str(), k.as_str()));
+        assert_eq!(keys(&changes), ["c"]);
+        assert!(changes.more, "d is left");
+        let page = changes
+            .into_page("orders", |(t, k)| (t.as_str(), k.as_str()))
+            .unwrap();
+        assert_eq!(page.next_cursor.as_deref(), Some("10:00|c"));
+        assert_eq!(page.records[0].key, "c");
+        assert_eq!(page.records[0].source_time.as_deref(), Some("10:00"));
+        assert!(page.more);
+    }
 
     #[test]
     fn the_second_before_crosses_minutes_days_and_years() {

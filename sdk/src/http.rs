@@ -242,7 +242,13 @@ impl Request {
     /// Sends the request through the host. Any HTTP status is a [`Response`];
     /// an `Err` means there was no response (see the module documentation).
     pub fn send(self) -> Result<Response, Error> {
-        let label = format!("{} {}", method_name(self.method), self.url);
+        // Errors name the request by method and path: the query string can be
+        // long (filters, cursors) and is no one's business in a run record.
+        let path = match self.url.find(['?', '#']) {
+            Some(at) => format!("{}?…", &self.url[..at]),
+            None => self.url.clone(),
+        };
+        let label = format!("{} {path}", method_name(self.method));
         let request = wit::Request {
             method: self.method,
             url: self.url,

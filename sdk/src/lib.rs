@@ -83,13 +83,142 @@ pub use bindings::connector::tenon::connector::types::{
     RateLimit, SecretInfo, SecretScheme, StreamInfo,
 };
 
-/// A plugin that talks to a vendor system: the `connector` world's exported
-/// interface `connector-api`.
+/// A plugin that talks to a vendor system: what the component exports as the
+/// `connector` world's `connector-api`.
 ///
 /// Implement it on a unit struct and pass that struct to [`export_connector!`].
 /// `describe` must not call imports (no HTTP, config or log): the host calls it
 /// at install time, before any tenant exists.
-pub use bindings::connector::exports::tenon::connector::connector_api::Guest as Connector;
+///
+/// The export checks every call's stream against `describe` before it calls
+/// `read` or `write`: a stream the plugin does not declare, or declares but not
+/// as readable (writable), is a `permanent` error without your code running. So
+/// a read-only connector implements `read` alone, a write-only one `write`
+/// alone, and a single-stream connector need not look at `stream` at all.
+pub trait Connector {
+    /// Who the plugin is: streams, config keys, secrets, egress.
+    fn describe() -> Descriptor;
+
+    /// Whether the vendor answers with this tenant's settings (`tenon check`).
+    fn check() -> Result<(), Error>;
+
+    /// The page of readable `stream` after `cursor` (`None`: from the start),
+    /// at most `limit` records.
+    fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+        let _ = (cursor, limit);
+        Err(Error::permanent(format!(
+            "stream `{stream}` is not readable"
+        )))
+    }
+
+    /// Applies a batch to writable `stream`: one outcome per delivery, in order.
+    fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
+        let _ = batch;
+        Err(Error::permanent(format!(
+            "stream `{stream}` is not writable"
+        )))
+    }
+}
+
+/// What the export macros call: the stream check in front of [`Connector`].
+#[doc(hidden)]
+pub mod __export {
+    use crate::{Connector, Delivery, Error, Outcome, Page, StreamInfo};
+
+    fn declared<T: Connector>(
+        stream: &str,
+        allowed: impl Fn(&StreamInfo) -> bool,
+        what: &str,
+    ) -> Result<(), Error> {
+        let descriptor = T::describe();
+        match descriptor.streams.iter().find(|s| s.name == stream) {
+            Some(info) if allowed(info) => Ok(()),
+            Some(_) => Err(Error::permanent(format!(
+                "stream `{stream}` of `{}` is not {what}",
+                descriptor.name
+            ))),
+            None => Err(Error::unknown_stream(stream)),
+        }
+    }
+
+    pub fn read<T: Connector>(
+        stream: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<Page, Error> {
+        declared::<T>(&stream, |s| s.readable, "readable")?;
+        T::read(stream, cursor, limit)
+    }
+
+    pub fn write<T: Connector>(
+        stream: String,
+        batch: Vec<Delivery>,
+    ) -> Result<Vec<Outcome>, Error> {
+        declared::<T>(&stream, |s| s.writable, "writable")?;
+        T::write(stream, batch)
+    }
+
+    /// The component's `connector-api`, implemented by forwarding to `T`.
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __export_connector_api {
+        ($ty:ident) => {
+            struct TenonConnectorApi;
+            impl $crate::bindings::connector::exports::tenon::connector::connector_api::Guest
+                for TenonConnectorApi
+            {
+                fn describe() -> $crate::Descriptor {
+                    <$ty as $crate::Connector>::describe()
+                }
+                fn check() -> ::std::result::Result<(), $crate::Error> {
+                    <$ty as $crate::Connector>::check()
+                }
+                fn read(
+                    stream: ::std::string::String,
+                    cursor: ::std::option::Option<::std::string::String>,
+                    limit: u32,
+                ) -> ::std::result::Result<$crate::Page, $crate::Error> {
+                    $crate::__export::read::<$ty>(stream, cursor, limit)
+                }
+                fn write(
+                    stream: ::std::string::String,
+                    batch: ::std::vec::Vec<$crate::Delivery>,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::Outcome>, $crate::Error> {
+                    $crate::__export::write::<$ty>(stream, batch)
+                }
+            }
+            $crate::bindings::connector::export_connector!(TenonConnectorApi with_types_in $crate::bindings::connector);
+        };
+    }
+}
+
+/// A [`Descriptor`] with what Cargo knows of the crate: `name`, `version` and
+/// `description` from `Cargo.toml`, the given `kind`, and no streams, config,
+/// secrets or egress yet; fill those in with struct update syntax:
+///
+/// ```
+/// use tenon_sdk::prelude::*;
+/// let descriptor = Descriptor {
+///     streams: vec![canonical::readable("orders", Some("updated_at"), canonical::ORDERS)],
+///     ..tenon_sdk::descriptor!(Kind::Commerce)
+/// };
+/// assert_eq!(descriptor.name, "tenon-sdk");
+/// ```
+#[macro_export]
+macro_rules! descriptor {
+    ($kind:expr) => {
+        $crate::Descriptor {
+            name: ::std::env!("CARGO_PKG_NAME").to_owned(),
+            version: ::std::env!("CARGO_PKG_VERSION").to_owned(),
+            description: ::std::env!("CARGO_PKG_DESCRIPTION").to_owned(),
+            kind: $kind,
+            streams: ::std::vec::Vec::new(),
+            egress: ::std::vec::Vec::new(),
+            config: ::std::vec::Vec::new(),
+            secrets: ::std::vec::Vec::new(),
+        }
+    };
+}
 
 /// A plugin that reshapes records: the `transform` world's exported interface
 /// `transform-api`.
@@ -127,7 +256,7 @@ macro_rules! export_connector {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         const _: () = {
-            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::__export_connector_api!($ty);
         };
         #[cfg(not(target_arch = "wasm32"))]
         const _: () = {
@@ -158,7 +287,7 @@ macro_rules! export_reconciling_connector {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         const _: () = {
-            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::__export_connector_api!($ty);
             $crate::bindings::reconcile::export_reconcile_api!($ty with_types_in $crate::bindings::reconcile);
         };
         #[cfg(not(target_arch = "wasm32"))]
@@ -205,7 +334,7 @@ macro_rules! export_webhook_connector {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         const _: () = {
-            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::__export_connector_api!($ty);
             $crate::bindings::webhook::export_webhook_api!($ty with_types_in $crate::bindings::webhook);
         };
         #[cfg(not(target_arch = "wasm32"))]
@@ -240,7 +369,7 @@ macro_rules! export_reconciling_webhook_connector {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         const _: () = {
-            $crate::bindings::connector::export_connector!($ty with_types_in $crate::bindings::connector);
+            $crate::__export_connector_api!($ty);
             $crate::bindings::reconcile::export_reconcile_api!($ty with_types_in $crate::bindings::reconcile);
             $crate::bindings::webhook::export_webhook_api!($ty with_types_in $crate::bindings::webhook);
         };
@@ -298,9 +427,9 @@ pub mod prelude {
     pub use crate::http::Client;
     pub use crate::{
         ConfigKey, Connector, Delivery, Descriptor, Envelope, Error, Kind, Op, Outcome, Page,
-        RateLimit, Reconcile, SecretInfo, StreamInfo, Transform, Webhook, config, export_connector,
-        export_reconciling_connector, export_reconciling_webhook_connector, export_transform,
-        export_webhook_connector, http, idmap, log, record, webhook,
+        RateLimit, Reconcile, SecretInfo, StreamInfo, Transform, Webhook, config, descriptor,
+        export_connector, export_reconciling_connector, export_reconciling_webhook_connector,
+        export_transform, export_webhook_connector, http, idmap, log, record, webhook,
     };
     pub use crate::{attempts, canonical, money};
 }

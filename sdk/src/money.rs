@@ -94,9 +94,53 @@ pub fn decimal(minor: i64, currency: &str) -> String {
     format(minor, exponent(currency))
 }
 
+/// A decimal amount as text from a JSON value a vendor sent as a number
+/// (`19.9`, `1500`) or as a string (`"19.90"`): `"19.9"`, `"1500"`, `"19.90"`.
+/// Anything else (an exponent, a separator, `null`) is an error naming it.
+pub fn decimal_of(value: &serde_json::Value) -> Result<String, String> {
+    let text = match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        other => return Err(format!("`{other}` is not an amount")),
+    };
+    // More decimals than any currency or price list uses is not an amount
+    // (and 10^decimals must fit an i64).
+    let decimals = text.split_once('.').map_or(0, |(_, d)| d.len()).min(12) as u32;
+    parse(&text, decimals).map_err(|_| format!("`{text}` is not a decimal amount"))?;
+    Ok(text)
+}
+
+/// For `#[serde(deserialize_with = "money::amount")]` on a `String` field: the
+/// vendor's number or string as a decimal amount (see [`decimal_of`]).
+pub fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+    decimal_of(&value).map_err(serde::de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vendor_amounts_as_numbers_or_strings_become_decimals() {
+        use serde_json::json;
+        assert_eq!(decimal_of(&json!(19.9)).unwrap(), "19.9");
+        assert_eq!(decimal_of(&json!(1500)).unwrap(), "1500");
+        assert_eq!(decimal_of(&json!(" 19.90")).unwrap(), "19.90");
+        assert_eq!(decimal_of(&json!(-0.5)).unwrap(), "-0.5");
+        assert!(decimal_of(&json!(1e-9)).is_err());
+        assert!(decimal_of(&json!("1,50")).is_err());
+        assert!(decimal_of(&json!(null)).is_err());
+        #[derive(Debug, serde::Deserialize)]
+        struct Line {
+            #[serde(deserialize_with = "amount")]
+            price: String,
+        }
+        let line: Line = serde_json::from_value(json!({"price": 4.5})).unwrap();
+        assert_eq!(minor_units(&line.price, "EUR").unwrap(), 450);
+        let bad = serde_json::from_value::<Line>(json!({"price": true}));
+        assert!(bad.unwrap_err().to_string().contains("not an amount"));
+    }
 
     #[test]
     fn amounts_parse_exactly() {

@@ -250,11 +250,15 @@ impl wasmtime::ResourceLimiter for MemoryCap {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallReport {
     pub fuel_used: u64,
-    /// HTTP requests the plugin asked the host to send, refused ones included.
+    /// HTTP requests that went out to a vendor.
     pub http_requests: u32,
     /// Of those, the ones that ended in an error instead of a response.
     #[serde(default)]
     pub http_errors: u32,
+    /// Requests the plugin asked for that the host refused before sending
+    /// (not granted, invalid, over a limit, out of time): not in `http_requests`.
+    #[serde(default)]
+    pub http_refused: u32,
     /// Time spent waiting for those requests, in microseconds.
     #[serde(default)]
     pub http_micros: u64,
@@ -271,6 +275,7 @@ impl std::ops::AddAssign for CallReport {
         self.fuel_used = self.fuel_used.saturating_add(other.fuel_used);
         self.http_requests = self.http_requests.saturating_add(other.http_requests);
         self.http_errors = self.http_errors.saturating_add(other.http_errors);
+        self.http_refused = self.http_refused.saturating_add(other.http_refused);
         self.http_micros = self.http_micros.saturating_add(other.http_micros);
         self.duration_ms = self.duration_ms.saturating_add(other.duration_ms);
         self.out_of_time = self.out_of_time || other.out_of_time;

@@ -57,9 +57,29 @@ pub fn cut(text: String, max: usize) -> String {
     format!("{}… [{} bytes cut]", &text[..end], text.len() - end)
 }
 
+/// A URL as error texts quote it: without its query string and fragment, which
+/// can carry tokens, customer data or whole filters (`…` marks what was left
+/// out).
+pub fn without_query(url: &str) -> String {
+    match url.find(['?', '#']) {
+        Some(at) => format!("{}?…", &url[..at]),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_errors_leave_out_their_query() {
+        assert_eq!(
+            without_query("http://shop/api/orders?token=s3cret&limit=5"),
+            "http://shop/api/orders?…"
+        );
+        assert_eq!(without_query("http://shop/a#frag"), "http://shop/a?…");
+        assert_eq!(without_query("http://shop/a"), "http://shop/a");
+    }
 
     #[test]
     fn long_texts_are_cut_on_a_char_boundary() {

@@ -266,7 +266,7 @@ impl Metrics {
                 )
             }),
         );
-        let per_plugin: [PerPlugin; 5] = [
+        let per_plugin: [PerPlugin; 6] = [
             (
                 "tenon_plugin_calls_total",
                 "Calls of the plugin in the flow's runs.",
@@ -279,13 +279,18 @@ impl Metrics {
             ),
             (
                 "tenon_plugin_http_requests_total",
-                "HTTP requests the plugin sent to its vendor, refused ones included.",
+                "HTTP requests the plugin sent to its vendor.",
                 |u| u.http_requests.to_string(),
             ),
             (
                 "tenon_plugin_http_errors_total",
-                "HTTP requests of the plugin that got no response: refused, or failed in transport.",
+                "HTTP requests of the plugin that got no response (failed in transport).",
                 |u| u.http_errors.to_string(),
+            ),
+            (
+                "tenon_plugin_http_refused_total",
+                "HTTP requests of the plugin the host refused to send (not granted, invalid, over a limit).",
+                |u| u.http_refused.to_string(),
             ),
             (
                 "tenon_plugin_http_seconds_total",
@@ -413,6 +418,7 @@ mod tests {
             dead_lettered: 0,
             fuel_used: 1_000,
             http_requests: 3,
+            http_refused: 0,
             cursor_before: None,
             cursor_after: None,
             error: None,
@@ -427,6 +433,7 @@ mod tests {
                         fuel_used: 400,
                         http_requests: 1,
                         http_errors: 0,
+                        http_refused: 0,
                         http_micros: 250_000,
                     },
                 ),
@@ -437,6 +444,7 @@ mod tests {
                         fuel_used: 600,
                         http_requests: 2,
                         http_errors: 1,
+                        http_refused: 0,
                         http_micros: 1_500,
                     },
                 ),

@@ -36,6 +36,7 @@ use crate::Tenon;
 use crate::flow::format_duration;
 use anyhow::Context as _;
 use config::ServeConfig;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,7 +106,9 @@ pub async fn run(
     let ticking = tokio::spawn(Arc::clone(&scheduler).tick_loop());
     let watching = tokio::spawn(watch_storage(tenon.clone()));
     ready.store(true, Ordering::SeqCst);
-    println!(
+    // A server whose standard output was closed keeps serving.
+    let _ = writeln!(
+        std::io::stdout(),
         "Tenon serving on http://{addr} (/healthz, /readyz, /metrics, /api/v1/){metrics_note}; stop with SIGTERM or Ctrl-C."
     );
     tracing::info!(%addr, data = %data.display(), "Server ready");

@@ -123,8 +123,10 @@ impl Capability for Http {
             tokens: Arc::clone(&self.tokens),
             listeners: self.listeners.clone(),
             limits: call.limits,
-            requests: 0,
-            errors: 0,
+            asked: 0,
+            sent: 0,
+            failed: 0,
+            refused: 0,
             elapsed: Duration::ZERO,
             ends: Instant::now() + call.time_left(),
             reserve: reserve(call.time_left()),
@@ -134,8 +136,9 @@ impl Capability for Http {
 
     fn finish(&self, states: &mut States, report: &mut CallReport) {
         if let Some(egress) = states.get_mut::<Egress>() {
-            report.http_requests = egress.requests;
-            report.http_errors = egress.errors;
+            report.http_requests = egress.sent;
+            report.http_errors = egress.failed;
+            report.http_refused = egress.refused;
             report.http_micros = u64::try_from(egress.elapsed.as_micros()).unwrap_or(u64::MAX);
             report.out_of_time = egress.out_of_time;
         }
@@ -154,12 +157,18 @@ pub struct Egress {
     tokens: Arc<Tokens>,
     listeners: Listeners,
     limits: Limits,
-    /// Requests sent (or refused) during this call.
-    requests: u32,
-    /// Of those, the ones that ended in an error instead of a response:
-    /// refused, invalid, or failed in transport. An HTTP error status is a
-    /// response, not an error here.
-    errors: u32,
+    /// Requests the guest asked for during this call, refused ones included:
+    /// what the call's request limit counts.
+    asked: u32,
+    /// Requests that went out to a vendor (an OAuth token request among them).
+    sent: u32,
+    /// Of the guest's requests, the ones that went out and ended without a
+    /// response (failed in transport, or an answer over the size cap). An HTTP
+    /// error status is a response, not an error here.
+    failed: u32,
+    /// Of the guest's requests, the ones the host refused before sending:
+    /// not granted, invalid, over a limit, out of time.
+    refused: u32,
     /// Time spent in requests during this call, refused ones included.
     elapsed: Duration,
     /// When the call must end: its own limit, or its run's deadline.
@@ -236,23 +245,29 @@ fn permanent(message: String) -> GuestError {
 }
 
 impl Egress {
-    /// Sends a request for the guest, counting it, whether it failed, and how
-    /// long it took.
+    /// Sends a request for the guest, counting it as sent or refused, whether
+    /// it failed, and how long it took.
     async fn send(&mut self, request: Outgoing) -> Result<v0_2::http::Response, GuestError> {
         let started = Instant::now();
+        let sent_before = self.sent;
         let result = self.exchange(request).await;
         self.elapsed += started.elapsed();
         if let Err(error) = &result {
-            self.errors += 1;
-            tracing::debug!(tenant = %self.tenant, plugin = %self.plugin, %error, "Egress request refused or failed");
+            if self.sent == sent_before {
+                self.refused += 1;
+                tracing::debug!(tenant = %self.tenant, plugin = %self.plugin, %error, "Egress request refused");
+            } else {
+                self.failed += 1;
+                tracing::debug!(tenant = %self.tenant, plugin = %self.plugin, %error, "Egress request failed");
+            }
         }
         result
     }
 
     /// Counts a request against the call's limit.
     fn count(&mut self) -> Result<(), GuestError> {
-        self.requests = self.requests.saturating_add(1);
-        if self.requests > self.limits.max_requests {
+        self.asked = self.asked.saturating_add(1);
+        if self.asked > self.limits.max_requests {
             return Err(denied(format!(
                 "this call already sent {} HTTP requests, the limit",
                 self.limits.max_requests
@@ -294,8 +309,12 @@ impl Egress {
                 self.plugin
             )));
         };
-        let url =
-            reqwest::Url::parse(url).map_err(|e| permanent(format!("invalid URL `{url}`: {e}")))?;
+        let url = reqwest::Url::parse(url).map_err(|e| {
+            permanent(format!(
+                "invalid URL `{}`: {e}",
+                crate::error::without_query(url)
+            ))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(permanent(format!(
                 "URL scheme `{}` is not http or https",
@@ -631,13 +650,14 @@ impl Egress {
 
     /// Sends `builder` and reads the answer within the size cap.
     async fn receive(
-        &self,
+        &mut self,
         builder: reqwest::RequestBuilder,
         target: &Target,
         timeout: Duration,
     ) -> Result<v0_2::http::Response, GuestError> {
         let (host, port) = (target.host.as_str(), target.port);
         let started = Instant::now();
+        self.sent = self.sent.saturating_add(1);
         let mut response = builder
             .send()
             .await
@@ -723,7 +743,11 @@ fn form_encode(value: &str) -> String {
     out
 }
 
+/// The guest's error for a request that got no answer. It names the host and
+/// port, never the URL: a query string can carry what does not belong in logs
+/// and run records, and the SDK already names the request's method and path.
 fn transport_error(host: &str, port: u16, timeout: Duration, e: reqwest::Error) -> GuestError {
+    let e = e.without_url();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(cause) = source {
         if let Some(refused) = cause.downcast_ref::<address::Refused>() {
@@ -746,9 +770,23 @@ fn transport_error(host: &str, port: u16, timeout: Duration, e: reqwest::Error) 
         permanent(format!("invalid request to {host}:{port}: {e}"))
     } else {
         GuestError::Retryable {
-            message: format!("request to {host}:{port} failed: {e}"),
+            message: format!("request to {host}:{port} failed: {}", causes(&e)),
         }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost`, each said once.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn method_v2(m: v0_2::http::Method) -> reqwest::Method {
