@@ -361,6 +361,24 @@ pub enum FlowCommand {
     },
     /// Run a flow once, now.
     Run { tenant: String, name: String },
+    /// Show a flow's cursor (where its next read starts), set it, or reset it
+    /// so the next run reads the source from the start (a backfill: versions
+    /// the flow delivered already are not sent again, so what a fixed
+    /// connector reads differently is, under its own idempotency key).
+    /// Refused while the flow runs; changes are audited.
+    Cursor {
+        tenant: String,
+        name: String,
+        /// The cursor to continue from, in the source connector's form.
+        #[arg(long, conflicts_with = "reset")]
+        set: Option<String>,
+        /// Forget the cursor: the next run reads from the start.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Remove a flow with its cursor, retry queue and inbox (its runs and dead
+    /// letters stay). Refused while it runs; audited.
+    Remove { tenant: String, name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1245,6 +1263,38 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
         FlowCommand::Run { tenant, name } => {
             let run = tenon.run_flow(&tenant, &name).await?;
             return Ok(print_run(out, &run));
+        }
+        FlowCommand::Cursor {
+            tenant,
+            name,
+            set,
+            reset,
+        } => {
+            let shown = |c: &Option<String>| c.clone().unwrap_or_else(|| "none (the start)".into());
+            if set.is_none() && !reset {
+                let cursor = tenon.cursor(&tenant, &name)?;
+                out.done(
+                    &serde_json::json!({"tenant": tenant, "flow": name, "cursor": cursor}),
+                    &format!("Cursor of `{tenant}/{name}`: {}.", shown(&cursor)),
+                );
+            } else {
+                let before = tenon.set_cursor(&tenant, &name, set.as_deref(), &actor())?;
+                out.done(
+                    &serde_json::json!({"tenant": tenant, "flow": name, "before": before, "cursor": set}),
+                    &format!(
+                        "Cursor of `{tenant}/{name}` was {}, is {}: the next run reads from there.",
+                        shown(&before),
+                        shown(&set)
+                    ),
+                );
+            }
+        }
+        FlowCommand::Remove { tenant, name } => {
+            let flow = tenon.remove_flow(&tenant, &name, &actor())?;
+            out.done(
+                &flow,
+                &format!("Flow `{tenant}/{name}` removed (its runs and dead letters are kept)."),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -746,6 +746,74 @@ impl Tenon {
             .cursor(tenant, &flow.name, &flow.source.stream)?)
     }
 
+    /// Refuses while a run of the flow is in progress (the state marks runs a
+    /// stopped host left `running` as interrupted when it opens, so a run
+    /// still `running` is one of this process or of the server holding the
+    /// folder).
+    fn not_running(&self, tenant: &str, flow: &str, what: &str) -> Result<()> {
+        let last = self.state()?.runs(Some(tenant), Some(flow), 1)?;
+        if let Some(run) = last.first()
+            && run.status == crate::flow::RunStatus::Running
+        {
+            return Err(Error::Busy(format!(
+                "run {} of flow `{tenant}/{flow}` is in progress; {what} once it ended",
+                run.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets the cursor of a flow's source stream (`None`: back to the start,
+    /// so the next run reads everything again and the idempotency keys keep
+    /// the destination from taking a version twice); audited. Returns the
+    /// cursor before.
+    pub fn set_cursor(
+        &self,
+        tenant: &str,
+        flow: &str,
+        cursor: Option<&str>,
+        actor: &str,
+    ) -> Result<Option<String>> {
+        let flow = self.flow(tenant, flow)?;
+        self.not_running(tenant, &flow.name, "set its cursor")?;
+        if cursor.is_some_and(|c| c.is_empty() || c.len() > limits::MAX_CURSOR_BYTES) {
+            return Err(Error::Invalid(format!(
+                "a cursor is 1 to {} bytes; to read from the start, reset it",
+                limits::MAX_CURSOR_BYTES
+            )));
+        }
+        let before = self
+            .state()?
+            .put_cursor(tenant, &flow.name, &flow.source.stream, cursor)?;
+        self.audit(
+            actor,
+            if cursor.is_some() {
+                "flow.cursor.set"
+            } else {
+                "flow.cursor.reset"
+            },
+            format!("{tenant}/flow/{}", flow.name),
+            serde_json::json!({ "before": before, "after": cursor }),
+        )?;
+        Ok(before)
+    }
+
+    /// Removes a flow with its cursor, retry queue and inbox; its runs and
+    /// dead letters stay. Audited; refused while it runs.
+    pub fn remove_flow(&self, tenant: &str, flow: &str, actor: &str) -> Result<Flow> {
+        let flow = self.flow(tenant, flow)?;
+        self.not_running(tenant, &flow.name, "remove it")?;
+        let queued = self.state()?.retries(tenant, &flow.name)?.len();
+        self.state()?.remove_flow(tenant, &flow.name)?;
+        self.audit(
+            actor,
+            "flow.remove",
+            format!("{tenant}/flow/{}", flow.name),
+            serde_json::json!({ "before": flow, "retries_dropped": queued }),
+        )?;
+        Ok(flow)
+    }
+
     /// A tenant's id-map links, as (namespace, source id, target id).
     pub fn links(
         &self,

@@ -24,3 +24,7 @@ pub const DEFAULT_DLQ_PAGE: usize = 50;
 
 /// The most dead letters one listing returns.
 pub const MAX_DLQ_PAGE: usize = 500;
+
+/// The longest cursor an operator may set by hand (`flow cursor --set`), in
+/// bytes: cursors are short positions (`time|key`), not documents.
+pub const MAX_CURSOR_BYTES: usize = 4096;

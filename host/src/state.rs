@@ -741,6 +741,49 @@ impl State {
         Self::get(&self.cursors, "cursors", &key(&[tenant, flow, stream]))
     }
 
+    /// Sets (or with `None` forgets) where the flow's next read of `stream`
+    /// starts; returns the cursor it replaced.
+    pub fn put_cursor(
+        &self,
+        tenant: &str,
+        flow: &str,
+        stream: &str,
+        cursor: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
+        let k = key(&[tenant, flow, stream]);
+        let before = self.cursor(tenant, flow, stream)?;
+        match cursor {
+            Some(cursor) => self.put(&self.cursors, "cursors", &k, &cursor)?,
+            None => {
+                self.remove(&self.cursors, "cursors", &k)?;
+            }
+        }
+        Ok(before)
+    }
+
+    /// Removes a flow and what only it uses: its cursors, retry queue, inbox
+    /// and the versions it delivered. Runs and dead letters stay, as history.
+    pub fn remove_flow(&self, tenant: &str, flow: &str) -> anyhow::Result<()> {
+        let _writing = self.writing();
+        let prefix = key(&[tenant, flow, ""]);
+        for (tree, name) in [
+            (&self.cursors, "cursors"),
+            (&self.retries, "retries"),
+            (&self.inbox, "inbox"),
+            (&self.delivered, "delivered"),
+        ] {
+            for entry in tree.scan_prefix(&prefix).keys() {
+                let k = entry.with_context(|| format!("could not read tree `{name}`"))?;
+                tree.remove(&k)
+                    .with_context(|| format!("could not write tree `{name}`"))?;
+            }
+        }
+        self.flows
+            .remove(key(&[tenant, flow]))
+            .context("could not write tree `flows`")?;
+        self.flush()
+    }
+
     // Runs.
 
     /// A new run id, from 1, increasing across restarts.

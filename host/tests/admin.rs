@@ -617,7 +617,9 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(code(&out), 0, "{}", support::stderr(&out));
     assert!(
-        listed.starts_with("RUN") && listed.contains("globex  orders-to-erp  succeeded"),
+        listed.starts_with("RUN")
+            && listed.contains("globex  orders-to-erp")
+            && listed.contains("Z  succeeded"),
         "{listed}"
     );
     let out = cli(OPERATOR_TOKEN, &["--json", "audit"]).await;
