@@ -750,7 +750,7 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             let records = records_to_write(&file)?;
             let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
             let outcomes = tenon
-                .write_direct(&tenant, &plugin, &stream, records, "cli")
+                .write_direct(&tenant, &plugin, &stream, records, &actor())
                 .await?;
             return Ok(print_outcomes(&out, &keys, &outcomes));
         }

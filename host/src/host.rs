@@ -576,11 +576,7 @@ impl Tenon {
         self.tenant(tenant)?;
         // Checked before any call: a plugin asked for a stream it does not
         // have would answer with an error of its own making, or with records.
-        let endpoint = Endpoint {
-            plugin: plugin.to_owned(),
-            stream: stream.to_owned(),
-        };
-        self.endpoint(&endpoint, World::Connector, |s| s.readable, "readable")?;
+        self.stream_of(plugin, stream, |s| s.readable, "readable")?;
         let plugin = self.plugin(plugin)?;
         let ctx = self.call_context(tenant, &plugin)?;
         let prepared = self.prepared(&plugin)?;
@@ -606,11 +602,7 @@ impl Tenon {
         actor: &str,
     ) -> Result<crate::sandbox::WriteOutcomes> {
         self.tenant(tenant)?;
-        let endpoint = Endpoint {
-            plugin: plugin.to_owned(),
-            stream: stream.to_owned(),
-        };
-        self.endpoint(&endpoint, World::Connector, |s| s.writable, "writable")?;
+        self.stream_of(plugin, stream, |s| s.writable, "writable")?;
         if records.len() > MAX_BATCH_SIZE as usize {
             return Err(Error::Invalid(format!(
                 "{} records in one write; at most {MAX_BATCH_SIZE}",
@@ -640,7 +632,6 @@ impl Tenon {
         Ok(outcomes)
     }
 
-    // Flows.
     // Flows.
 
     /// Defines (or redefines) a flow. The plugins must be installed, the source
@@ -691,6 +682,21 @@ impl Tenon {
             serde_json::json!({ "before": before, "after": flow }),
         )?;
         Ok(flow)
+    }
+
+    /// [`Tenon::endpoint`] for a connector's `stream` named apart.
+    fn stream_of(
+        &self,
+        plugin: &str,
+        stream: &str,
+        allowed: impl Fn(&crate::plugin::StreamInfo) -> bool,
+        what: &str,
+    ) -> Result<()> {
+        let endpoint = Endpoint {
+            plugin: plugin.to_owned(),
+            stream: stream.to_owned(),
+        };
+        self.endpoint(&endpoint, World::Connector, allowed, what)
     }
 
     fn endpoint(

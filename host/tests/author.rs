@@ -68,6 +68,19 @@ fn assert_ok(out: &Output, what: &str) {
     );
 }
 
+/// `cargo build --target wasm32-wasip2 --release`, as the guide says, into the
+/// guests' folder; the component `lib_name.wasm`.
+fn build_component(krate: &Path, lib_name: &str) -> PathBuf {
+    let target = root().join("target/wasm");
+    let built = cargo(
+        krate,
+        &["build", "--target", "wasm32-wasip2", "--release"],
+        &target,
+    );
+    assert_ok(&built, "cargo build --target wasm32-wasip2");
+    target.join(format!("wasm32-wasip2/release/{lib_name}.wasm"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_connector_tests_builds_installs_and_runs() {
     let work = tempfile::tempdir().unwrap();
@@ -94,14 +107,7 @@ async fn a_new_connector_tests_builds_installs_and_runs() {
     assert!(report.contains("test result: ok. 2 passed"), "{report}");
 
     // Built as the guide says, it installs and moves the shop's orders.
-    let wasm_target = root().join("target/wasm");
-    let built = cargo(
-        &krate,
-        &["build", "--target", "wasm32-wasip2", "--release"],
-        &wasm_target,
-    );
-    assert_ok(&built, "cargo build --target wasm32-wasip2");
-    let wasm = wasm_target.join("wasm32-wasip2/release/my_shop.wasm");
+    let wasm = build_component(&krate, "my_shop");
 
     let shop = Shop::start("shop-token", demo_orders(9)).await.unwrap();
     let ledger = Ledger::start("ledger-token").await.unwrap();
@@ -123,40 +129,34 @@ async fn a_new_connector_tests_builds_installs_and_runs() {
         assert!(inspect.contains("Orders from my storefront."), "{inspect}");
         tenon(&data, &["plugin", "install", "--bundled"]);
         tenon(&data, &["tenant", "create", "acme"]);
-        let grant = |name: &str, addr: &str| format!("{name}={addr}");
-        tenon(
-            &data,
-            &[
-                "enable",
-                "acme",
-                "my-shop",
-                "--config",
-                &format!("base_url={shop_url}"),
-                "--secret",
-                "api_token=shop-token",
-                "--secret-host",
-                &grant("api_token", &shop_addr),
-                "--grant",
-                &shop_addr,
-            ],
-        );
+        // A vendor's plugin: its address as `base_url`, its token as the
+        // `api_token` secret bound to that address, which is granted.
+        let enable = |plugin: &str, url: &str, token: &str, addr: &str| {
+            let (base, secret, host) = (
+                format!("base_url={url}"),
+                format!("api_token={token}"),
+                format!("api_token={addr}"),
+            );
+            tenon(
+                &data,
+                &[
+                    "enable",
+                    "acme",
+                    plugin,
+                    "--config",
+                    &base,
+                    "--secret",
+                    &secret,
+                    "--secret-host",
+                    &host,
+                    "--grant",
+                    addr,
+                ],
+            );
+        };
+        enable("my-shop", &shop_url, "shop-token", &shop_addr);
         tenon(&data, &["enable", "acme", "order-to-sale"]);
-        tenon(
-            &data,
-            &[
-                "enable",
-                "acme",
-                "demo-ledger",
-                "--config",
-                &format!("base_url={ledger_url}"),
-                "--secret",
-                "api_token=ledger-token",
-                "--secret-host",
-                &grant("api_token", &ledger_addr),
-                "--grant",
-                &ledger_addr,
-            ],
-        );
+        enable("demo-ledger", &ledger_url, "ledger-token", &ledger_addr);
         tenon(
             &data,
             &[
@@ -188,14 +188,7 @@ fn a_new_transform_passes_its_test_and_installs() {
     let krate = new_crate(work.path(), "transform", "my-map");
     let tested = cargo(&krate, &["test"], &root().join("target/author"));
     assert_ok(&tested, "cargo test in the new transform");
-    let wasm_target = root().join("target/wasm");
-    let built = cargo(
-        &krate,
-        &["build", "--target", "wasm32-wasip2", "--release"],
-        &wasm_target,
-    );
-    assert_ok(&built, "cargo build --target wasm32-wasip2");
-    let wasm = wasm_target.join("wasm32-wasip2/release/my_map.wasm");
+    let wasm = build_component(&krate, "my_map");
     let data = work.path().join("data");
     let installed = tenon(
         &data,

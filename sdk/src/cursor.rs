@@ -163,7 +163,6 @@ impl Watermark {
         vendor_more: bool,
         position: impl Fn(&T) -> (&str, &str),
     ) -> Changes<T> {
-        let limit = limit.max(1) as usize;
         let mut fresh: Vec<T> = fetched
             .into_iter()
             .filter(|r| {
@@ -172,13 +171,27 @@ impl Watermark {
             })
             .collect();
         fresh.sort_by(|a, b| position(a).cmp(&position(b)));
+        self.first_of(fresh, limit.max(1) as usize, vendor_more, position)
+    }
+
+    /// The first `limit` of `fresh` (records after this watermark, sorted by
+    /// position) and the watermark after the last of them.
+    fn first_of<T>(
+        &self,
+        mut fresh: Vec<T>,
+        limit: usize,
+        vendor_more: bool,
+        position: impl Fn(&T) -> (&str, &str),
+    ) -> Changes<T> {
         let more = vendor_more || fresh.len() > limit;
         fresh.truncate(limit);
-        let mut mark = self.clone();
-        if let Some(last) = fresh.last() {
-            let (time, key) = position(last);
-            mark = Watermark::new(time, key);
-        }
+        let mark = fresh.last().map_or_else(
+            || self.clone(),
+            |last| {
+                let (time, key) = position(last);
+                Watermark::new(time, key)
+            },
+        );
         Changes {
             records: fresh,
             mark,
@@ -212,22 +225,24 @@ impl Watermark {
             // nothing later can come before it.
             let newest = records
                 .iter()
-                .map(|r| position(r).0.to_owned())
+                .map(|r| position(r).0)
                 .max()
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .to_owned();
             fresh.extend(records.into_iter().filter(|r| {
                 let (time, key) = position(r);
                 self.is_new(time, key)
             }));
-            if !vendor_more {
-                return Ok(self.changes(fresh, limit as u32, false, position));
-            }
-            if fresh.len() > limit {
+            // Sorted only when this page may be the last one asked for.
+            if !vendor_more || fresh.len() > limit {
                 fresh.sort_by(|a, b| position(a).cmp(&position(b)));
-                // Once a later time shows, the tie at the page's end is whole.
-                if newest.as_str() > position(&fresh[limit - 1]).0 {
-                    return Ok(self.changes(fresh, limit as u32, true, position));
-                }
+            }
+            if !vendor_more {
+                return Ok(self.first_of(fresh, limit, false, position));
+            }
+            // Once a later time shows, the tie at the page's end is whole.
+            if fresh.len() > limit && newest.as_str() > position(&fresh[limit - 1]).0 {
+                return Ok(self.first_of(fresh, limit, true, position));
             }
             page += 1;
             if page >= MAX_VENDOR_PAGES {
