@@ -376,6 +376,42 @@ fn leaks(text: &str, secret: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn guest_prober_is_stopped_at_the_request_limit_by_refused_requests_too() {
+    // Requests the host refuses never leave it, but they still count against
+    // the call's request limit: a plugin cannot spin on refused requests.
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let prober = install(&tenon, guests::PROBER).await;
+    let sent = echo().await;
+    tenon.create_tenant("evil", "test").unwrap();
+    let mut probes: Vec<serde_json::Value> = (0..4)
+        .map(|i| serde_json::json!({ "name": format!("refused-{i}"), "url": "http://10.0.0.1/" }))
+        .collect();
+    probes.push(serde_json::json!({ "name": "sent", "url": format!("http://{}/", sent.addr) }));
+    let mut enablement = tenon::tenant::Enablement {
+        config: BTreeMap::from([("probes".into(), serde_json::Value::from(probes).to_string())]),
+        grants: vec![sent.addr.to_string().parse().unwrap()],
+        ..enablement("evil", &prober.id)
+    };
+    enablement.limits.max_requests = Some(3);
+    tenon.enable(enablement, "test").unwrap();
+
+    let seen = probe(&tenon, &prober.id).await;
+    for i in 0..3 {
+        assert!(
+            seen[&format!("refused-{i}")].contains("is not granted"),
+            "{seen:?}"
+        );
+    }
+    for name in ["refused-3", "sent"] {
+        assert!(
+            seen[name].contains("this call already sent 3 HTTP requests, the limit"),
+            "{name}: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn guest_prober_gets_no_secret_and_reaches_only_allowed_addresses() {
     let dir = tempfile::tempdir().unwrap();
     let (tenon, _shop, ledger) = with_good_tenant(dir.path()).await;
