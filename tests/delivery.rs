@@ -462,3 +462,133 @@ async fn a_destination_slow_on_one_write_in_twenty_still_gets_everything_once() 
     assert_exactly_once(&shop, &ledger, &[]);
     eprintln!("200 orders delivered in {runs} runs, {split} write call(s) split");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_that_do_not_match_their_streams_schema_are_dead_lettered_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(6).await;
+    pipeline(&tenon, "acme", &shop, &ledger);
+    // Not an ISO 4217 code: the shop's `orders` schema refuses it as read.
+    let mut misread = shop.orders()[1].clone();
+    misread.currency = "Euro".into();
+    shop.upsert_order_at(misread.clone(), &misread.updated_at);
+    // No lines: a valid order, but the transform makes a sales order without
+    // lines, which the ledger's `sale-orders` schema refuses before the write.
+    let mut empty = shop.orders()[3].clone();
+    empty.lines.clear();
+    empty.total = "0.00".into();
+    shop.upsert_order_at(empty.clone(), &empty.updated_at);
+
+    let r = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_eq!(
+        (r.records_read, r.records_written, r.dead_lettered),
+        (6, 4, 2),
+        "{r:?}"
+    );
+    let letters = tenon.dead_letters(Some("acme"), None).unwrap();
+    let letter = |key: &str| letters.iter().find(|l| l.envelope.key == key).unwrap();
+    let read = letter(&misread.id);
+    assert_eq!(
+        (read.stage, read.plugin.as_str()),
+        (Stage::Read, "demo-shop")
+    );
+    let error = &read.attempts[0].error;
+    assert!(
+        error.contains("does not match the schema of `demo-shop`'s stream `orders`")
+            && error.contains("at `/currency`"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("Euro"),
+        "values stay out of the text: {error}"
+    );
+    let write = letter(&empty.id);
+    assert_eq!(
+        (write.stage, write.plugin.as_str()),
+        (Stage::Write, "demo-ledger")
+    );
+    let error = &write.attempts[0].error;
+    assert!(
+        error.contains("`demo-ledger`'s stream `sale-orders`") && error.contains("at `/lines`"),
+        "{error}"
+    );
+    assert!(
+        write.envelope.payload.contains("\"lines\":[]"),
+        "the record as the destination would have received it: {}",
+        write.envelope.payload
+    );
+    assert_exactly_once(&shop, &ledger, &[&misread.id, &empty.id]);
+
+    // A replay checks again: still invalid, refused, and the attempt recorded.
+    let refused = tenon.replay(read.id, None, false, "ops").await.unwrap_err();
+    assert!(refused.to_string().contains("at `/currency`"), "{refused}");
+    assert_eq!(tenon.dead_letter(read.id).unwrap().attempts.len(), 2);
+    // Fixed at the source, the record's next change flows.
+    misread.currency = "EUR".into();
+    shop.upsert_order(misread.clone());
+    let r = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_eq!((r.records_written, r.dead_lettered), (1, 0), "{r:?}");
+    assert_exactly_once(&shop, &ledger, &[&empty.id]);
+    // `preview --validate`'s check: the source's records as a flow sees them.
+    let page = tenon
+        .preview("acme", "demo-shop", "orders", None, 10)
+        .await
+        .unwrap();
+    let errors = tenon
+        .schema_errors("demo-shop", "orders", &page.records)
+        .unwrap();
+    assert_eq!(errors.iter().flatten().count(), 0, "{errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_destination_two_flows_share_each_reconciles_its_own_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let ledger = Ledger::start(LEDGER_TOKEN).await.unwrap();
+    // Two tenants' shops feed the same ledger; their order ids differ.
+    let orders = tenon::vendors::demo_orders(9);
+    let acme = Shop::start(SHOP_TOKEN, orders[..6].to_vec()).await.unwrap();
+    let globex = Shop::start(SHOP_TOKEN, orders[6..].to_vec()).await.unwrap();
+    pipeline(&tenon, "acme", &acme, &ledger);
+    pipeline(&tenon, "globex", &globex, &ledger);
+    for tenant in ["acme", "globex"] {
+        assert_succeeded(&tenon.run_flow(tenant, "orders-to-erp").await.unwrap());
+    }
+    assert_eq!(ledger.sales_orders().len(), 9);
+
+    let report = tenon.reconcile("acme", "orders-to-erp").await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(
+        (
+            report.source_records,
+            report.destination_records,
+            report.matching,
+            report.not_owned
+        ),
+        (6, 9, 6, 3)
+    );
+    let report = tenon.reconcile("globex", "orders-to-erp").await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.matching, report.not_owned), (3, 6));
+
+    // Asked for the whole destination, the other flow's records are extra.
+    let whole = tenon
+        .reconcile_in("acme", "orders-to-erp", tenon::reconcile::Scope::Whole)
+        .await
+        .unwrap();
+    assert_eq!(
+        (whole.matching, whole.extra.len(), whole.not_owned),
+        (6, 3, 0)
+    );
+    assert!(!whole.is_clean());
+    // Its own records are still compared field by field.
+    let books = ledger.sales_orders();
+    let ours = books
+        .iter()
+        .find(|s| s.external_ref == format!("shop:{}", orders[0].id))
+        .unwrap();
+    ledger.edit_sales_order(&ours.id, |s| s.total_cents += 1);
+    let report = tenon.reconcile("acme", "orders-to-erp").await.unwrap();
+    assert_eq!(report.different.len(), 1, "{report:?}");
+}

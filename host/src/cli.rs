@@ -117,6 +117,11 @@ pub enum Command {
         cursor: Option<String>,
         #[arg(long, default_value_t = 10)]
         limit: u32,
+        /// Check each record against the stream's JSON Schema, as a flow
+        /// does: print why each one that does not match would be
+        /// dead-lettered, and exit 5 if any.
+        #[arg(long)]
+        validate: bool,
     },
     /// Write records to a connector's writable stream for a tenant, once,
     /// without a flow (no cursor, retries or dead letters): to try a
@@ -142,7 +147,14 @@ pub enum Command {
     Retries { tenant: String, flow: String },
     /// Compare a flow's source (after its transforms) with its destination; exits
     /// 6 when they differ.
-    Reconcile { tenant: String, flow: String },
+    Reconcile {
+        tenant: String,
+        flow: String,
+        /// Compare every record the destination holds, not only those this
+        /// flow wrote: another flow's records count as `extra`.
+        #[arg(long)]
+        whole: bool,
+    },
     /// Inspect and edit a tenant's id map.
     #[command(subcommand)]
     Idmap(IdmapCommand),
@@ -723,22 +735,52 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             stream,
             cursor,
             limit,
+            validate,
         } => {
             let page = tenon
                 .preview(&tenant, &plugin, &stream, cursor.as_deref(), limit)
                 .await?;
-            if out.json {
-                out.json_only(&page);
+            let errors = if validate {
+                tenon.schema_errors(&plugin, &stream, &page.records)?
             } else {
-                for record in &page.records {
-                    outln!("{} {:?} {}", record.key, record.op, record.payload);
+                vec![None; page.records.len()]
+            };
+            let invalid = errors.iter().flatten().count();
+            if out.json {
+                let mut json = serde_json::to_value(&page).map_err(anyhow::Error::from)?;
+                if validate {
+                    json["invalid"] = page
+                        .records
+                        .iter()
+                        .zip(&errors)
+                        .filter_map(|(r, e)| {
+                            e.as_ref()
+                                .map(|e| serde_json::json!({ "key": r.key, "error": e }))
+                        })
+                        .collect();
                 }
+                out.json_only(&json);
+            } else {
+                for (record, error) in page.records.iter().zip(&errors) {
+                    outln!("{} {:?} {}", record.key, record.op, record.payload);
+                    if let Some(error) = error {
+                        outln!("  does not match: {error}");
+                    }
+                }
+                let checked = if validate {
+                    format!(", {invalid} not matching the stream's schema")
+                } else {
+                    String::new()
+                };
                 outln!(
-                    "{} record(s); next cursor {}; more: {}.",
+                    "{} record(s){checked}; next cursor {}; more: {}.",
                     page.records.len(),
                     page.next_cursor.as_deref().unwrap_or("none"),
                     page.more
                 );
+            }
+            if invalid > 0 {
+                return Ok(ExitCode::from(5));
             }
         }
         Command::Write {
@@ -760,8 +802,14 @@ pub async fn run_with(cli: Cli, compiler: crate::compile::Compiler) -> crate::Re
             let retries = tenon.retries(&tenant, &flow)?;
             print_retries(&out, &retries);
         }
-        Command::Reconcile { tenant, flow } => {
-            let report = tenon.reconcile(&tenant, &flow).await?;
+        Command::Reconcile {
+            tenant,
+            flow,
+            whole,
+        } => {
+            let report = tenon
+                .reconcile_in(&tenant, &flow, crate::reconcile::Scope::whole_if(whole))
+                .await?;
             return Ok(print_reconciliation(&out, &report));
         }
         Command::Idmap(IdmapCommand::List { tenant, namespace }) => {
@@ -1270,31 +1318,16 @@ async fn flow(tenon: &Tenon, out: &Output, cmd: FlowCommand) -> crate::Result<Ex
             set,
             reset,
         } => {
-            let shown = |c: &Option<String>| c.clone().unwrap_or_else(|| "none (the start)".into());
             if set.is_none() && !reset {
                 let cursor = tenon.cursor(&tenant, &name)?;
-                out.done(
-                    &serde_json::json!({"tenant": tenant, "flow": name, "cursor": cursor}),
-                    &format!("Cursor of `{tenant}/{name}`: {}.", shown(&cursor)),
-                );
+                print_cursor(out, &tenant, &name, None, &cursor);
             } else {
                 let before = tenon.set_cursor(&tenant, &name, set.as_deref(), &actor())?;
-                out.done(
-                    &serde_json::json!({"tenant": tenant, "flow": name, "before": before, "cursor": set}),
-                    &format!(
-                        "Cursor of `{tenant}/{name}` was {}, is {}: the next run reads from there.",
-                        shown(&before),
-                        shown(&set)
-                    ),
-                );
+                print_cursor(out, &tenant, &name, Some(&before), &set);
             }
         }
         FlowCommand::Remove { tenant, name } => {
-            let flow = tenon.remove_flow(&tenant, &name, &actor())?;
-            out.done(
-                &flow,
-                &format!("Flow `{tenant}/{name}` removed (its runs and dead letters are kept)."),
-            );
+            print_removed(out, &tenon.remove_flow(&tenant, &name, &actor())?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -1555,6 +1588,23 @@ async fn remote(
         Command::Flow(FlowCommand::Run { tenant, name }) => {
             return Ok(print_run(out, &client.run_flow(&tenant, &name).await?));
         }
+        Command::Flow(FlowCommand::Cursor {
+            tenant,
+            name,
+            set,
+            reset,
+        }) => {
+            if set.is_none() && !reset {
+                let cursor = client.cursor(&tenant, &name).await?;
+                print_cursor(out, &tenant, &name, None, &cursor);
+            } else {
+                let before = client.set_cursor(&tenant, &name, set.as_deref()).await?;
+                print_cursor(out, &tenant, &name, Some(&before), &set);
+            }
+        }
+        Command::Flow(FlowCommand::Remove { tenant, name }) => {
+            print_removed(out, &client.remove_flow(&tenant, &name).await?);
+        }
         Command::Runs(RunsCommand::List {
             tenant,
             flow,
@@ -1568,10 +1618,16 @@ async fn remote(
         Command::Retries { tenant, flow } => {
             print_retries(out, &client.retries(&tenant, &flow).await?);
         }
-        Command::Reconcile { tenant, flow } => {
+        Command::Reconcile {
+            tenant,
+            flow,
+            whole,
+        } => {
             return Ok(print_reconciliation(
                 out,
-                &client.reconcile(&tenant, &flow).await?,
+                &client
+                    .reconcile(&tenant, &flow, crate::reconcile::Scope::whole_if(whole))
+                    .await?,
             ));
         }
         Command::Dlq(DlqCommand::List {
@@ -1833,6 +1889,46 @@ fn print_retries(out: &Output, retries: &[Retry]) {
 }
 
 /// Prints a reconciliation; exit code 6 if the systems differ.
+/// A flow's cursor, and the one it replaced (`before`) after a change.
+fn print_cursor(
+    out: &Output,
+    tenant: &str,
+    flow: &str,
+    before: Option<&Option<String>>,
+    cursor: &Option<String>,
+) {
+    let shown = |c: &Option<String>| c.clone().unwrap_or_else(|| "none (the start)".into());
+    let json = serde_json::json!({"tenant": tenant, "flow": flow, "cursor": cursor});
+    match before {
+        None => out.done(
+            &json,
+            &format!("Cursor of `{tenant}/{flow}`: {}.", shown(cursor)),
+        ),
+        Some(before) => {
+            let mut json = json;
+            json["before"] = serde_json::json!(before);
+            out.done(
+                &json,
+                &format!(
+                    "Cursor of `{tenant}/{flow}` was {}, is {}: the next run reads from there.",
+                    shown(before),
+                    shown(cursor)
+                ),
+            );
+        }
+    }
+}
+
+fn print_removed(out: &Output, flow: &Flow) {
+    out.done(
+        flow,
+        &format!(
+            "Flow `{}/{}` removed (its runs and dead letters are kept).",
+            flow.tenant, flow.name
+        ),
+    );
+}
+
 fn print_reconciliation(out: &Output, report: &Reconciliation) -> ExitCode {
     if out.json {
         out.json_only(report);
@@ -1843,6 +1939,12 @@ fn print_reconciliation(out: &Output, report: &Reconciliation) -> ExitCode {
             report.destination_records,
             report.matching
         );
+        if report.not_owned > 0 {
+            outln!(
+                "Not compared: {} destination record(s) this flow did not write (--whole compares them).",
+                report.not_owned
+            );
+        }
         for key in &report.missing {
             outln!("missing    {key} (in the source, not in the destination)");
         }

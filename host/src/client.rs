@@ -5,10 +5,10 @@
 
 use crate::delivery::{AuditEntry, DeadLetter, Retry};
 use crate::dlq::Replayed;
-use crate::flow::Run;
+use crate::flow::{Flow, Run};
 use crate::plugin::Installed;
 use crate::reconcile::Reconciliation;
-use crate::server::api::{EnableBody, FlowRow, TenantRow, VersionRow};
+use crate::server::api::{CursorView, EnableBody, FlowRow, TenantRow, VersionRow};
 use crate::tenant::EnablementView;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -226,6 +226,44 @@ impl Client {
         .await
     }
 
+    /// A flow's cursor.
+    pub async fn cursor(&self, tenant: &str, flow: &str) -> Result<Option<String>> {
+        let view: CursorView = self
+            .call(
+                Method::GET,
+                &format!("/tenants/{tenant}/flows/{flow}/cursor"),
+                None,
+            )
+            .await?;
+        Ok(view.cursor)
+    }
+
+    /// Sets a flow's cursor (`None`: from the start); returns the one it replaced.
+    pub async fn set_cursor(
+        &self,
+        tenant: &str,
+        flow: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<String>> {
+        let view: CursorView = self
+            .call(
+                Method::PUT,
+                &format!("/tenants/{tenant}/flows/{flow}/cursor"),
+                Some(serde_json::json!({ "cursor": cursor })),
+            )
+            .await?;
+        Ok(view.before.flatten())
+    }
+
+    pub async fn remove_flow(&self, tenant: &str, flow: &str) -> Result<Flow> {
+        self.call(
+            Method::DELETE,
+            &format!("/tenants/{tenant}/flows/{flow}"),
+            None,
+        )
+        .await
+    }
+
     pub async fn runs(
         &self,
         tenant: Option<&str>,
@@ -251,10 +289,16 @@ impl Client {
         .await
     }
 
-    pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
+    pub async fn reconcile(
+        &self,
+        tenant: &str,
+        flow: &str,
+        scope: crate::reconcile::Scope,
+    ) -> Result<Reconciliation> {
+        let whole = scope == crate::reconcile::Scope::Whole;
         self.call(
             Method::POST,
-            &format!("/tenants/{tenant}/flows/{flow}/reconcile"),
+            &format!("/tenants/{tenant}/flows/{flow}/reconcile?whole={whole}"),
             None,
         )
         .await

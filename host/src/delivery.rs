@@ -33,12 +33,14 @@ pub struct Attempt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
-    /// The host refused the record as the source produced it (its payload was
-    /// over the size cap and was dropped): it can only be discarded.
+    /// The host refused the record as the source produced it: it did not
+    /// match the source stream's schema, or its payload was over the size cap
+    /// (then the payload was dropped and it can only be discarded).
     Read,
     /// A transform refused the record.
     Transform,
-    /// The destination refused it.
+    /// The destination refused it, or the host did before writing: it did not
+    /// match the destination stream's schema.
     Write,
 }
 

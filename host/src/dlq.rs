@@ -110,7 +110,7 @@ impl Tenon {
         span.record("tenant", letter.tenant.as_str());
         span.record("flow", letter.flow.as_str());
         let flow = self.flow(&letter.tenant, &letter.flow)?;
-        if letter.payload_dropped || letter.stage == Stage::Read {
+        if letter.payload_dropped {
             return Err(Error::Invalid(format!(
                 "dead letter {id} lost its payload (it was over the size cap): it cannot be replayed, only discarded"
             )));
@@ -144,17 +144,28 @@ impl Tenon {
         };
 
         let mut used = (letter.plugin.clone(), letter.plugin_version.clone());
+        if letter.stage == Stage::Read {
+            // Refused as read: it must match the source's schema now (a fixed
+            // connector may declare another one).
+            let source = pinned(&flow.source.plugin)?;
+            used = (source.plugin.clone(), source.version.clone());
+            if let Err(error) = source.check(&flow.source.stream, &letter.envelope) {
+                return Err(self.replay_refused(&mut letter, error));
+            }
+        }
         let deliveries: Vec<(crate::record::Envelope, String)> = match letter.stage {
-            Stage::Write | Stage::Read => {
+            Stage::Write => {
                 vec![(letter.envelope.clone(), letter.idempotency_key.clone())]
             }
-            Stage::Transform => {
+            Stage::Transform | Stage::Read => {
                 let steps = flow
                     .transforms
                     .iter()
                     .map(|t| pinned(t))
                     .collect::<Result<Vec<_>>>()?;
-                if let Some(step) = steps.iter().find(|s| s.plugin == letter.plugin) {
+                if let Some(step) = steps.iter().find(|s| s.plugin == letter.plugin)
+                    && letter.stage == Stage::Transform
+                {
                     used = (step.plugin.clone(), step.version.clone());
                 }
                 match self.chain(&steps, vec![letter.envelope.clone()]).await {
@@ -173,6 +184,11 @@ impl Tenon {
         let destination = pinned(&flow.destination.plugin)?;
         if letter.stage == Stage::Write {
             used = (destination.plugin.clone(), destination.version.clone());
+        }
+        for (envelope, _) in &deliveries {
+            if let Err(error) = destination.check(&flow.destination.stream, envelope) {
+                return Err(self.replay_refused(&mut letter, error));
+            }
         }
         let keys: Vec<(String, crate::record::Version)> = deliveries
             .iter()
@@ -242,14 +258,26 @@ impl Tenon {
 
     /// Records a failed replay on the dead letter and returns the error to report.
     fn replay_failed(&self, letter: &mut DeadLetter, error: CallError) -> Error {
-        letter.attempts.push(Attempt {
-            at: now_ms(),
-            error: error.to_string(),
-        });
-        if let Err(e) = self.state().and_then(|s| s.put_dead_letter(letter)) {
-            return e.into();
+        if let Err(e) = self.add_attempt(letter, error.to_string()) {
+            return e;
         }
         error.into()
+    }
+
+    /// Records a replay the host refused on the dead letter, and returns it.
+    fn replay_refused(&self, letter: &mut DeadLetter, error: String) -> Error {
+        if let Err(e) = self.add_attempt(letter, error.clone()) {
+            return e;
+        }
+        Error::Invalid(error)
+    }
+
+    fn add_attempt(&self, letter: &mut DeadLetter, error: String) -> Result<()> {
+        letter.attempts.push(Attempt {
+            at: now_ms(),
+            error,
+        });
+        Ok(self.state()?.put_dead_letter(letter)?)
     }
 }
 

@@ -4,6 +4,7 @@
 //! Running flows is in [`crate::sync`]; [`Tenon::shutdown`] asks running flows
 //! to stop after their current batch.
 
+use crate::GuestError;
 use crate::capability::http::{Access, Http};
 use crate::capability::secret::Secrets;
 use crate::capability::{config, idmap::Scope};
@@ -59,6 +60,8 @@ pub struct Tenon {
     /// slow (see [`crate::sync`]); absent means the flow's batch size.
     pub(crate) write_sizes:
         Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>,
+    /// Stream schemas compiled, by component.
+    pub(crate) schemas: crate::schema::Schemas,
     data_dir: PathBuf,
     /// Cancelled by [`Tenon::shutdown`]; shared by every clone.
     stopping: CancellationToken,
@@ -120,6 +123,7 @@ impl Tenon {
             http,
             reconciling: Arc::default(),
             write_sizes: Arc::default(),
+            schemas: Default::default(),
             data_dir: data_dir.to_owned(),
             stopping: CancellationToken::new(),
         })
@@ -260,6 +264,8 @@ impl Tenon {
         let world = prepared.world();
         descriptor
             .validate(world)
+            .map_err(|e| Error::Invalid(format!("the plugin's description is unusable: {e}")))?;
+        crate::schema::StreamSchemas::compile(&descriptor)
             .map_err(|e| Error::Invalid(format!("the plugin's description is unusable: {e}")))?;
         let binding =
             self.check_name(&descriptor.name, &descriptor.version, &provenance, &options)?;
@@ -587,6 +593,21 @@ impl Tenon {
         Ok(page)
     }
 
+    /// Why each record does not match the schema of `plugin`'s `stream`
+    /// (`None` where it does): what `preview --validate` shows.
+    pub fn schema_errors(
+        &self,
+        plugin: &str,
+        stream: &str,
+        records: &[Envelope],
+    ) -> Result<Vec<Option<String>>> {
+        let schemas = self.schemas.of(&self.plugin(plugin)?)?;
+        Ok(records
+            .iter()
+            .map(|record| schemas.check(plugin, stream, record).err())
+            .collect())
+    }
+
     /// Writes `records` to a connector's writable `stream` for `tenant`, once,
     /// without a flow: no cursor, retry queue or dead letter, nothing stored
     /// but an audit entry. For trying a connector (`tenon write`, the
@@ -609,26 +630,44 @@ impl Tenon {
                 records.len()
             )));
         }
-        let installed = self.plugin(plugin)?;
-        let ctx = self.call_context(tenant, &installed)?;
-        let prepared = self.prepared(&installed)?;
+        let step = self.step(tenant, plugin)?;
         let flow = format!("write:{plugin}");
-        let batch: Vec<(Envelope, String)> = records
-            .into_iter()
-            .map(|mut record| {
-                record.stream = stream.to_owned();
-                let key = crate::record::idempotency_key(&record, tenant, &flow);
-                (record, key)
-            })
-            .collect();
-        let count = batch.len();
+        // Records that do not match the stream's schema are not sent: their
+        // outcome is the reason.
+        let mut outcomes: crate::sandbox::WriteOutcomes = Vec::with_capacity(records.len());
+        let mut batch: Vec<(Envelope, String)> = Vec::new();
+        for mut record in records {
+            record.stream = stream.to_owned();
+            match step.check(stream, &record) {
+                Ok(()) => {
+                    let key = crate::record::idempotency_key(&record, tenant, &flow);
+                    batch.push((record, key));
+                    outcomes.push(Ok(None));
+                }
+                Err(message) => outcomes.push(Err(GuestError::Permanent { message })),
+            }
+        }
         self.audit(
             actor,
             "plugin.write",
             format!("{tenant}/plugin/{plugin}/{stream}"),
-            serde_json::json!({ "records": count }),
+            serde_json::json!({ "records": outcomes.len(), "sent": batch.len() }),
         )?;
-        let (outcomes, _) = self.sandbox.write(&prepared, &ctx, stream, batch).await?;
+        if batch.is_empty() {
+            return Ok(outcomes);
+        }
+        let (sent, _) = self
+            .sandbox
+            .write(&step.prepared, &step.ctx, stream, batch)
+            .await?;
+        let mut sent = sent.into_iter();
+        for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+            *outcome = sent.next().unwrap_or_else(|| {
+                Err(GuestError::Permanent {
+                    message: "the plugin gave no outcome for this record".into(),
+                })
+            });
+        }
         Ok(outcomes)
     }
 

@@ -14,6 +14,7 @@
 //! | [`sync`] | running a flow: retries due, inbox, read, transform, write, commit |
 //! | [`inbox`] | webhook ingress: records a plugin made of a webhook, stored until a flow delivers them |
 //! | [`dlq`] | the retry queue and dead letters: list, replay, discard (audited) |
+//! | [`schema`] | stream schemas: records checked when read and before write |
 //! | [`reconcile`] | comparing a flow's source and destination |
 //! | [`versions`] | plugin versions: list, rollback, flow pins, grants an upgrade needs |
 //! | [`engine`], [`sandbox`], [`capability`], [`limits`] | the trust boundary, crate `tenon-runtime` (`host/runtime`), re-exported: engine, one call's sandbox, host imports, limits |
@@ -47,6 +48,7 @@ pub mod publishers;
 pub mod reconcile;
 pub mod record;
 pub mod scaffold;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod sync;

@@ -6,6 +6,11 @@
 //! from successful writes (`flow:<name>`) ties the two together; payloads are
 //! compared as JSON values. The report lists what is missing at the destination,
 //! what is there but has no source record, and what differs.
+//!
+//! A destination may be fed by more than one flow (or hold records of its
+//! own): by default only the records this flow wrote (those in its id map) are
+//! compared, and the others are counted apart; [`Scope::Whole`] compares the
+//! whole destination, so that anything the source lacks is `extra`.
 
 use crate::error::{Error, Result};
 use crate::flow::MAX_PAGES_PER_RUN;
@@ -27,11 +32,32 @@ pub struct Difference {
     pub fields: BTreeMap<String, [serde_json::Value; 2]>,
 }
 
+/// Which destination records a reconciliation compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Those the flow wrote (found in its id map): another flow's records on
+    /// a shared destination are not this flow's to explain.
+    #[default]
+    Owned,
+    /// Every record the destination holds.
+    Whole,
+}
+
+impl Scope {
+    /// [`Scope::Whole`] if `whole`, else [`Scope::Owned`] (`--whole`, `?whole=true`).
+    pub fn whole_if(whole: bool) -> Scope {
+        if whole { Scope::Whole } else { Scope::Owned }
+    }
+}
+
 /// The outcome of `tenon reconcile`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Reconciliation {
     pub tenant: String,
     pub flow: String,
+    #[serde(default)]
+    pub scope: Scope,
     pub source_records: usize,
     pub destination_records: usize,
     pub matching: usize,
@@ -40,6 +66,10 @@ pub struct Reconciliation {
     /// Destination ids with no source record.
     pub extra: Vec<String>,
     pub different: Vec<Difference>,
+    /// Destination records the flow did not write, left out of an
+    /// [`Scope::Owned`] comparison.
+    #[serde(default)]
+    pub not_owned: usize,
 }
 
 impl Reconciliation {
@@ -50,10 +80,22 @@ impl Reconciliation {
 }
 
 impl Tenon {
-    /// Compares a flow's source (after its transforms) with its destination.
+    /// Compares a flow's source (after its transforms) with the records it
+    /// wrote to its destination.
+    pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
+        self.reconcile_in(tenant, flow, Scope::Owned).await
+    }
+
+    /// Compares a flow's source (after its transforms) with its destination,
+    /// the records it wrote or all of them.
     /// (The span gives the plugin calls' log lines the flow; see `run_flow`.)
     #[tracing::instrument(level = "error", skip(self))]
-    pub async fn reconcile(&self, tenant: &str, flow: &str) -> Result<Reconciliation> {
+    pub async fn reconcile_in(
+        &self,
+        tenant: &str,
+        flow: &str,
+        scope: Scope,
+    ) -> Result<Reconciliation> {
         let flow = self.flow(tenant, flow)?;
         let _turn = Turn::take(self, tenant)?;
         let mut held_bytes = 0usize;
@@ -142,15 +184,21 @@ impl Tenon {
         let mut report = Reconciliation {
             tenant: tenant.to_owned(),
             flow: flow.name.clone(),
+            scope,
             source_records: expected.len(),
             destination_records: held.len(),
             matching: 0,
             missing: Vec::new(),
             extra: Vec::new(),
             different: Vec::new(),
+            not_owned: 0,
         };
         for (id, value) in held {
             let key = self.state()?.reverse(tenant, &namespace, &id)?;
+            if key.is_none() && scope == Scope::Owned {
+                report.not_owned += 1;
+                continue;
+            }
             match key.and_then(|k| expected.remove(&k).map(|v| (k, v))) {
                 None => report.extra.push(id),
                 Some((_, source)) if source == value => report.matching += 1,

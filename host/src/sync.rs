@@ -29,8 +29,10 @@ use crate::host::{Tenon, now_ms};
 use crate::limits::{MAX_PAYLOAD_BYTES, MAX_RUN_STORED_BYTES};
 use crate::record::{Envelope, Version};
 use crate::sandbox::{CallContext, CallError, CallReport};
+use crate::schema::StreamSchemas;
 use crate::state::Commit;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A plugin of a flow, resolved for its tenant.
@@ -39,6 +41,16 @@ pub(crate) struct Step {
     pub(crate) version: String,
     pub(crate) prepared: Prepared,
     pub(crate) ctx: CallContext,
+    /// Its streams' schemas, which records are checked against.
+    pub(crate) schemas: Arc<StreamSchemas>,
+}
+
+impl Step {
+    /// Why `record` does not match the schema of this plugin's `stream`, if
+    /// it does not (see [`StreamSchemas::check`]).
+    pub(crate) fn check(&self, stream: &str, record: &Envelope) -> std::result::Result<(), String> {
+        self.schemas.check(&self.plugin, stream, record)
+    }
 }
 
 /// How a run's delivery ended without an error.
@@ -199,6 +211,7 @@ impl Tenon {
             version: plugin.version.clone(),
             ctx: self.call_context(tenant, plugin)?,
             prepared: self.prepared(plugin)?,
+            schemas: self.schemas.of(plugin)?,
         })
     }
 
@@ -234,7 +247,7 @@ impl Tenon {
             return Ok(ending);
         }
         let ending = self
-            .drain_inbox(flow, &transforms, &destination, run, deadline)
+            .drain_inbox(flow, &source, &transforms, &destination, run, deadline)
             .await?;
         if ending != Ending::Finished {
             return Ok(ending);
@@ -276,6 +289,7 @@ impl Tenon {
             let mut commit = Commit::default();
             self.deliver_batch(
                 flow,
+                &source,
                 &transforms,
                 &destination,
                 run,
@@ -303,11 +317,14 @@ impl Tenon {
         Ok(Ending::Finished)
     }
 
-    /// Runs records through the transforms and delivers them, sorting each
-    /// outcome into `commit`.
+    /// Checks records against the source stream's schema, runs them through
+    /// the transforms, checks what they made against the destination stream's
+    /// schema and delivers it, sorting each outcome into `commit`.
+    #[allow(clippy::too_many_arguments)]
     async fn deliver_batch(
         &self,
         flow: &Flow,
+        source: &Step,
         transforms: &[Step],
         destination: &Step,
         run: &mut Run,
@@ -322,6 +339,15 @@ impl Tenon {
         for record in oversized {
             self.dead_letter_oversized(flow, Stage::Read, "(source)", record, run, commit);
         }
+        let records = self.matching(
+            flow,
+            Stage::Read,
+            source,
+            &flow.source.stream,
+            records,
+            run,
+            commit,
+        );
         let batch = self
             .transform_all(flow, transforms, records, run, commit)
             .await?;
@@ -332,6 +358,15 @@ impl Tenon {
             let last = transforms.last().map_or("(source)", |t| t.plugin.as_str());
             self.dead_letter_oversized(flow, Stage::Transform, last, record, run, commit);
         }
+        let batch = self.matching(
+            flow,
+            Stage::Write,
+            destination,
+            &flow.destination.stream,
+            batch,
+            run,
+            commit,
+        );
         // Versions never go back: of a key's versions in the batch only the
         // newest goes on, and it goes on only if it is newer than the version
         // delivered last and than the one waiting in the retry queue (where it
@@ -472,25 +507,47 @@ impl Tenon {
         let size = record.payload.len();
         tracing::warn!(record = %record.key, size, "Record over the payload cap; dead-lettered without its payload");
         record.payload = String::new();
-        run.dead_lettered += 1;
-        commit.dead_letters.push(DeadLetter {
-            id: 0,
-            tenant: flow.tenant.clone(),
-            flow: flow.name.clone(),
-            stage,
-            idempotency_key: crate::record::idempotency_key(&record, &flow.tenant, &flow.name),
-            envelope: record,
-            plugin: plugin.to_owned(),
-            plugin_version: String::new(),
-            attempts: vec![Attempt {
-                at: now_ms(),
-                error: format!(
-                    "the payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit; it was dropped and the record can only be discarded (fix it at the source, whose next change is read again)"
-                ),
-            }],
-            dead_at: now_ms(),
-            payload_dropped: true,
-        });
+        let error = format!(
+            "the payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit; it was dropped and the record can only be discarded (fix it at the source, whose next change is read again)"
+        );
+        dead_letter(flow, stage, (plugin, ""), record, error, run, commit);
+        if let Some(letter) = commit.dead_letters.last_mut() {
+            letter.payload_dropped = true;
+        }
+    }
+
+    /// The records that match `stream`'s schema of `plugin`; each one that
+    /// does not is dead-lettered at `stage` with the reasons.
+    #[allow(clippy::too_many_arguments)]
+    fn matching(
+        &self,
+        flow: &Flow,
+        stage: Stage,
+        plugin: &Step,
+        stream: &str,
+        records: Vec<Envelope>,
+        run: &mut Run,
+        commit: &mut Commit,
+    ) -> Vec<Envelope> {
+        let mut matching = Vec::with_capacity(records.len());
+        for record in records {
+            match plugin.check(stream, &record) {
+                Ok(()) => matching.push(record),
+                Err(error) => {
+                    tracing::warn!(record = %record.key, %error, "Record dead-lettered");
+                    dead_letter(
+                        flow,
+                        stage,
+                        (&plugin.plugin, &plugin.version),
+                        record,
+                        error,
+                        run,
+                        commit,
+                    );
+                }
+            }
+        }
+        matching
     }
 
     /// Commits a batch, unless it would make the run store more than
@@ -514,6 +571,7 @@ impl Tenon {
     async fn drain_inbox(
         &self,
         flow: &Flow,
+        source: &Step,
         transforms: &[Step],
         destination: &Step,
         run: &mut Run,
@@ -535,8 +593,16 @@ impl Tenon {
                 ..Commit::default()
             };
             let records = entries.into_iter().map(|e| e.envelope).collect();
-            self.deliver_batch(flow, transforms, destination, run, records, &mut commit)
-                .await?;
+            self.deliver_batch(
+                flow,
+                source,
+                transforms,
+                destination,
+                run,
+                records,
+                &mut commit,
+            )
+            .await?;
             run.batches += 1;
             self.commit(run, commit)?;
         }
@@ -674,23 +740,15 @@ impl Tenon {
         commit: &mut Commit,
     ) {
         tracing::warn!(record = %record.key, plugin = %stage.plugin, %error, "Transform refused a record; dead-lettered");
-        run.dead_lettered += 1;
-        commit.dead_letters.push(DeadLetter {
-            id: 0,
-            tenant: flow.tenant.clone(),
-            flow: flow.name.clone(),
-            stage: Stage::Transform,
-            idempotency_key: crate::record::idempotency_key(&record, &flow.tenant, &flow.name),
-            envelope: record,
-            plugin: stage.plugin.clone(),
-            plugin_version: stage.version.clone(),
-            attempts: vec![Attempt {
-                at: now_ms(),
-                error: error.to_string(),
-            }],
-            dead_at: now_ms(),
-            payload_dropped: false,
-        });
+        dead_letter(
+            flow,
+            Stage::Transform,
+            (&stage.plugin, &stage.version),
+            record,
+            error.to_string(),
+            run,
+            commit,
+        );
     }
 
     /// Delivers records and sorts each outcome into `commit`: done, queued for a
@@ -898,6 +956,36 @@ impl Tenon {
 
 /// Whether the destination asks about earlier write attempts: then the host
 /// records them.
+/// A record's dead letter, counted in the run: refused at `stage` by
+/// `plugin` (name, version) for `error`.
+fn dead_letter(
+    flow: &Flow,
+    stage: Stage,
+    (plugin, version): (&str, &str),
+    record: Envelope,
+    error: String,
+    run: &mut Run,
+    commit: &mut Commit,
+) {
+    run.dead_lettered += 1;
+    commit.dead_letters.push(DeadLetter {
+        id: 0,
+        tenant: flow.tenant.clone(),
+        flow: flow.name.clone(),
+        stage,
+        idempotency_key: crate::record::idempotency_key(&record, &flow.tenant, &flow.name),
+        envelope: record,
+        plugin: plugin.to_owned(),
+        plugin_version: version.to_owned(),
+        attempts: vec![Attempt {
+            at: now_ms(),
+            error,
+        }],
+        dead_at: now_ms(),
+        payload_dropped: false,
+    });
+}
+
 pub(crate) fn asks_attempts(destination: &Step) -> bool {
     destination.prepared.imports(attempts::INTERFACE)
 }

@@ -716,6 +716,81 @@ async fn operators_and_tenants_drive_a_running_server_over_http() {
         "{last}"
     );
 
+    // The flow's cursor, and the flow itself, through the API: refused (409,
+    // exit 4) while the scheduler runs the flow, so tried again until idle.
+    let when_idle = |token: &'static str, args: &'static [&'static str]| {
+        let cli = &cli;
+        async move {
+            for _ in 0..50 {
+                let out = cli(token, args).await;
+                if code(&out) != 4 {
+                    return out;
+                }
+                let error = support::stderr(&out);
+                assert!(
+                    error.contains("running") || error.contains("in progress"),
+                    "{error}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the flow was always running");
+        }
+    };
+    let out = cli(
+        ACME_TOKEN,
+        &["--json", "flow", "cursor", "acme", "orders-to-erp"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(shown["cursor"].is_string(), "the flow has run: {shown}");
+    let out = cli(
+        GLOBEX_TOKEN,
+        &["flow", "cursor", "acme", "orders-to-erp", "--reset"],
+    )
+    .await;
+    assert_eq!(
+        code(&out),
+        3,
+        "another tenant's flow does not exist for globex"
+    );
+    let out = when_idle(
+        ACME_TOKEN,
+        &[
+            "--json",
+            "flow",
+            "cursor",
+            "acme",
+            "orders-to-erp",
+            "--reset",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    let reset: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (reset["cursor"].clone(), reset["before"].clone()),
+        (Value::Null, shown["cursor"].clone()),
+        "{reset}"
+    );
+    let (_, audit) = served.call("GET", "/api/v1/audit", OPS, None).await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "flow.cursor.reset" && e["actor"] == "acme-portal"),
+        "{audit}"
+    );
+    let out = when_idle(ACME_TOKEN, &["flow", "remove", "acme", "orders-to-erp"]).await;
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    let (status, _) = served
+        .call("GET", "/api/v1/tenants/acme/flows/orders-to-erp", OPS, None)
+        .await;
+    assert_eq!(status, 404, "removed");
+    let out = cli(ACME_TOKEN, &["flow", "cursor", "acme", "orders-to-erp"]).await;
+    assert_eq!(code(&out), 3);
+
     let (status, _) = served.terminate(WAIT).await;
     assert!(status.success());
 }

@@ -494,6 +494,79 @@ async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
     let runs = ok(&["runs", "list", "--tenant", "acme"]).await;
     assert!(runs.contains("orders-to-erp"), "{runs}");
     assert!(ok(&["audit"]).await.contains("flow.remove"));
+
+    // `preview --validate` shows what a flow would dead-letter, and why.
+    let mut odd = shop.orders()[2].clone();
+    odd.currency = "Euro".into();
+    shop.upsert_order(odd.clone());
+    let out = tenon_async(
+        data,
+        &["preview", "acme", "demo-shop", "orders", "--validate"],
+    )
+    .await;
+    let shown = stdout(&out);
+    assert_eq!(code(&out), 5, "{shown}{}", stderr(&out));
+    assert!(
+        shown.contains("6 record(s), 1 not matching the stream's schema")
+            && shown.contains(
+                "does not match the schema of `demo-shop`'s stream `orders`: at `/currency`"
+            ),
+        "{shown}"
+    );
+    let out = tenon_async(
+        data,
+        &[
+            "--json",
+            "preview",
+            "acme",
+            "demo-shop",
+            "orders",
+            "--validate",
+        ],
+    )
+    .await;
+    let page: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(page["invalid"][0]["key"], odd.id.as_str(), "{page}");
+    let out = tenon_async(data, &["preview", "acme", "demo-shop", "orders"]).await;
+    assert_eq!(code(&out), 0, "without --validate nothing is checked");
+
+    // `tenon write` sends only the records that match the stream's schema.
+    let sale = |reference: &str, currency: &str| {
+        serde_json::json!({"key": reference, "payload": {
+            "external_ref": reference, "customer_email": "a@example.com", "customer_name": "A",
+            "currency": currency, "total_cents": 100, "status": "open",
+            "lines": [{"sku": "MUG", "quantity": 1, "unit_price_cents": 100}]}})
+    };
+    let file = dir.path().join("sales.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&[sale("manual:1", "EUR"), sale("manual:2", "euro")]).unwrap(),
+    )
+    .unwrap();
+    let held = ledger.sales_orders().len();
+    let out = tenon_async(
+        data,
+        &[
+            "write",
+            "acme",
+            "demo-ledger",
+            "sale-orders",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let shown = stdout(&out);
+    assert_eq!(code(&out), 5, "{shown}{}", stderr(&out));
+    assert!(shown.contains("manual:1: written as"), "{shown}");
+    assert!(
+        shown.contains("manual:2: permanent: the record does not match the schema of `demo-ledger`'s stream `sale-orders`: at `/currency`"),
+        "{shown}"
+    );
+    assert_eq!(
+        ledger.sales_orders().len(),
+        held + 1,
+        "the invalid record was not sent"
+    );
 }
 
 /// `2026-12-03T07:04:05Z`: what a table shows for a time.

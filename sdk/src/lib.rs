@@ -61,6 +61,9 @@
 //!   with a tenant secret the plugin never sees.
 //! - [`prelude`]: everything above in one `use`.
 
+// `#[derive(Config)]` names `::tenon_sdk`, also inside this crate's tests.
+extern crate self as tenon_sdk;
+
 #[doc(hidden)]
 #[allow(unsafe_code, unused_qualifications)]
 pub mod bindings;

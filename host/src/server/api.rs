@@ -65,6 +65,21 @@ pub fn routes() -> Routes {
         .at("GET", "/api/v1/tenants/{tenant}/flows/{flow}", show_flow)
         .at("PUT", "/api/v1/tenants/{tenant}/flows/{flow}", define_flow)
         .at(
+            "DELETE",
+            "/api/v1/tenants/{tenant}/flows/{flow}",
+            remove_flow,
+        )
+        .at(
+            "GET",
+            "/api/v1/tenants/{tenant}/flows/{flow}/cursor",
+            show_cursor,
+        )
+        .at(
+            "PUT",
+            "/api/v1/tenants/{tenant}/flows/{flow}/cursor",
+            set_cursor,
+        )
+        .at(
             "GET",
             "/api/v1/tenants/{tenant}/flows/{flow}/retries",
             retries,
@@ -548,6 +563,70 @@ async fn define_flow(
     ok(tenon(&app).add_flow(flow, &who.name)?)
 }
 
+/// A flow's cursor: what `GET` and `PUT .../cursor` answer (`before` only
+/// after a change).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CursorView {
+    pub tenant: String,
+    pub flow: String,
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Option<String>>,
+}
+
+/// The body of `PUT .../cursor`: the cursor to continue from, or `null` to
+/// read from the start.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorBody {
+    pub cursor: Option<String>,
+}
+
+async fn show_cursor(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, flow)): Path<(String, String)>,
+) -> Answer {
+    who.reach(&tenant)?;
+    let cursor = tenon(&app).cursor(&tenant, &flow)?;
+    ok(CursorView {
+        tenant,
+        flow,
+        cursor,
+        before: None,
+    })
+}
+
+async fn set_cursor(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, flow)): Path<(String, String)>,
+    request: Bytes,
+) -> Answer {
+    who.reach(&tenant)?;
+    let body: CursorBody = body(&request)?;
+    let before = app.scheduler.while_idle(&tenant, &flow, || {
+        tenon(&app).set_cursor(&tenant, &flow, body.cursor.as_deref(), &who.name)
+    })?;
+    ok(CursorView {
+        tenant,
+        flow,
+        cursor: body.cursor,
+        before: Some(before),
+    })
+}
+
+async fn remove_flow(
+    State(app): State<App>,
+    Extension(who): Extension<Principal>,
+    Path((tenant, flow)): Path<(String, String)>,
+) -> Answer {
+    who.reach(&tenant)?;
+    ok(app.scheduler.while_idle(&tenant, &flow, || {
+        tenon(&app).remove_flow(&tenant, &flow, &who.name)
+    })?)
+}
+
 async fn retries(
     State(app): State<App>,
     Extension(who): Extension<Principal>,
@@ -557,13 +636,22 @@ async fn retries(
     ok(tenon(&app).retries(&tenant, &flow)?)
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct ReconcileQuery {
+    /// Compare the whole destination, not only the flow's records.
+    #[serde(default)]
+    whole: bool,
+}
+
 async fn reconcile(
     State(app): State<App>,
     Extension(who): Extension<Principal>,
     Path((tenant, flow)): Path<(String, String)>,
+    Query(query): Query<ReconcileQuery>,
 ) -> Answer {
     who.reach(&tenant)?;
-    ok(tenon(&app).reconcile(&tenant, &flow).await?)
+    let scope = crate::reconcile::Scope::whole_if(query.whole);
+    ok(tenon(&app).reconcile_in(&tenant, &flow, scope).await?)
 }
 
 // Runs.

@@ -231,16 +231,25 @@ pub fn document() -> Value {
                 "get": op("A flow with its cursor", tf, None, ("200", object())),
                 "put": op("Define (or redefine) a flow; its cursor is kept", tf,
                     json_body(json!({ "$ref": "#/components/schemas/FlowDefinition" })), ("200", object())),
+                "delete": op("Remove the flow with its cursor, retry queue and inbox (runs and dead letters stay); 409 while it runs; audited", tf,
+                    None, ("200", object())),
             },
             "/api/v1/tenants/{tenant}/flows/{flow}/run": {
                 "post": op("Run the flow now: 202, or with ?wait=true 200 and the run record; 409 running, 429 limit reached", tf,
                     None, ("202", object())),
             },
+            "/api/v1/tenants/{tenant}/flows/{flow}/cursor": {
+                "get": op("The flow's cursor: where its next read of the source starts", tf, None, ("200", object())),
+                "put": op("Set the flow's cursor (`null`: read from the start, a backfill); 409 while it runs; audited", tf,
+                    json_body(json!({ "type": "object", "required": ["cursor"], "properties": {
+                        "cursor": { "type": ["string", "null"] } } })),
+                    ("200", object())),
+            },
             "/api/v1/tenants/{tenant}/flows/{flow}/retries": {
                 "get": op("The flow's retry queue", tf, None, ("200", list())),
             },
             "/api/v1/tenants/{tenant}/flows/{flow}/reconcile": {
-                "post": op("Compare the flow's source (after its transforms) with its destination", tf, None, ("200", object())),
+                "post": op("Compare the flow's source (after its transforms) with the records it wrote to its destination; ?whole=true compares every destination record", tf, None, ("200", object())),
             },
             "/api/v1/runs": {
                 "get": op("Runs, newest first; query: tenant, flow, limit (default 20)", &[], None, ("200", list())),

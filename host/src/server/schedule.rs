@@ -379,6 +379,28 @@ impl Scheduler {
         self.runs.wait().await;
     }
 
+    /// Runs `change` (a quick edit of the flow's state: its cursor, its
+    /// removal) while no run of the flow can start; refused while one runs.
+    pub fn while_idle<T>(
+        &self,
+        tenant: &str,
+        flow: &str,
+        change: impl FnOnce() -> crate::Result<T>,
+    ) -> crate::Result<T> {
+        let board = self.board();
+        if board
+            .running
+            .contains_key(&(tenant.to_owned(), flow.to_owned()))
+        {
+            return Err(crate::Error::Busy(format!(
+                "flow `{tenant}/{flow}` is running; try again once its run has ended"
+            )));
+        }
+        let result = change();
+        drop(board);
+        result
+    }
+
     /// The flows running now.
     pub fn running(&self) -> Vec<FlowKey> {
         self.board().running.keys().cloned().collect()

@@ -1,0 +1,2 @@
+// `Testing`: a file of the connector crate's `tests/` folder.
+// snippet
