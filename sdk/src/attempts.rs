@@ -7,7 +7,9 @@
 //! it what the plugin answered, so after a crash, a timeout or a retry the
 //! plugin can tell a first attempt from a repeat:
 //!
-//! ```ignore
+//! ```no_run
+//! # use tenon_sdk::prelude::*;
+//! # fn write(batch: Vec<Delivery>) {
 //! for delivery in &batch {
 //!     if let Some(earlier) = attempts::earlier(delivery)
 //!         && earlier.answer.is_none()
@@ -15,6 +17,7 @@
 //!         // The vendor may hold it already: look it up before sending.
 //!     }
 //! }
+//! # }
 //! ```
 //!
 //! `answer` is what the plugin itself answered for the delivery in the last

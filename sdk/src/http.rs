@@ -52,9 +52,13 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// A vendor API: a base URL and the secret every request carries.
 ///
-/// ```ignore
+/// ```no_run
+/// # use tenon_sdk::prelude::*;
+/// # #[derive(serde::Deserialize)] struct Orders {}
+/// # fn read() -> Result<(), Error> {
 /// let api = Client::new(config::require("base_url")?).credential("api_token");
 /// let orders: Orders = api.get_json("/api/orders", &[("limit", "50")])?;
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {

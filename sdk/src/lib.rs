@@ -6,16 +6,23 @@
 //! bindings, re-exports them under short names and adds the helpers every
 //! connector needs, so a plugin depends on `tenon-sdk` alone (plus `serde`).
 //!
-//! ```ignore
+//! ```no_run
 //! use tenon_sdk::prelude::*;
 //!
 //! struct Shop;
 //!
 //! impl Connector for Shop {
-//!     fn describe() -> Descriptor { /* ... */ }
-//!     fn check() -> Result<(), Error> { /* ... */ }
-//!     fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> { /* ... */ }
-//!     fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> { /* ... */ }
+//!     fn describe() -> Descriptor {
+//!         descriptor!(Kind::Commerce) // name, version, description: from Cargo.toml
+//!     }
+//!     fn check() -> Result<(), Error> {
+//!         Ok(())
+//!     }
+//!     // `read` and `write` have defaults: a source overrides `read`, a
+//!     // destination `write`, and each refuses what it does not serve.
+//!     fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
+//!         Ok(Page { records: Vec::new(), next_cursor: cursor, more: false })
+//!     }
 //! }
 //!
 //! export_connector!(Shop);
@@ -245,9 +252,13 @@ pub use bindings::reconcile::exports::tenon::connector::reconcile_api::Guest as 
 ///
 /// Call it once, at the crate root, with a type name (not a path):
 ///
-/// ```ignore
+/// ```no_run
 /// struct Shop;
-/// impl tenon_sdk::Connector for Shop { /* ... */ }
+/// # use tenon_sdk::prelude::*;
+/// # impl Connector for Shop {
+/// #     fn describe() -> Descriptor { descriptor!(Kind::Other) }
+/// #     fn check() -> Result<(), Error> { Ok(()) }
+/// # }
 /// tenon_sdk::export_connector!(Shop);
 /// ```
 ///
@@ -275,10 +286,16 @@ macro_rules! export_connector {
 ///
 /// Call it once, at the crate root, with a type name (not a path):
 ///
-/// ```ignore
+/// ```no_run
 /// struct Ledger;
-/// impl tenon_sdk::Connector for Ledger { /* ... */ }
-/// impl tenon_sdk::Reconcile for Ledger { /* ... */ }
+/// # use tenon_sdk::prelude::*;
+/// # impl Connector for Ledger {
+/// #     fn describe() -> Descriptor { descriptor!(Kind::Other) }
+/// #     fn check() -> Result<(), Error> { Ok(()) }
+/// # }
+/// # impl Reconcile for Ledger {
+/// #     fn reconcile(_: String, _: Option<String>, _: u32) -> Result<Page, Error> { unimplemented!() }
+/// # }
 /// tenon_sdk::export_reconciling_connector!(Ledger);
 /// ```
 ///
@@ -322,10 +339,16 @@ pub use bindings::webhook::exports::tenon::connector::webhook_api::Guest as Webh
 /// `webhook-api` and may import `verify`. Use it instead of [`export_connector!`],
 /// not beside it.
 ///
-/// ```ignore
+/// ```no_run
 /// struct Shop;
-/// impl tenon_sdk::Connector for Shop { /* ... */ }
-/// impl tenon_sdk::Webhook for Shop { /* ... */ }
+/// # use tenon_sdk::prelude::*;
+/// # impl Connector for Shop {
+/// #     fn describe() -> Descriptor { descriptor!(Kind::Other) }
+/// #     fn check() -> Result<(), Error> { Ok(()) }
+/// # }
+/// # impl Webhook for Shop {
+/// #     fn handle(_: webhook::WebhookRequest) -> Result<Vec<Envelope>, Error> { Ok(Vec::new()) }
+/// # }
 /// tenon_sdk::export_webhook_connector!(Shop);
 /// ```
 ///
@@ -359,11 +382,19 @@ macro_rules! export_webhook_connector {
 /// `webhook-connector` worlds together; the host looks for each export on its
 /// own). Use it instead of the other connector macros, not beside them.
 ///
-/// ```ignore
+/// ```no_run
 /// struct Warehouse;
-/// impl tenon_sdk::Connector for Warehouse { /* ... */ }
-/// impl tenon_sdk::Reconcile for Warehouse { /* ... */ }
-/// impl tenon_sdk::Webhook for Warehouse { /* ... */ }
+/// # use tenon_sdk::prelude::*;
+/// # impl Connector for Warehouse {
+/// #     fn describe() -> Descriptor { descriptor!(Kind::Other) }
+/// #     fn check() -> Result<(), Error> { Ok(()) }
+/// # }
+/// # impl Reconcile for Warehouse {
+/// #     fn reconcile(_: String, _: Option<String>, _: u32) -> Result<Page, Error> { unimplemented!() }
+/// # }
+/// # impl Webhook for Warehouse {
+/// #     fn handle(_: webhook::WebhookRequest) -> Result<Vec<Envelope>, Error> { Ok(Vec::new()) }
+/// # }
 /// tenon_sdk::export_reconciling_webhook_connector!(Warehouse);
 /// ```
 #[macro_export]
@@ -400,9 +431,13 @@ macro_rules! export_reconciling_webhook_connector {
 ///
 /// Call it once, at the crate root, with a type name (not a path):
 ///
-/// ```ignore
+/// ```no_run
 /// struct Rename;
-/// impl tenon_sdk::Transform for Rename { /* ... */ }
+/// # use tenon_sdk::prelude::*;
+/// # impl Transform for Rename {
+/// #     fn describe() -> Descriptor { descriptor!(Kind::Transform) }
+/// #     fn transform(batch: Vec<Envelope>) -> Result<Vec<Envelope>, Error> { Ok(batch) }
+/// # }
 /// tenon_sdk::export_transform!(Rename);
 /// ```
 ///

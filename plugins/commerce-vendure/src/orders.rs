@@ -24,7 +24,7 @@ const ORDERS_QUERY: &str = r#"query Orders($options: OrderListOptions) {
       id code state currencyCode updatedAt
       subTotalWithTax shippingWithTax totalWithTax
       customer { emailAddress firstName lastName }
-      lines { quantity unitPriceWithTax productVariant { sku name } }
+      lines { quantity orderPlacedQuantity unitPriceWithTax productVariant { sku name } }
       shippingAddress { fullName streetLine1 streetLine2 city postalCode countryCode }
     }
   }
@@ -58,6 +58,10 @@ struct VendureCustomer {
 #[serde(rename_all = "camelCase")]
 struct VendureLine {
     quantity: i64,
+    /// The quantity when the order was placed: a cancelled line keeps it
+    /// here while its `quantity` drops to 0.
+    #[serde(default)]
+    order_placed_quantity: i64,
     unit_price_with_tax: i64,
     product_variant: Variant,
 }
@@ -163,13 +167,36 @@ fn payload(order: VendureOrder) -> Payload {
         },
     );
     let currency = order.currency_code;
+    // Vendure cancels an order by setting its lines' quantities (and so its
+    // totals) to 0. The canonical order keeps what was ordered, as a
+    // cancelled ERP sale keeps its lines; a line cancelled from an order that
+    // goes on is no longer part of it.
+    let cancelled = order.state == "Cancelled";
+    let lines: Vec<VendureLine> = order
+        .lines
+        .into_iter()
+        .map(|mut l| {
+            if cancelled && l.quantity == 0 {
+                l.quantity = l.order_placed_quantity;
+            }
+            l
+        })
+        .filter(|l| l.quantity > 0)
+        .collect();
+    let goods = if cancelled {
+        lines
+            .iter()
+            .map(|l| l.quantity * l.unit_price_with_tax)
+            .sum()
+    } else {
+        order.sub_total_with_tax
+    };
     Payload {
         order: Order {
             status: status(&order.state).to_owned(),
             number: Some(order.code),
             customer,
-            lines: order
-                .lines
+            lines: lines
                 .into_iter()
                 .map(|l| OrderLine {
                     sku: l.product_variant.sku,
@@ -178,7 +205,7 @@ fn payload(order: VendureOrder) -> Payload {
                     unit_price: money::decimal(l.unit_price_with_tax, &currency),
                 })
                 .collect(),
-            total: money::decimal(order.sub_total_with_tax, &currency),
+            total: money::decimal(goods, &currency),
             shipping_address: order.shipping_address.and_then(address),
             updated_at: order.updated_at,
             id: order.id,
