@@ -827,9 +827,7 @@ async fn guest_hoarder_makes_the_host_store_and_log_nothing_oversized() {
     );
     let replay = tenon.replay(big.id, None, false, "test").await.unwrap_err();
     assert!(
-        replay
-            .to_string()
-            .contains("cannot be replayed, only discarded"),
+        replay.to_string().contains("cannot be replayed as stored"),
         "{replay}"
     );
     // A 20 MB page: the call breaks the contract; the run fails and says why.

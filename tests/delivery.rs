@@ -592,3 +592,43 @@ async fn on_a_destination_two_flows_share_each_reconciles_its_own_records() {
     let report = tenon.reconcile("acme", "orders-to-erp").await.unwrap();
     assert_eq!(report.different.len(), 1, "{report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_replayed_with_reread_takes_the_record_as_the_source_has_it_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    let (shop, ledger) = vendors(4).await;
+    pipeline(&tenon, "acme", &shop, &ledger);
+    let mut order = shop.orders()[1].clone();
+    order.currency = "Euro".into();
+    shop.upsert_order_at(order.clone(), &order.updated_at);
+    let r = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_eq!((r.records_written, r.dead_lettered), (3, 1), "{r:?}");
+    let letter = tenon.dead_letters(Some("acme"), None).unwrap().remove(0);
+
+    // The shop's data is put right in place (same change time): no run reads
+    // it again, and the stored payload is still the bad one.
+    order.currency = "EUR".into();
+    shop.upsert_order_at(order.clone(), &order.updated_at);
+    let r = tenon.run_flow("acme", "orders-to-erp").await.unwrap();
+    assert_eq!(r.records_read, 0, "{r:?}");
+    assert!(tenon.replay(letter.id, None, false, "ops").await.is_err());
+
+    let reread = tenon::dlq::ReplayOptions {
+        reread: true,
+        ..Default::default()
+    };
+    let replayed = tenon.replay_with(letter.id, &reread, "ops").await.unwrap();
+    assert_eq!(replayed.destination_ids.len(), 1);
+    assert!(tenon.dead_letters(Some("acme"), None).unwrap().is_empty());
+    let sale = ledger
+        .sales_orders()
+        .into_iter()
+        .find(|s| s.external_ref == format!("shop:{}", order.id))
+        .expect("the re-read order reached the ledger");
+    assert_eq!(sale.currency, "EUR");
+    assert_exactly_once(&shop, &ledger, &[]);
+    let audit = tenon.audit_log().unwrap();
+    let entry = audit.iter().rfind(|e| e.action == "dlq.replay").unwrap();
+    assert_eq!(entry.detail["reread"], true, "{entry:?}");
+}

@@ -419,6 +419,11 @@ pub enum DlqCommand {
         /// Replay even though a newer version of the record was delivered since.
         #[arg(long)]
         force: bool,
+        /// Read the record again from the source (from the cursor its batch
+        /// was read from) instead of replaying the stored payload: after a
+        /// connector, or the data at the vendor, was fixed.
+        #[arg(long)]
+        reread: bool,
     },
     /// Drop a dead letter for good (recorded in the audit log).
     Discard {
@@ -1246,10 +1251,14 @@ async fn dlq(tenon: &Tenon, out: &Output, cmd: DlqCommand) -> crate::Result<()> 
             id,
             plugin_version,
             force,
+            reread,
         } => {
-            let replayed = tenon
-                .replay(id, plugin_version.as_deref(), force, &actor())
-                .await?;
+            let options = crate::dlq::ReplayOptions {
+                plugin_version,
+                force,
+                reread,
+            };
+            let replayed = tenon.replay_with(id, &options, &actor()).await?;
             print_replayed(out, &replayed);
         }
         DlqCommand::Discard { id, reason } => {
@@ -1649,10 +1658,15 @@ async fn remote(
             id,
             plugin_version,
             force,
-        }) => print_replayed(
-            out,
-            &client.replay(id, plugin_version.as_deref(), force).await?,
-        ),
+            reread,
+        }) => {
+            let options = crate::dlq::ReplayOptions {
+                plugin_version,
+                force,
+                reread,
+            };
+            print_replayed(out, &client.replay(id, &options).await?);
+        }
         Command::Dlq(DlqCommand::Discard { id, reason }) => {
             let entry = client.discard(id, reason.as_deref()).await?;
             print_discarded(out, id, &entry);

@@ -332,13 +332,8 @@ impl Client {
             .await
     }
 
-    pub async fn replay(
-        &self,
-        id: u64,
-        plugin_version: Option<&str>,
-        force: bool,
-    ) -> Result<Replayed> {
-        let body = serde_json::json!({ "plugin_version": plugin_version, "force": force });
+    pub async fn replay(&self, id: u64, options: &crate::dlq::ReplayOptions) -> Result<Replayed> {
+        let body = serde_json::json!(options);
         self.call(
             Method::POST,
             &format!("/dead-letters/{id}/replay"),

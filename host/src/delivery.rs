@@ -81,6 +81,11 @@ pub struct DeadLetter {
     /// cannot be replayed, only discarded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub payload_dropped: bool,
+    /// The cursor the source page holding the record was read from (`None`:
+    /// from the start, or not read from a page: a webhook's, a retry's):
+    /// where `dlq replay --reread` looks for the record again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_cursor: Option<String>,
 }
 
 /// An operator's change, kept forever.

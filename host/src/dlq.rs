@@ -9,6 +9,26 @@ use crate::host::{Tenon, now_ms};
 use crate::sandbox::CallError;
 use crate::state::Commit;
 
+/// How far `dlq replay --reread` reads the source for the record: pages of
+/// the flow's batch size from the cursor the letter's page was read from.
+const MAX_REREAD_PAGES: usize = 20;
+
+/// How to replay a dead letter (the body of `POST /dead-letters/{id}/replay`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayOptions {
+    /// Run it through this installed version of the plugin that refused it.
+    #[serde(default)]
+    pub plugin_version: Option<String>,
+    /// Replay even though a newer version of the record was delivered since.
+    #[serde(default)]
+    pub force: bool,
+    /// Read the record again from the source instead of replaying the stored
+    /// payload (after a connector or the vendor's data was fixed).
+    #[serde(default)]
+    pub reread: bool,
+}
+
 /// What a successful replay did.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Replayed {
@@ -95,9 +115,6 @@ impl Tenon {
     /// refused it instead of the current one. A record whose newer version was
     /// delivered since is not replayed unless `force`: it would overwrite newer
     /// data. On failure the attempt is added to the dead letter, which stays.
-    /// (The span gives the plugin calls' log lines tenant and flow; see
-    /// `run_flow`.)
-    #[tracing::instrument(level = "error", skip(self, pin, force, actor), fields(tenant, flow))]
     pub async fn replay(
         &self,
         id: u64,
@@ -105,27 +122,37 @@ impl Tenon {
         force: bool,
         actor: &str,
     ) -> Result<Replayed> {
+        let options = ReplayOptions {
+            plugin_version: pin.map(str::to_owned),
+            force,
+            reread: false,
+        };
+        self.replay_with(id, &options, actor).await
+    }
+
+    /// [`Tenon::replay`], and with `reread` the record read again from the
+    /// source instead of its stored payload: the source stream is read from
+    /// the cursor its page was read from, the record with the letter's key
+    /// taken as the source has it now (a fixed connector reads it anew), and
+    /// it goes through the whole flow: schemas, transforms, destination.
+    /// (The span gives the plugin calls' log lines tenant and flow; see
+    /// `run_flow`.)
+    #[tracing::instrument(level = "error", skip(self, options, actor), fields(tenant, flow))]
+    pub async fn replay_with(
+        &self,
+        id: u64,
+        options: &ReplayOptions,
+        actor: &str,
+    ) -> Result<Replayed> {
+        let (pin, force) = (options.plugin_version.as_deref(), options.force);
         let mut letter = self.dead_letter(id)?;
         let span = tracing::Span::current();
         span.record("tenant", letter.tenant.as_str());
         span.record("flow", letter.flow.as_str());
         let flow = self.flow(&letter.tenant, &letter.flow)?;
-        if letter.payload_dropped {
+        if letter.payload_dropped && !options.reread {
             return Err(Error::Invalid(format!(
-                "dead letter {id} lost its payload (it was over the size cap): it cannot be replayed, only discarded"
-            )));
-        }
-        let mine = crate::record::Version::of(&letter.envelope);
-        if let Some(newer) =
-            self.state()?
-                .delivered(&flow.tenant, &flow.name, &letter.envelope.key)?
-            && mine.is_older_than(&newer)
-            && !force
-        {
-            return Err(Error::Invalid(format!(
-                "record `{}` has been delivered in a newer version ({newer}) since this one ({mine}); \
-                 replaying would overwrite it: discard it, or replay with --force",
-                letter.envelope.key
+                "dead letter {id} lost its payload (it was over the size cap): it cannot be replayed as stored; replay it with --reread once the source holds it within the cap, or discard it"
             )));
         }
         let pinned = |plugin: &str| -> Result<crate::sync::Step> {
@@ -143,20 +170,57 @@ impl Tenon {
             }
         };
 
+        // What goes through the flow: the stored record, at the stage that
+        // refused it, or the source's record now, from the start of the flow.
+        let (stage, record, idempotency_key) = if options.reread {
+            let source = pinned(&flow.source.plugin)?;
+            let record = match self.reread(&flow, &source, &letter).await {
+                Ok(record) if record.payload.len() > crate::limits::MAX_PAYLOAD_BYTES => {
+                    let error = format!(
+                        "the source still holds record `{}` over the {}-byte payload limit",
+                        record.key,
+                        crate::limits::MAX_PAYLOAD_BYTES
+                    );
+                    return Err(self.replay_refused(&mut letter, error));
+                }
+                Ok(record) => record,
+                Err(error) => return Err(self.replay_refused(&mut letter, error.to_string())),
+            };
+            let key = crate::record::idempotency_key(&record, &flow.tenant, &flow.name);
+            (Stage::Read, record, key)
+        } else {
+            (
+                letter.stage,
+                letter.envelope.clone(),
+                letter.idempotency_key.clone(),
+            )
+        };
+        let mine = crate::record::Version::of(&record);
+        if let Some(newer) = self
+            .state()?
+            .delivered(&flow.tenant, &flow.name, &record.key)?
+            && mine.is_older_than(&newer)
+            && !force
+        {
+            return Err(Error::Invalid(format!(
+                "record `{}` has been delivered in a newer version ({newer}) since this one ({mine}); \
+                 replaying would overwrite it: discard it, or replay with --force",
+                record.key
+            )));
+        }
+
         let mut used = (letter.plugin.clone(), letter.plugin_version.clone());
-        if letter.stage == Stage::Read {
-            // Refused as read: it must match the source's schema now (a fixed
-            // connector may declare another one).
+        if stage == Stage::Read {
+            // Refused as read (or read again): it must match the source's
+            // schema now (a fixed connector may declare another one).
             let source = pinned(&flow.source.plugin)?;
             used = (source.plugin.clone(), source.version.clone());
-            if let Err(error) = source.check(&flow.source.stream, &letter.envelope) {
+            if let Err(error) = source.check(&flow.source.stream, &record) {
                 return Err(self.replay_refused(&mut letter, error));
             }
         }
-        let deliveries: Vec<(crate::record::Envelope, String)> = match letter.stage {
-            Stage::Write => {
-                vec![(letter.envelope.clone(), letter.idempotency_key.clone())]
-            }
+        let deliveries: Vec<(crate::record::Envelope, String)> = match stage {
+            Stage::Write => vec![(record, idempotency_key)],
             Stage::Transform | Stage::Read => {
                 let steps = flow
                     .transforms
@@ -164,11 +228,11 @@ impl Tenon {
                     .map(|t| pinned(t))
                     .collect::<Result<Vec<_>>>()?;
                 if let Some(step) = steps.iter().find(|s| s.plugin == letter.plugin)
-                    && letter.stage == Stage::Transform
+                    && stage == Stage::Transform
                 {
                     used = (step.plugin.clone(), step.version.clone());
                 }
-                match self.chain(&steps, vec![letter.envelope.clone()]).await {
+                match self.chain(&steps, vec![record]).await {
                     Ok((out, _)) => out
                         .into_iter()
                         .map(|e| {
@@ -182,7 +246,7 @@ impl Tenon {
         };
 
         let destination = pinned(&flow.destination.plugin)?;
-        if letter.stage == Stage::Write {
+        if stage == Stage::Write {
             used = (destination.plugin.clone(), destination.version.clone());
         }
         for (envelope, _) in &deliveries {
@@ -239,7 +303,8 @@ impl Tenon {
             }
         }
         let detail = serde_json::json!({
-            "plugin": used.0, "plugin_version": used.1, "forced": force, "destination_ids": ids,
+            "plugin": used.0, "plugin_version": used.1, "forced": force,
+            "reread": options.reread, "destination_ids": ids,
         });
         let entry = self.state()?.remove_dead_letter(
             &letter,
@@ -254,6 +319,44 @@ impl Tenon {
             plugin_version: used.1,
             audit_id: entry.id,
         })
+    }
+
+    /// The record with the letter's key as the source has it now: read from
+    /// the cursor the letter's page was read from, a few pages on at most (a
+    /// record that changed since sorts later).
+    async fn reread(
+        &self,
+        flow: &crate::flow::Flow,
+        source: &crate::sync::Step,
+        letter: &DeadLetter,
+    ) -> Result<crate::record::Envelope> {
+        let key = &letter.envelope.key;
+        let mut cursor = letter.read_cursor.clone();
+        for _ in 0..MAX_REREAD_PAGES {
+            let (page, _) = self
+                .sandbox
+                .read(
+                    &source.prepared,
+                    &source.ctx,
+                    &flow.source.stream,
+                    cursor.as_deref(),
+                    flow.batch_size,
+                )
+                .await?;
+            if let Some(found) = page.records.into_iter().rfind(|r| &r.key == key) {
+                return Ok(found);
+            }
+            if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
+                break;
+            }
+            cursor = page.next_cursor;
+        }
+        Err(Error::Invalid(format!(
+            "`{}:{}` does not hold record `{key}` within {MAX_REREAD_PAGES} pages of the cursor its batch was read from ({}): it may be gone, or a transform gave it another key; replay it as stored, or discard it",
+            flow.source.plugin,
+            flow.source.stream,
+            letter.read_cursor.as_deref().unwrap_or("the start")
+        )))
     }
 
     /// Records a failed replay on the dead letter and returns the error to report.

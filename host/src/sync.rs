@@ -298,6 +298,11 @@ impl Tenon {
             )
             .await?;
 
+            // What this page's records became, each dead letter can be read
+            // again from here (`dlq replay --reread`).
+            for letter in &mut commit.dead_letters {
+                letter.read_cursor = cursor.clone();
+            }
             if let Some(next) = &page.next_cursor {
                 run.cursor_after = Some(next.clone());
                 commit.cursor = Some((flow.source.stream.clone(), next.clone()));
@@ -508,7 +513,7 @@ impl Tenon {
         tracing::warn!(record = %record.key, size, "Record over the payload cap; dead-lettered without its payload");
         record.payload = String::new();
         let error = format!(
-            "the payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit; it was dropped and the record can only be discarded (fix it at the source, whose next change is read again)"
+            "the payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit; it was dropped: fix it at the source, whose next change is read again, then discard this letter or replay it with --reread"
         );
         dead_letter(flow, stage, (plugin, ""), record, error, run, commit);
         if let Some(letter) = commit.dead_letters.last_mut() {
@@ -945,6 +950,7 @@ impl Tenon {
                                 attempts,
                                 dead_at: now,
                                 payload_dropped: false,
+                                read_cursor: None,
                             });
                         }
                     }
@@ -983,6 +989,7 @@ fn dead_letter(
         }],
         dead_at: now_ms(),
         payload_dropped: false,
+        read_cursor: None,
     });
 }
 

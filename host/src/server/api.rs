@@ -732,18 +732,6 @@ async fn show_dead_letter(
     ok(dead_letter(&app, &who, id)?)
 }
 
-/// The body of `POST /dead-letters/{id}/replay`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayBody {
-    /// Run it through this installed version of the plugin that refused it.
-    #[serde(default)]
-    pub plugin_version: Option<String>,
-    /// Replay even though a newer version of the record was delivered since.
-    #[serde(default)]
-    pub force: bool,
-}
-
 async fn replay(
     State(app): State<App>,
     Extension(who): Extension<Principal>,
@@ -751,10 +739,8 @@ async fn replay(
     request: Bytes,
 ) -> Answer {
     dead_letter(&app, &who, id)?;
-    let asked: ReplayBody = body(&request)?;
-    ok(tenon(&app)
-        .replay(id, asked.plugin_version.as_deref(), asked.force, &who.name)
-        .await?)
+    let asked: crate::dlq::ReplayOptions = body(&request)?;
+    ok(tenon(&app).replay_with(id, &asked, &who.name).await?)
 }
 
 /// The body of `POST /dead-letters/{id}/discard`.

@@ -261,9 +261,10 @@ pub fn document() -> Value {
                 "get": op("A dead letter with every failed attempt", &["id"], None, ("200", object())),
             },
             "/api/v1/dead-letters/{id}/replay": {
-                "post": op("Deliver a dead letter again", &["id"],
+                "post": op("Deliver a dead letter again (reread: the record read again from the source, not the stored payload)", &["id"],
                     json_body(json!({ "type": "object", "properties": {
-                        "plugin_version": { "type": "string" }, "force": { "type": "boolean" } } })),
+                        "plugin_version": { "type": "string" }, "force": { "type": "boolean" },
+                        "reread": { "type": "boolean" } } })),
                     ("200", object())),
             },
             "/api/v1/dead-letters/{id}/discard": {
