@@ -425,6 +425,7 @@ async fn guest_prober_gets_no_secret_and_reaches_only_allowed_addresses() {
         { "name": "echo", "url": url(&bound), "credential": "api_token" },
         { "name": "own-listener", "url": url(&listener) },
         { "name": "echo-key", "url": url(&bound), "credential": "api_key" },
+        { "name": "echo-basic-user", "url": url(&bound), "credential": "shop_key" },
         { "name": "own-auth", "url": url(&bound), "credential": "api_token",
           "headers": [["Authorization", "Bearer mine"]] },
         { "name": "own-key", "url": url(&bound), "credential": "api_key",
@@ -463,6 +464,10 @@ async fn guest_prober_gets_no_secret_and_reaches_only_allowed_addresses() {
                 secret("evil-api-key-0042", &[&bound_host]),
             ),
             ("signing".into(), secret("evil-signing-key", &[])),
+            (
+                "shop_key".into(),
+                secret("sk_test_evil0042", &[&bound_host]),
+            ),
         ]),
         grants,
         ..enablement("evil", &prober.id)
@@ -476,6 +481,8 @@ async fn guest_prober_gets_no_secret_and_reaches_only_allowed_addresses() {
         "a form of the token reached the guest: {report}"
     );
     assert!(!report.contains("evil-api-key-0042"), "{report}");
+    assert!(!leaks(&report, "sk_test_evil0042:"), "{report}");
+    assert!(!report.contains("sk_test_evil0042"), "{report}");
     // The echo heard the credential and answered it; the guest got it removed.
     assert!(seen["echo"].starts_with("200 "), "{}", seen["echo"]);
     assert!(
@@ -487,6 +494,13 @@ async fn guest_prober_gets_no_secret_and_reaches_only_allowed_addresses() {
         seen["echo-key"].contains("x-api-key: [redacted by tenon]"),
         "{}",
         seen["echo-key"]
+    );
+    // A key that is the Basic user name reaches the vendor as such
+    // (`Basic base64(key:)`, checked where the host builds it) and never the guest.
+    assert!(
+        seen["echo-basic-user"].contains("authorization: [redacted by tenon]"),
+        "{}",
+        seen["echo-basic-user"]
     );
     for (probe, expected) in [
         (

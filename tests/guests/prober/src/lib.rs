@@ -75,6 +75,8 @@ impl Guest for Prober {
                     }),
                 ),
                 secret("signing", SecretScheme::Hmac),
+                // The key as the Basic user name (Stripe, Medusa).
+                secret("shop_key", SecretScheme::BasicUser),
             ],
         }
     }

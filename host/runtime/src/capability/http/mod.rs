@@ -862,3 +862,13 @@ struct HasEgress;
 impl HasData for HasEgress {
     type Data<'a> = &'a mut Egress;
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_as_the_basic_user_name_has_an_empty_password() {
+        // `curl -u sk_test_123:` sends this: what Stripe and Medusa expect.
+        assert_eq!(super::basic("sk_test_123", ""), "Basic c2tfdGVzdF8xMjM6");
+        assert_eq!(super::basic("user", "pass"), "Basic dXNlcjpwYXNz");
+    }
+}
