@@ -11,12 +11,18 @@ use tenon::Tenon;
 use tenon::delivery::Stage;
 use tenon::vendors::{Fault, Ledger, SalesOrderStatus, Shop};
 
-/// The demo pipeline with a quick retry policy: 3 attempts, 200 ms base delay.
-async fn quick(orders: usize) -> (tempfile::TempDir, Tenon, Shop, Ledger) {
+/// The demo pipeline (`orders-to-erp` for acme) over a shop of `orders`.
+async fn demo(orders: usize) -> (tempfile::TempDir, Tenon, Shop, Ledger) {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     let (shop, ledger) = vendors(orders).await;
     pipeline(&tenon, "acme", &shop, &ledger);
+    (dir, tenon, shop, ledger)
+}
+
+/// The demo pipeline with a quick retry policy: 3 attempts, 200 ms base delay.
+async fn quick(orders: usize) -> (tempfile::TempDir, Tenon, Shop, Ledger) {
+    let (dir, tenon, shop, ledger) = demo(orders).await;
     let mut flow = tenon.flow("acme", "orders-to-erp").unwrap();
     flow.max_attempts = 3;
     flow.retry_base_ms = 200;
@@ -258,10 +264,7 @@ async fn a_permanent_rejection_is_dead_lettered_at_once_and_discard_is_audited()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_the_transform_refuses_is_dead_lettered_and_the_rest_flow() {
-    let dir = tempfile::tempdir().unwrap();
-    let tenon = host(dir.path()).await;
-    let (shop, ledger) = vendors(6).await;
-    pipeline(&tenon, "acme", &shop, &ledger);
+    let (_dir, tenon, shop, ledger) = demo(6).await;
     let mut bad = shop.orders()[2].clone();
     bad.lines[0].unit_price = "19.999".into();
     shop.upsert_order_at(bad.clone(), &bad.updated_at);
@@ -465,10 +468,7 @@ async fn a_destination_slow_on_one_write_in_twenty_still_gets_everything_once() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn records_that_do_not_match_their_streams_schema_are_dead_lettered_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let tenon = host(dir.path()).await;
-    let (shop, ledger) = vendors(6).await;
-    pipeline(&tenon, "acme", &shop, &ledger);
+    let (_dir, tenon, shop, ledger) = demo(6).await;
     // Not an ISO 4217 code: the shop's `orders` schema refuses it as read.
     let mut misread = shop.orders()[1].clone();
     misread.currency = "Euro".into();
@@ -595,10 +595,7 @@ async fn on_a_destination_two_flows_share_each_reconciles_its_own_records() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_letter_replayed_with_reread_takes_the_record_as_the_source_has_it_now() {
-    let dir = tempfile::tempdir().unwrap();
-    let tenon = host(dir.path()).await;
-    let (shop, ledger) = vendors(4).await;
-    pipeline(&tenon, "acme", &shop, &ledger);
+    let (_dir, tenon, shop, ledger) = demo(4).await;
     let mut order = shop.orders()[1].clone();
     order.currency = "Euro".into();
     shop.upsert_order_at(order.clone(), &order.updated_at);

@@ -333,20 +333,12 @@ impl Tenon {
         let key = &letter.envelope.key;
         let mut cursor = letter.read_cursor.clone();
         for _ in 0..MAX_REREAD_PAGES {
-            let (page, _) = self
-                .sandbox
-                .read(
-                    &source.prepared,
-                    &source.ctx,
-                    &flow.source.stream,
-                    cursor.as_deref(),
-                    flow.batch_size,
-                )
-                .await?;
+            let (page, _) = self.read_source(flow, source, cursor.as_deref()).await?;
+            let on = crate::sync::pages_on(&page, &cursor);
             if let Some(found) = page.records.into_iter().rfind(|r| &r.key == key) {
                 return Ok(found);
             }
-            if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
+            if !on {
                 break;
             }
             cursor = page.next_cursor;

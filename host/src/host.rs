@@ -265,7 +265,7 @@ impl Tenon {
         descriptor
             .validate(world)
             .map_err(|e| Error::Invalid(format!("the plugin's description is unusable: {e}")))?;
-        crate::schema::StreamSchemas::compile(&descriptor)
+        let schemas = crate::schema::StreamSchemas::compile(&descriptor)
             .map_err(|e| Error::Invalid(format!("the plugin's description is unusable: {e}")))?;
         let binding =
             self.check_name(&descriptor.name, &descriptor.version, &provenance, &options)?;
@@ -288,6 +288,8 @@ impl Tenon {
         };
         let before = self.state()?.plugin(&installed.id)?;
         self.state()?.put_plugin(&installed, binding.as_ref())?;
+        // Compiled once: the runs use what the install checked.
+        self.schemas.keep(&installed.sha256, schemas);
         self.audit(
             actor,
             "plugin.install",
@@ -660,13 +662,9 @@ impl Tenon {
             .sandbox
             .write(&step.prepared, &step.ctx, stream, batch)
             .await?;
-        let mut sent = sent.into_iter();
-        for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-            *outcome = sent.next().unwrap_or_else(|| {
-                Err(GuestError::Permanent {
-                    message: "the plugin gave no outcome for this record".into(),
-                })
-            });
+        // The sandbox answers one outcome per record sent, in order.
+        for (outcome, sent) in outcomes.iter_mut().filter(|o| o.is_ok()).zip(sent) {
+            *outcome = sent;
         }
         Ok(outcomes)
     }

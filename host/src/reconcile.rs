@@ -125,16 +125,8 @@ impl Tenon {
                     "the source has more than {MAX_PAGES_PER_RUN} pages"
                 )));
             }
-            let (page, _) = self
-                .sandbox
-                .read(
-                    &source.prepared,
-                    &source.ctx,
-                    &flow.source.stream,
-                    cursor.as_deref(),
-                    flow.batch_size,
-                )
-                .await?;
+            let (page, _) = self.read_source(&flow, &source, cursor.as_deref()).await?;
+            let on = crate::sync::pages_on(&page, &cursor);
             let (records, _) = self
                 .chain(&transforms, page.records)
                 .await
@@ -146,7 +138,7 @@ impl Tenon {
                     Op::Delete => expected.remove(&record.key),
                 };
             }
-            if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
+            if !on {
                 break;
             }
             cursor = page.next_cursor;
@@ -170,11 +162,12 @@ impl Tenon {
                     flow.batch_size,
                 )
                 .await?;
+            let on = crate::sync::pages_on(&page, &cursor);
             for record in page.records {
                 hold(&record.key, &record.payload)?;
                 held.insert(record.key, json(&record.payload));
             }
-            if !page.more || page.next_cursor.is_none() || page.next_cursor == cursor {
+            if !on {
                 break;
             }
             cursor = page.next_cursor;

@@ -123,6 +123,14 @@ impl std::fmt::Debug for Schemas {
 }
 
 impl Schemas {
+    /// Keeps the schemas compiled for the component with `sha256`.
+    pub(crate) fn keep(&self, sha256: &str, schemas: StreamSchemas) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256.to_owned(), Arc::new(schemas));
+    }
+
     /// The schemas of an installed component, compiled on first use.
     pub(crate) fn of(&self, plugin: &Installed) -> crate::error::Result<Arc<StreamSchemas>> {
         let mut compiled = self.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -28,7 +28,7 @@ use crate::flow::{Flow, MAX_PAGES_PER_RUN, Run, RunStatus};
 use crate::host::{Tenon, now_ms};
 use crate::limits::{MAX_PAYLOAD_BYTES, MAX_RUN_STORED_BYTES};
 use crate::record::{Envelope, Version};
-use crate::sandbox::{CallContext, CallError, CallReport};
+use crate::sandbox::{CallContext, CallError, CallReport, ReadPage};
 use crate::schema::StreamSchemas;
 use crate::state::Commit;
 use std::collections::HashMap;
@@ -215,6 +215,25 @@ impl Tenon {
         })
     }
 
+    /// One page of the flow's source stream after `cursor`, of the flow's
+    /// batch size: what a run, a reconciliation and a re-reading replay read.
+    pub(crate) async fn read_source(
+        &self,
+        flow: &Flow,
+        source: &Step,
+        cursor: Option<&str>,
+    ) -> std::result::Result<(ReadPage, CallReport), CallError> {
+        self.sandbox
+            .read(
+                &source.prepared,
+                &source.ctx,
+                &flow.source.stream,
+                cursor,
+                flow.batch_size,
+            )
+            .await
+    }
+
     /// Why the run must not start another batch, if it must not: the host is
     /// shutting down, or the run's time is up.
     fn halt(&self, deadline: Instant) -> Option<Ending> {
@@ -259,16 +278,7 @@ impl Tenon {
                 return Ok(ending);
             }
             let cursor = run.cursor_after.clone();
-            let read = self
-                .sandbox
-                .read(
-                    &source.prepared,
-                    &source.ctx,
-                    &flow.source.stream,
-                    cursor.as_deref(),
-                    flow.batch_size,
-                )
-                .await;
+            let read = self.read_source(flow, &source, cursor.as_deref()).await;
             let (page, report) = match read {
                 Ok(read) => read,
                 Err(error) => {
@@ -515,10 +525,7 @@ impl Tenon {
         let error = format!(
             "the payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit; it was dropped: fix it at the source, whose next change is read again, then discard this letter or replay it with --reread"
         );
-        dead_letter(flow, stage, (plugin, ""), record, error, run, commit);
-        if let Some(letter) = commit.dead_letters.last_mut() {
-            letter.payload_dropped = true;
-        }
+        dead_letter(flow, stage, (plugin, ""), record, error, run, commit).payload_dropped = true;
     }
 
     /// The records that match `stream`'s schema of `plugin`; each one that
@@ -963,16 +970,16 @@ impl Tenon {
 /// Whether the destination asks about earlier write attempts: then the host
 /// records them.
 /// A record's dead letter, counted in the run: refused at `stage` by
-/// `plugin` (name, version) for `error`.
-fn dead_letter(
+/// `plugin` (name, version) for `error`; returned to be amended.
+fn dead_letter<'c>(
     flow: &Flow,
     stage: Stage,
     (plugin, version): (&str, &str),
     record: Envelope,
     error: String,
     run: &mut Run,
-    commit: &mut Commit,
-) {
+    commit: &'c mut Commit,
+) -> &'c mut DeadLetter {
     run.dead_lettered += 1;
     commit.dead_letters.push(DeadLetter {
         id: 0,
@@ -991,6 +998,13 @@ fn dead_letter(
         payload_dropped: false,
         read_cursor: None,
     });
+    commit.dead_letters.last_mut().expect("just pushed")
+}
+
+/// Whether paging goes on after `page`, read from `cursor`: it says more
+/// follow and gave a cursor that moves.
+pub(crate) fn pages_on(page: &ReadPage, cursor: &Option<String>) -> bool {
+    page.more && page.next_cursor.is_some() && page.next_cursor != *cursor
 }
 
 pub(crate) fn asks_attempts(destination: &Step) -> bool {

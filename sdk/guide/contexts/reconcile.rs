@@ -2,6 +2,8 @@
 use tenon_sdk::canonical::SaleOrder;
 use tenon_sdk::prelude::*;
 
+use crate::vendor::erp;
+
 #[derive(serde::Deserialize)]
 struct HeldOrder {
     id: String,
@@ -14,10 +16,6 @@ struct Held {
     orders: Vec<HeldOrder>,
     next: Option<String>,
     has_more: bool,
-}
-
-fn erp() -> Result<Client, Error> {
-    Ok(Client::new(config::require("base_url")?).credential("api_token"))
 }
 
 struct Erp;

@@ -2,13 +2,11 @@
 use tenon_sdk::canonical::SaleOrder;
 use tenon_sdk::prelude::*;
 
+use crate::vendor::erp;
+
 #[derive(serde::Deserialize)]
 struct Saved {
     id: String,
-}
-
-fn erp() -> Result<Client, Error> {
-    Ok(Client::new(config::require("base_url")?).credential("api_token"))
 }
 
 struct Erp;

@@ -7,3 +7,13 @@
 //! `host/tests/sdk_readme.rs` instead. Nothing here runs.
 
 include!(concat!(env!("OUT_DIR"), "/snippets.rs"));
+
+/// What the destination connector of several contexts already has.
+mod vendor {
+    use tenon_sdk::prelude::*;
+
+    /// The ERP's API, as the guide's connector builds it.
+    pub(crate) fn erp() -> Result<Client, Error> {
+        Ok(Client::new(config::require("base_url")?).credential("api_token"))
+    }
+}
