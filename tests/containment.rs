@@ -33,7 +33,7 @@ async fn contained_with(guest: &str, plugin_limits: LimitOverrides, limits: Limi
     pipeline(&tenon, "good", &shop, &ledger);
 
     let hostile = install_with(&tenon, guest, plugin_limits).await;
-    let evil_ledger = tenon::vendors::Ledger::start(LEDGER_TOKEN).await.unwrap();
+    let evil_ledger = tenon_sandboxes::Ledger::start(LEDGER_TOKEN).await.unwrap();
     tenon.create_tenant("evil", "test").unwrap();
     tenon
         .enable(
@@ -336,7 +336,7 @@ async fn a_request_that_fails_is_named_once_without_its_query_string() {
 /// good run succeeded, moving its orders; returns what the attack returned.
 async fn alongside<T>(
     tenon: &Tenon,
-    ledger: &tenon::vendors::Ledger,
+    ledger: &tenon_sandboxes::Ledger,
     attack: impl Future<Output = T>,
 ) -> T {
     let good = spawn_run(tenon, "good");
@@ -350,7 +350,7 @@ async fn alongside<T>(
 /// A host with the bundled plugins and the `good` tenant's demo pipeline.
 async fn with_good_tenant(
     dir: &std::path::Path,
-) -> (Tenon, tenon::vendors::Shop, tenon::vendors::Ledger) {
+) -> (Tenon, tenon_sandboxes::Shop, tenon_sandboxes::Ledger) {
     let tenon = host(dir).await;
     let (shop, ledger) = vendors(5).await;
     pipeline(&tenon, "good", &shop, &ledger);
@@ -945,7 +945,7 @@ async fn guest_multiplier_a_transform_cannot_multiply_a_batch() {
     let dir = tempfile::tempdir().unwrap();
     let (tenon, shop, ledger) = with_good_tenant(dir.path()).await;
     let multiplier = install(&tenon, guests::MULTIPLIER).await;
-    let evil_ledger = tenon::vendors::Ledger::start(LEDGER_TOKEN).await.unwrap();
+    let evil_ledger = tenon_sandboxes::Ledger::start(LEDGER_TOKEN).await.unwrap();
     tenon.create_tenant("evil", "test").unwrap();
     tenon
         .enable(shop_enablement("evil", &shop), "test")
@@ -1092,7 +1092,7 @@ async fn a_run_stops_at_its_time_budget_and_the_next_continues() {
     pipeline(&tenon, "acme", &shop, &ledger);
     // Every write takes 700 ms, one record a batch; a run may take 2 s.
     ledger.script(std::iter::repeat_n(
-        tenon::vendors::Fault::Slow { ms: 700 },
+        tenon_sandboxes::Fault::Slow { ms: 700 },
         100,
     ));
     let mut flow = tenon.flow("acme", "orders-to-erp").unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::*;
 use tenon::Tenon;
 use tenon::delivery::Stage;
-use tenon::vendors::{Fault, Ledger, SalesOrderStatus, Shop};
+use tenon_sandboxes::{Fault, Ledger, SalesOrderStatus, Shop};
 
 /// The demo pipeline (`orders-to-erp` for acme) over a shop of `orders`.
 async fn demo(orders: usize) -> (tempfile::TempDir, Tenon, Shop, Ledger) {
@@ -306,7 +306,7 @@ async fn a_newer_version_takes_the_queued_ones_place_and_retries_survive_a_resta
 
         // The shop changes the queued order before its retry is due.
         let mut newer = first.clone();
-        newer.status = tenon::vendors::OrderStatus::Cancelled;
+        newer.status = tenon_sandboxes::OrderStatus::Cancelled;
         shop.upsert_order(newer);
         let r = run(&tenon).await;
         assert_eq!(
@@ -547,7 +547,7 @@ async fn on_a_destination_two_flows_share_each_reconciles_its_own_records() {
     let tenon = host(dir.path()).await;
     let ledger = Ledger::start(LEDGER_TOKEN).await.unwrap();
     // Two tenants' shops feed the same ledger; their order ids differ.
-    let orders = tenon::vendors::demo_orders(9);
+    let orders = tenon_sandboxes::demo_orders(9);
     let acme = Shop::start(SHOP_TOKEN, orders[..6].to_vec()).await.unwrap();
     let globex = Shop::start(SHOP_TOKEN, orders[6..].to_vec()).await.unwrap();
     pipeline(&tenon, "acme", &acme, &ledger);

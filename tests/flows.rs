@@ -19,6 +19,8 @@
 
 mod support;
 mod support_tryton;
+// The Shop API helpers are for tests/vendure.rs's B2B checks.
+#[allow(dead_code)]
 mod vendure_server;
 
 use serde_json::{Value, json};
@@ -28,8 +30,8 @@ use tenon::flow::{Endpoint, Flow, Run};
 use tenon::host::Tenon;
 use tenon::sandbox::WebhookRequest;
 use tenon::tenant::Enablement;
-use tenon::vendors::pim::{OAuthClient, Pim, Product, ProductValue};
-use tenon::vendors::threepl::{Parcel, ShipmentItem, ThreePl};
+use tenon_sandboxes::pim::{OAuthClient, Pim, Product, ProductValue};
+use tenon_sandboxes::threepl::{Parcel, ShipmentItem, ThreePl};
 use vendure_server::Vendure;
 
 const TENANT: &str = "acme";

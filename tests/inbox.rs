@@ -9,7 +9,7 @@ use support::*;
 use tenon::Tenon;
 use tenon::capability::secret::Secret;
 use tenon::sandbox::WebhookRequest;
-use tenon::vendors::demo_orders;
+use tenon_sandboxes::demo_orders;
 
 const SECRET: &str = "whsec-test";
 

@@ -9,7 +9,7 @@ mod support;
 use support::*;
 use tenon::Tenon;
 use tenon::capability::secret::Secret;
-use tenon::vendors::{Fault, Ledger, Order, OrderStatus, SalesOrderStatus, Shop, demo_orders};
+use tenon_sandboxes::{Fault, Ledger, Order, OrderStatus, SalesOrderStatus, Shop, demo_orders};
 
 const SECRET: &str = "whsec-ordering";
 const EARLY: &str = "2026-11-23T10:00:00Z";
@@ -55,7 +55,7 @@ async fn run(tenon: &Tenon) -> tenon::flow::Run {
 }
 
 /// The ledger's sales order for order 1001.
-fn sale(ledger: &Ledger) -> tenon::vendors::SalesOrder {
+fn sale(ledger: &Ledger) -> tenon_sandboxes::SalesOrder {
     let books = ledger.sales_orders();
     assert_eq!(books.len(), 1, "one sales order: {books:?}");
     books.into_iter().next().unwrap()

@@ -5,7 +5,10 @@
 //! pages, and the PIM's failures (server errors, `429`s, bodies cut short,
 //! answers slower than the timeout) fail the read or the run with the case and
 //! delay an operator needs, without moving the cursor past a product that was
-//! not delivered.
+//! not delivered. Through `akeneo-catalog`, a complete product becomes a
+//! canonical product with its category paths, its gallery and its links; an
+//! incomplete one is not read; a category rename reads again only the products
+//! under that category.
 
 mod support;
 
@@ -17,8 +20,10 @@ use support::*;
 use tenon::Tenon;
 use tenon::flow::{Endpoint, Flow, RunStatus};
 use tenon::limits::LimitOverrides;
-use tenon::vendors::pim::Fault;
-use tenon::vendors::{Pim, Product, ProductValue, demo_products};
+use tenon::record::Envelope;
+use tenon_sandboxes::pim::Fault;
+use tenon_sandboxes::{Pim, Product, ProductValue, demo_products};
+use tenon_sdk::canonical::{Product as Canonical, ProductLink};
 
 const PIM_TOKEN: &str = "pim-test-token";
 
@@ -42,10 +47,23 @@ async fn setup_with(products: Vec<Product>) -> (tempfile::TempDir, Tenon, Pim) {
     let tenon = host(dir.path()).await;
     let pim = Pim::start(PIM_TOKEN, products).await.expect("PIM starts");
     tenon.create_tenant("acme", "test").unwrap();
+    enable_pim(&tenon, &pim, &[]);
+    (dir, tenon, pim)
+}
+
+/// Enables (or enables again) `pim-akeneo` for `acme` against `pim`, with
+/// `config` beside `base_url` and an HTTP timeout of [`TIMEOUT_MS`].
+fn enable_pim(tenon: &Tenon, pim: &Pim, config: &[(&str, &str)]) {
+    let mut settings = BTreeMap::from([("base_url".to_owned(), pim.base_url())]);
+    settings.extend(
+        config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     tenon
         .enable(
             tenon::tenant::Enablement {
-                config: BTreeMap::from([("base_url".into(), pim.base_url())]),
+                config: settings,
                 grants: vec![pim.addr().to_string().parse().unwrap()],
                 limits: LimitOverrides {
                     http_timeout_ms: Some(TIMEOUT_MS),
@@ -57,7 +75,43 @@ async fn setup_with(products: Vec<Product>) -> (tempfile::TempDir, Tenon, Pim) {
             "test",
         )
         .unwrap();
-    (dir, tenon, pim)
+}
+
+/// Enables `akeneo-catalog` for `acme`, `en_US` and `fr_FR` kept as `en`
+/// and `fr`.
+fn enable_catalog(tenon: &Tenon) {
+    tenon
+        .enable(
+            tenon::tenant::Enablement {
+                config: BTreeMap::from([("locales".into(), "en_US=en, fr_FR=fr".into())]),
+                ..enablement("acme", "akeneo-catalog")
+            },
+            "test",
+        )
+        .unwrap();
+}
+
+/// `records` through `akeneo-catalog` for `acme`: the canonical products by
+/// SKU, each checked against the canonical schema.
+async fn through_catalog(tenon: &Tenon, records: Vec<Envelope>) -> BTreeMap<String, Canonical> {
+    let plugin = tenon.plugin("akeneo-catalog").unwrap();
+    let ctx = tenon.call_context("acme", &plugin).unwrap();
+    let prepared = tenon.prepared(&plugin).unwrap();
+    let (out, _) = tenon
+        .sandbox()
+        .transform(&prepared, &ctx, records)
+        .await
+        .unwrap();
+    let invalid = tenon
+        .schema_errors("akeneo-catalog", "products", &out)
+        .unwrap();
+    assert!(invalid.iter().all(Option::is_none), "{invalid:?}");
+    out.iter()
+        .map(|record| {
+            let product: Canonical = serde_json::from_str(&record.payload).unwrap();
+            (product.sku.clone(), product)
+        })
+        .collect()
 }
 
 /// Adds the flow [`FLOW`]: `pim-akeneo:products` into a sink that accepts every
@@ -126,7 +180,7 @@ async fn read(tenon: &Tenon, cursor: Option<&str>, limit: u32) -> tenon::sandbox
         .unwrap()
 }
 
-fn payload(envelope: &tenon::record::Envelope) -> Value {
+fn payload(envelope: &Envelope) -> Value {
     serde_json::from_str(&envelope.payload).unwrap()
 }
 
@@ -161,7 +215,11 @@ async fn products_are_read_with_localized_values_and_media() {
         product["values"]["image"][0]["_links"]["download"]["href"]
             .as_str()
             .unwrap()
-            .ends_with("/download")
+            .ends_with("/api/rest/v1/media-files/a/b/c/sku-0001_front.jpg/download")
+    );
+    assert_eq!(
+        product["category_paths"]["summer"][1],
+        json!({"code": "clothing", "labels": {"en_US": "Clothing", "fr_FR": "Vêtements"}})
     );
     assert_eq!(
         page.records[0].source_time.as_deref(),
@@ -328,7 +386,8 @@ async fn a_429_fails_the_read_with_the_pims_retry_after_and_keeps_the_cursor() {
     assert_ne!(tenon.cursor("acme", FLOW).unwrap(), cursor);
 
     // The PIM's own limit: the read over it says how long the window still runs.
-    pim.set_rate_limit(1, Duration::from_secs(4));
+    // One read takes two requests: the category tree, then the products.
+    pim.set_rate_limit(2, Duration::from_secs(4));
     read(&tenon, None, 10).await;
     let error = tenon
         .preview("acme", "pim-akeneo", "products", None, 10)
@@ -454,7 +513,7 @@ fn enable_with_grant(tenon: &Tenon, pim: &Pim, password: &str) -> Result<(), ten
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_obtains_renews_and_never_shows_the_pims_oauth_tokens() {
     let (_dir, tenon, pim) = setup(4).await;
-    pim.enable_oauth(tenon::vendors::OAuthClient::new(
+    pim.enable_oauth(tenon_sandboxes::OAuthClient::new(
         "tenon-client",
         "client-s3cret",
         "tenon",
@@ -524,4 +583,238 @@ async fn the_host_obtains_renews_and_never_shows_the_pims_oauth_tokens() {
         "{error}"
     );
     assert_eq!(pim.tokens_issued(), 2);
+}
+
+/// A canonical link, for comparing.
+fn link(kind: &str, sku: &str, quantity: Option<i64>) -> ProductLink {
+    ProductLink {
+        kind: kind.into(),
+        sku: sku.into(),
+        quantity,
+    }
+}
+
+/// The media URLs of a canonical product, gallery order.
+fn urls(product: &Canonical) -> Vec<&str> {
+    product.media.iter().map(|m| m.url.as_str()).collect()
+}
+
+/// The sandbox's download links of `sku`'s images `views`, in order.
+fn downloads(pim: &Pim, sku: &str, views: &[&str]) -> Vec<String> {
+    views
+        .iter()
+        .map(|view| {
+            format!(
+                "{}/api/rest/v1/media-files/a/b/c/{}_{view}.jpg/download",
+                pim.base_url(),
+                sku.to_lowercase()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complete_product_becomes_canonical_with_category_paths_gallery_and_links() {
+    let (_dir, tenon, pim) = setup(9).await;
+    enable_catalog(&tenon);
+    let page = read(&tenon, None, 50).await;
+    let mut complete = skus(9);
+    complete.retain(|sku| sku != "SKU-0008");
+    assert_eq!(
+        keys(&page),
+        complete,
+        "SKU-0008 has no images yet: not complete, not read"
+    );
+    let cursor = page.next_cursor.clone().expect("a cursor after records");
+    let mug = payload(&page.records[2]);
+    assert_eq!(mug["identifier"], "SKU-0003");
+    assert_eq!(
+        mug["completenesses"][0],
+        json!({"scope": "ecommerce", "locale": "en_US", "data": 100})
+    );
+    assert_eq!(
+        mug["quantified_associations"]["PACK"]["products"][0],
+        json!({"identifier": "SKU-0001", "quantity": 2})
+    );
+
+    let canonical = through_catalog(&tenon, page.records).await;
+    assert_eq!(canonical.len(), 8);
+    let mug = &canonical["SKU-0003"];
+    assert_eq!(mug.categories, ["Home/Kitchen"]);
+    assert_eq!(urls(mug), downloads(&pim, "SKU-0003", &["front", "back"]));
+    assert_eq!(
+        mug.links,
+        [
+            link("bundle", "SKU-0001", Some(2)),
+            link("bundle", "SKU-0002", Some(1)),
+            link("upsell", "SKU-0006", None),
+        ],
+        "the pack with its quantities; the cross-sold product model left out"
+    );
+    let tee = &canonical["SKU-0001"];
+    assert_eq!(tee.group, "tshirt-1");
+    assert_eq!(tee.categories, ["Clothing/Summer collection"]);
+    assert_eq!(
+        urls(tee),
+        downloads(&pim, "SKU-0001", &["front", "back", "detail"]),
+        "primary first, then the gallery"
+    );
+    assert_eq!(
+        tee.links,
+        [
+            link("related", "SKU-0002", None),
+            link("crosssell", "SKU-0003", None),
+        ]
+    );
+    assert_eq!(
+        canonical["SKU-0009"].links[1],
+        link("bundle", "SKU-0008", Some(1)),
+        "a link to a product not published yet stays: the destination resolves SKUs"
+    );
+
+    // The filter is the connector's: switched off, the incomplete product is
+    // read, with its completeness.
+    enable_pim(&tenon, &pim, &[("min_completeness", "0")]);
+    let all = read(&tenon, None, 50).await;
+    assert_eq!(keys(&all), skus(9));
+    assert_eq!(payload(&all.records[7])["completenesses"][1]["data"], 83);
+
+    // Back on: once photographed, it is read after the cursor, and only it.
+    enable_pim(&tenon, &pim, &[]);
+    pim.edit_product("SKU-0008", |p| {
+        for (attribute, view) in [("image", "front"), ("gallery_1", "back")] {
+            p.values.insert(
+                attribute.into(),
+                vec![ProductValue::media(&format!("a/b/c/sku-0008_{view}.jpg"))],
+            );
+        }
+    });
+    let next = read(&tenon, Some(&cursor), 50).await;
+    assert_eq!(keys(&next), ["SKU-0008"]);
+    let eighth = through_catalog(&tenon, next.records).await;
+    assert_eq!(
+        urls(&eighth["SKU-0008"]),
+        downloads(&pim, "SKU-0008", &["front", "back"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_category_rename_moves_only_the_products_under_it_on_the_next_run() {
+    let (_dir, tenon, pim) = setup(6).await;
+    enable_catalog(&tenon);
+    with_flow(&tenon, 50).await;
+    let first = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&first);
+    assert_eq!(first.records_read, 6);
+    let quiet = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&quiet);
+    assert_eq!(quiet.records_read, 0, "nothing changed");
+
+    pim.edit_category("clothing", |c| {
+        c.labels.insert("en_US".into(), "Apparel".into());
+    });
+    let renamed = pim
+        .categories()
+        .into_iter()
+        .find(|c| c.code == "clothing")
+        .unwrap()
+        .updated;
+    let cursor = tenon.cursor("acme", FLOW).unwrap();
+    let preview = read(&tenon, cursor.as_deref(), 50).await;
+    assert_eq!(
+        keys(&preview),
+        ["SKU-0001", "SKU-0002", "SKU-0004", "SKU-0005"],
+        "the T-shirts, under `clothing`; not the mugs"
+    );
+    for record in &preview.records {
+        assert_eq!(
+            record.source_time.as_deref(),
+            Some(renamed.as_str()),
+            "the rename is the change"
+        );
+    }
+    let canonical = through_catalog(&tenon, preview.records).await;
+    for product in canonical.values() {
+        assert_eq!(
+            product.categories,
+            ["Apparel/Summer collection"],
+            "{}",
+            product.sku
+        );
+    }
+
+    let next = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&next);
+    assert_eq!((next.records_read, next.records_written), (4, 4));
+    let after = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&after);
+    assert_eq!(after.records_read, 0, "the rename is read once");
+    assert_eq!(delivered(&tenon), skus(6));
+
+    // Deeper down the tree: only that category's products.
+    pim.edit_category("kitchen", |c| {
+        c.labels.insert("en_US".into(), "Kitchen & dining".into());
+    });
+    let kitchen = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&kitchen);
+    assert_eq!(kitchen.records_read, 2, "SKU-0003 and SKU-0006");
+    // And an edit of a product, with no category changed, reads just it.
+    pim.edit_product("SKU-0002", |p| p.enabled = false);
+    let edit = tenon.run_flow("acme", FLOW).await.unwrap();
+    assert_succeeded(&edit);
+    assert_eq!(edit.records_read, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_categories_stream_reads_the_tree_then_only_what_changed() {
+    let (_dir, tenon, pim) = setup(0).await;
+    let categories = |cursor: Option<String>, limit: u32| {
+        let tenon = &tenon;
+        async move {
+            tenon
+                .preview("acme", "pim-akeneo", "categories", cursor.as_deref(), limit)
+                .await
+                .unwrap()
+        }
+    };
+    let all = categories(None, 50).await;
+    assert_eq!(
+        keys(&all),
+        ["clothing", "home", "kitchen", "master", "summer"],
+        "by (updated, code)"
+    );
+    let summer = payload(&all.records[4]);
+    assert_eq!(summer["parent"], "clothing");
+    assert_eq!(summer["labels"]["fr_FR"], "Collection été");
+    assert_eq!(payload(&all.records[3])["parent"], Value::Null);
+    let cursor = all.next_cursor.clone().expect("a cursor");
+    assert!(
+        categories(Some(cursor.clone()), 50)
+            .await
+            .records
+            .is_empty()
+    );
+
+    // Small pages: the tie on `updated` neither skips nor repeats.
+    let mut seen = Vec::new();
+    let mut small: Option<String> = None;
+    for _ in 0..5 {
+        let page = categories(small.clone(), 2).await;
+        seen.extend(page.records.iter().map(|r| r.key.clone()));
+        small = page.next_cursor.or(small);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, keys(&all));
+
+    pim.edit_category("kitchen", |c| {
+        c.labels.insert("en_US".into(), "Kitchen & dining".into());
+    });
+    let next = categories(Some(cursor), 50).await;
+    assert_eq!(keys(&next), ["kitchen"]);
+    assert_eq!(
+        payload(&next.records[0])["labels"]["en_US"],
+        "Kitchen & dining"
+    );
 }

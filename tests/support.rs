@@ -10,7 +10,7 @@ use tenon::flow::{Endpoint, Flow, Run, RunStatus};
 use tenon::limits::LimitOverrides;
 use tenon::plugin::Installed;
 use tenon::tenant::Enablement;
-use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, demo_orders};
 
 pub const SHOP_TOKEN: &str = "shop-test-token";
 pub const LEDGER_TOKEN: &str = "ledger-test-token";
@@ -321,7 +321,7 @@ pub async fn echo() -> Echo {
 /// The shop's signed `order.updated` webhook carrying `order`, as the host
 /// hands it to `demo-shop`, signed with `secret`.
 pub fn signed_webhook(
-    order: &tenon::vendors::Order,
+    order: &tenon_sandboxes::Order,
     secret: &str,
 ) -> tenon::sandbox::WebhookRequest {
     let body = serde_json::to_vec(order).unwrap();

@@ -161,8 +161,9 @@ impl TrytonServer {
         .with_secret("session", self.session.clone())
     }
 
-    /// Creates a salable product (template and variant) with code `sku`; the
-    /// template's id.
+    /// Creates a salable product (template and variant) with code `sku`, in
+    /// the prepared accounting category `Goods` (so that its sales can be
+    /// invoiced); the template's id.
     pub fn create_product(&self, sku: &str, name: &str, price: &str) -> i64 {
         let unit = self.model(
             "product.uom",
@@ -181,6 +182,7 @@ impl TrytonServer {
             vec![json!([{
                 "name": name, "type": "goods", "default_uom": unit, "salable": true,
                 "sale_uom": unit, "list_price": decimal(price),
+                "account_category": self.goods_category(),
                 "products": [["create", [{"suffix_code": sku}]]],
             }])],
         );
@@ -411,6 +413,210 @@ impl TrytonServer {
         sale
     }
 }
+
+/// Customers, price lists, sales, invoices and shipments: what the B2B
+/// streams read and what credit memos and returns are booked against.
+impl TrytonServer {
+    /// The accounting product category the set-up prepares (`Goods`, revenue
+    /// account `4.1.1`).
+    pub fn goods_category(&self) -> i64 {
+        *self
+            .search(
+                "product.category",
+                json!([["name", "=", GOODS_CATEGORY], ["accounting", "=", true]]),
+            )
+            .first()
+            .expect("the set-up prepares the accounting category `Goods`")
+    }
+
+    /// Creates a party named `name` with the e-mail `email` (a customer to
+    /// the connector: Tryton gives it a code from its party sequence); its
+    /// id and code.
+    pub fn create_customer(&self, name: &str, email: &str) -> (i64, String) {
+        let ids = self.model(
+            "party.party",
+            "create",
+            vec![json!([{
+                "name": name,
+                "contact_mechanisms": [["create", [{"type": "email", "value": email}]]],
+            }])],
+        );
+        let id = ids[0].as_i64().unwrap();
+        let code = self.model("party.party", "read", vec![json!([id]), json!(["code"])])[0]["code"]
+            .as_str()
+            .expect("parties get a code")
+            .to_owned();
+        (id, code)
+    }
+
+    /// Creates a payment term of one remainder line due `days` later; its id.
+    pub fn create_payment_term(&self, name: &str, days: u32) -> i64 {
+        let ids = self.model(
+            "account.invoice.payment_term",
+            "create",
+            vec![json!([{
+                "name": name,
+                "lines": [["create", [{"type": "remainder",
+                    "relativedeltas": [["create", [{"days": days}]]]}]]],
+            }])],
+        );
+        ids[0].as_i64().unwrap()
+    }
+
+    /// Creates a price list based on the list price (`unit_price` is the
+    /// product's list price) with `lines` in this order (sequences 1, 2...),
+    /// each `(product code or every product, least quantity, formula)`; its id.
+    pub fn create_price_list(
+        &self,
+        name: &str,
+        lines: &[(Option<&str>, Option<f64>, &str)],
+    ) -> i64 {
+        let lines: Vec<Value> = lines
+            .iter()
+            .enumerate()
+            .map(|(index, (sku, quantity, formula))| {
+                json!({
+                    "sequence": index + 1,
+                    "product": sku.map(|sku| self.product_id(sku)),
+                    "quantity": quantity,
+                    "formula": formula,
+                })
+            })
+            .collect();
+        let ids = self.model(
+            "product.price_list",
+            "create",
+            vec![json!([{
+                "name": name, "price": "list_price", "company": self.context["company"],
+                "lines": [["create", lines]],
+            }])],
+        );
+        ids[0].as_i64().unwrap()
+    }
+
+    /// Writes `values` (`sale_price_list`, `customer_payment_term`,
+    /// `credit_limit_amount`...) to the party `party`.
+    pub fn write_party(&self, party: i64, values: Value) {
+        self.model("party.party", "write", vec![json!([party]), values]);
+    }
+
+    /// The id of the sale with `reference`; panics if there is none.
+    pub fn sale_id(&self, reference: &str) -> i64 {
+        *self
+            .search("sale.sale", json!([["reference", "=", reference]]))
+            .first()
+            .unwrap_or_else(|| panic!("no sale `{reference}` in Tryton"))
+    }
+
+    /// Quotes and confirms the sale with `reference`, as a Tryton user does:
+    /// it goes on to processing, with its shipment and, for the invoice
+    /// method `order`, its invoice (a draft).
+    pub fn confirm_sale(&self, reference: &str) -> i64 {
+        let sale = self.sale_id(reference);
+        self.model("sale.sale", "quote", vec![json!([sale])]);
+        self.model("sale.sale", "confirm", vec![json!([sale])]);
+        sale
+    }
+
+    /// Posts the draft invoices of the sale with `reference`; their ids.
+    pub fn post_invoices(&self, reference: &str) -> Vec<i64> {
+        let sale = self.sale_id(reference);
+        let invoices = self.model(
+            "sale.sale",
+            "read",
+            vec![json!([sale]), json!(["invoices"])],
+        )[0]["invoices"]
+            .clone();
+        let drafts = self.search(
+            "account.invoice",
+            json!([
+                ["id", "in", invoices],
+                ["state", "in", ["draft", "validated"]]
+            ]),
+        );
+        assert!(
+            !drafts.is_empty(),
+            "sale `{reference}` has no invoice to post"
+        );
+        self.model("account.invoice", "post", vec![json!(drafts)]);
+        drafts
+    }
+
+    /// Ships the customer shipments of the sale with `reference` (assigned from
+    /// stock, picked, packed, done: the stock must be there).
+    pub fn ship_sale(&self, reference: &str) {
+        let sale = self.sale_id(reference);
+        let shipments = self.model(
+            "sale.sale",
+            "read",
+            vec![json!([sale]), json!(["shipments"])],
+        )[0]["shipments"]
+            .clone();
+        for step in ["assign_try", "pick", "pack", "do"] {
+            self.model("stock.shipment.out", step, vec![shipments.clone()]);
+        }
+        let state = self.model(
+            "sale.sale",
+            "read",
+            vec![json!([sale]), json!(["shipment_state"])],
+        );
+        assert_eq!(
+            state[0]["shipment_state"], "sent",
+            "sale `{reference}` not shipped"
+        );
+    }
+
+    /// The customer invoices and credit notes with `reference`: `id`, `state`,
+    /// `number`, `total_amount`, `currency.` (`code`), `description` and
+    /// `lines`, each `product.` (`code`), `description`, `quantity`,
+    /// `unit_price`, `amount`, `account.` (`code`) and `origin`.
+    pub fn invoices_by_reference(&self, reference: &str) -> Vec<Value> {
+        let mut invoices = self.search_read(
+            "account.invoice",
+            json!([["type", "=", "out"], ["reference", "=", reference]]),
+            &[
+                "state",
+                "number",
+                "total_amount",
+                "currency.code",
+                "description",
+            ],
+        );
+        for invoice in &mut invoices {
+            invoice["lines"] = Value::Array(self.search_read(
+                "account.invoice.line",
+                json!([["invoice", "=", invoice["id"]]]),
+                &[
+                    "product.code",
+                    "description",
+                    "quantity",
+                    "unit_price",
+                    "amount",
+                    "account.code",
+                    "origin",
+                ],
+            ));
+        }
+        invoices
+    }
+
+    /// The customer return shipments with `reference`: `id`, `state`,
+    /// `warehouse`.
+    pub fn returns_by_reference(&self, reference: &str) -> Vec<Value> {
+        self.search_read(
+            "stock.shipment.out.return",
+            json!([["reference", "=", reference]]),
+            &["state", "warehouse"],
+        )
+    }
+}
+
+/// The accounting product category `bootstrap.py` prepares.
+pub const GOODS_CATEGORY: &str = "Goods";
+
+/// The revenue account of the prepared chart that refunds of shipping and
+/// adjustments go to (`4.3.3 Other Adjustments` of the universal chart).
+pub const REFUND_ACCOUNT: &str = "4.3.3";
 
 impl Drop for TrytonServer {
     fn drop(&mut self) {

@@ -4,7 +4,7 @@
 mod support;
 
 use support::*;
-use tenon::vendors::{OrderStatus, SalesOrderStatus};
+use tenon_sandboxes::{OrderStatus, SalesOrderStatus};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_run_moves_the_backlog_and_the_next_only_what_changed() {
@@ -92,7 +92,7 @@ async fn a_plugin_disabled_for_one_tenant_still_runs_for_another() {
     let dir = tempfile::tempdir().unwrap();
     let tenon = host(dir.path()).await;
     let (shop, ledger_a) = vendors(12).await;
-    let ledger_b = tenon::vendors::Ledger::start(LEDGER_TOKEN).await.unwrap();
+    let ledger_b = tenon_sandboxes::Ledger::start(LEDGER_TOKEN).await.unwrap();
     pipeline(&tenon, "tenant-a", &shop, &ledger_a);
     pipeline(&tenon, "tenant-b", &shop, &ledger_b);
 

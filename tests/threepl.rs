@@ -1,20 +1,26 @@
 //! The `wms-shipstation` connector against the ShipStation-shaped 3PL sandbox:
 //! storefront orders reach the 3PL exactly once across retries, a shipment split
 //! in two parcels is read as two shipment records with their tracking numbers
-//! (by polling and by SHIP_NOTIFY), and `429`s are waited out for exactly the
-//! `X-Rate-Limit-Reset` the 3PL sent.
+//! (by polling and by SHIP_NOTIFY), `429`s are waited out for exactly the
+//! `X-Rate-Limit-Reset` the 3PL sent, holds written as `order-states` stop an
+//! order from shipping until released (by a record or by their date), and a
+//! customer's parcel coming back is read as `return-labels` and becomes
+//! canonical `returns` through `shipstation-returns`.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_json::json;
 use support::*;
 use tenon::Tenon;
 use tenon::flow::{Endpoint, Flow};
+use tenon::record::{Envelope, Op};
 use tenon::sandbox::WebhookRequest;
-use tenon::vendors::threepl::Fault;
-use tenon::vendors::{Parcel, ShipmentItem, Shop, ThreePl, demo_orders};
+use tenon_sandboxes::threepl::{Disposition, Fault, ReturnParcel, ReturnedItem, ShipRefusal};
+use tenon_sandboxes::{FulfilmentOrder, Parcel, ShipmentItem, Shop, ThreePl, demo_orders};
+use tenon_sdk::canonical::{Return, ReturnLine};
 
 const API_KEY: &str = "3pl-key";
 const API_SECRET: &str = "3pl-secret";
@@ -47,17 +53,9 @@ async fn setup_with(
     tenon
         .enable(enablement("acme", "order-to-sale"), "test")
         .unwrap();
-    let mut threepl_enablement = tenon::tenant::Enablement {
-        config: BTreeMap::from([
-            ("base_url".into(), threepl.base_url()),
-            ("api_key".into(), API_KEY.into()),
-        ]),
-        grants: vec![threepl.addr().to_string().parse().unwrap()],
-        ..enablement("acme", "wms-shipstation")
-    }
-    .with_secret("api_secret", API_SECRET);
-    threepl_enablement.limits.http_timeout_ms = http_timeout_ms;
-    tenon.enable(threepl_enablement, "test").unwrap();
+    let mut wms = wms_enablement(&threepl);
+    wms.limits.http_timeout_ms = http_timeout_ms;
+    tenon.enable(wms, "test").unwrap();
     let flow = Flow {
         batch_size: 10,
         max_attempts: 3,
@@ -78,6 +76,19 @@ async fn setup_with(
     };
     tenon.add_flow(flow, "test").unwrap();
     (dir, tenon, shop, threepl)
+}
+
+/// `wms-shipstation` for `acme` against `threepl`.
+fn wms_enablement(threepl: &ThreePl) -> tenon::tenant::Enablement {
+    tenon::tenant::Enablement {
+        config: BTreeMap::from([
+            ("base_url".into(), threepl.base_url()),
+            ("api_key".into(), API_KEY.into()),
+        ]),
+        grants: vec![threepl.addr().to_string().parse().unwrap()],
+        ..enablement("acme", "wms-shipstation")
+    }
+    .with_secret("api_secret", API_SECRET)
 }
 
 async fn run(tenon: &Tenon) -> tenon::flow::Run {
@@ -131,7 +142,7 @@ fn parcel(tracking: &str, sku: &str) -> Parcel {
     }
 }
 
-fn payload(envelope: &tenon::record::Envelope) -> serde_json::Value {
+fn payload(envelope: &Envelope) -> serde_json::Value {
     serde_json::from_str(&envelope.payload).unwrap()
 }
 
@@ -424,4 +435,348 @@ async fn the_real_rate_limit_window_is_honoured_on_reads_and_writes() {
     until_due(&tenon).await;
     run(&tenon).await;
     assert_exactly_once(&shop, &threepl);
+}
+
+/// The 3PL's order with key `key`.
+fn order_of(threepl: &ThreePl, key: &str) -> FulfilmentOrder {
+    threepl
+        .orders()
+        .into_iter()
+        .find(|o| o.order.order_key == key)
+        .unwrap_or_else(|| panic!("the 3PL has no order `{key}`"))
+}
+
+/// An `order-states` delivery with source key `key`.
+fn order_state(key: &str, order_id: &str, state: &str) -> (Envelope, String) {
+    let payload = json!({"order_id": order_id, "state": state});
+    (
+        Envelope {
+            stream: "order-states".into(),
+            key: key.into(),
+            op: Op::Upsert,
+            payload: payload.to_string(),
+            source_time: None,
+        },
+        format!("order-states:{key}:{payload}"),
+    )
+}
+
+/// What `reconcile` of `order-states` lists, `orderId` -> payload.
+async fn held_states(holds: &Direct) -> BTreeMap<String, serde_json::Value> {
+    holds
+        .reconcile_all("order-states", 1)
+        .await
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hold_written_blocks_shipping_and_a_release_lets_the_order_ship() {
+    let (_dir, tenon, shop, threepl) = setup(2).await;
+    run(&tenon).await;
+    let holds_dir = tempfile::tempdir().unwrap();
+    let holds = Direct::new(holds_dir.path(), wms_enablement(&threepl), true).await;
+    let orders = shop.orders();
+    let (first, second) = (orders[0].id.clone(), orders[1].id.clone());
+    let key = format!("shop:{first}");
+    let order_id = order_of(&threepl, &key).order_id.to_string();
+
+    let outcomes = holds
+        .write("order-states", vec![order_state("s1", &first, "on_hold")])
+        .await;
+    assert_eq!(outcomes, vec![Ok(Some(order_id.clone()))]);
+    let held = order_of(&threepl, &key);
+    assert_eq!(held.order.order_status, "on_hold");
+    assert_eq!(
+        held.hold_until_date.as_deref(),
+        Some("2099-12-31T00:00:00.0000000"),
+        "without `hold_days`, held until released"
+    );
+    let refused = threepl
+        .try_ship(&key, vec![parcel("1Z-HELD", "TEE")])
+        .unwrap_err();
+    assert!(matches!(refused, ShipRefusal::OnHold { .. }), "{refused}");
+    assert!(threepl.shipments().is_empty(), "a held order does not ship");
+
+    // The same record again: the look-up finds it held; no second hold.
+    let calls = threepl.requests();
+    let outcomes = holds
+        .write("order-states", vec![order_state("s1", &first, "on_hold")])
+        .await;
+    assert_eq!(outcomes, vec![Ok(Some(order_id.clone()))]);
+    assert_eq!(threepl.requests(), calls + 1, "one look-up, nothing else");
+    assert_eq!(order_of(&threepl, &key).modify_date, held.modify_date);
+
+    // Reconcile lists what the warehouse holds: this order held, the other not.
+    let listed = held_states(&holds).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        listed[&order_id],
+        json!({"order_id": first, "state": "on_hold"})
+    );
+
+    let outcomes = holds
+        .write("order-states", vec![order_state("s1", &first, "released")])
+        .await;
+    assert_eq!(outcomes, vec![Ok(Some(order_id.clone()))]);
+    let released = order_of(&threepl, &key);
+    assert_eq!(
+        (
+            released.order.order_status.as_str(),
+            released.hold_until_date.as_deref()
+        ),
+        ("awaiting_shipment", None)
+    );
+    let calls = threepl.requests();
+    let outcomes = holds
+        .write("order-states", vec![order_state("s1", &first, "released")])
+        .await;
+    assert_eq!(outcomes, vec![Ok(Some(order_id.clone()))]);
+    assert_eq!(
+        threepl.requests(),
+        calls + 1,
+        "released already: a look-up only"
+    );
+    assert_eq!(
+        held_states(&holds).await[&order_id],
+        json!({"order_id": first, "state": "released"})
+    );
+    threepl
+        .try_ship(&key, vec![parcel("1Z-FREE", "TEE")])
+        .expect("a released order ships");
+
+    // Too late to hold; states a warehouse does not take; an order it lacks.
+    let outcomes = holds
+        .write(
+            "order-states",
+            vec![
+                order_state("s1", &first, "on_hold"),
+                order_state("s2", &second, "invoiced"),
+                order_state("s3", &second, "cancelled"),
+                order_state("s4", "999999", "on_hold"),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(&outcomes[0], Err(tenon::GuestError::Permanent { message }) if message.contains("too late")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], Ok(None), "nothing for a warehouse to do");
+    assert!(
+        matches!(&outcomes[2], Err(tenon::GuestError::Permanent { message }) if message.contains("fulfilment-orders")),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[3], Err(tenon::GuestError::Retryable { message }) if message.contains("no order `shop:999999`")),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        order_of(&threepl, &format!("shop:{second}"))
+            .order
+            .order_status,
+        "awaiting_shipment"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hold_of_hold_days_ends_by_itself_when_its_date_comes() {
+    let (_dir, tenon, shop, threepl) = setup(1).await;
+    run(&tenon).await;
+    let holds_dir = tempfile::tempdir().unwrap();
+    let mut wms = wms_enablement(&threepl);
+    wms.config.insert("hold_days".into(), "2".into());
+    let holds = Direct::new(holds_dir.path(), wms, true).await;
+    let id = shop.orders()[0].id.clone();
+    let key = format!("shop:{id}");
+
+    let outcomes = holds
+        .write("order-states", vec![order_state("s1", &id, "on_hold")])
+        .await;
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    let until = order_of(&threepl, &key)
+        .hold_until_date
+        .expect("held until a date");
+    assert!(&until[..10] > threepl.today().as_str(), "{until}");
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    threepl.advance_clock(DAY);
+    assert_eq!(order_of(&threepl, &key).order.order_status, "on_hold");
+    threepl.advance_clock(DAY);
+    let released = order_of(&threepl, &key);
+    assert_eq!(
+        released.order.order_status, "awaiting_shipment",
+        "two days on"
+    );
+    assert_eq!(released.hold_until_date, None);
+    // Reconcile says what the warehouse did, not what was written.
+    let listed = held_states(&holds).await;
+    assert_eq!(
+        listed[&released.order_id.to_string()],
+        json!({"order_id": id, "state": "released"})
+    );
+    threepl.ship(&key, vec![parcel("1Z-LATER", "TEE")]);
+}
+
+/// `records` through `shipstation-returns` for `acme`: the canonical returns,
+/// each checked against the stream's schema.
+async fn through_returns(tenon: &Tenon, records: Vec<Envelope>) -> Vec<Return> {
+    let plugin = tenon.plugin("shipstation-returns").unwrap();
+    let ctx = tenon.call_context("acme", &plugin).unwrap();
+    let prepared = tenon.prepared(&plugin).unwrap();
+    let (out, _) = tenon
+        .sandbox()
+        .transform(&prepared, &ctx, records)
+        .await
+        .unwrap();
+    let invalid = tenon
+        .schema_errors("shipstation-returns", "returns", &out)
+        .unwrap();
+    assert!(invalid.iter().all(Option::is_none), "{invalid:?}");
+    out.iter()
+        .map(|record| {
+            assert_eq!(record.stream, "returns");
+            serde_json::from_str(&record.payload).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parcel_coming_back_is_read_as_a_return_label_and_becomes_a_canonical_return() {
+    let (_dir, tenon, shop, threepl) = setup(2).await;
+    run(&tenon).await;
+    tenon
+        .enable(
+            tenon::tenant::Enablement {
+                config: BTreeMap::from([("locations".into(), "1=Main warehouse".into())]),
+                ..enablement("acme", "shipstation-returns")
+            },
+            "test",
+        )
+        .unwrap();
+    let order = shop.orders()[1].clone();
+    let key = format!("shop:{}", order.id);
+    let (kept, broken) = (order.lines[0].sku.clone(), order.lines[1].sku.clone());
+    threepl.ship(&key, vec![parcel("1Z-OUT", &kept)]);
+    let label = threepl.return_parcel(
+        &key,
+        ReturnParcel {
+            tracking: "1Z-BACK".into(),
+            carrier: "ups".into(),
+            warehouse_id: 1,
+            items: vec![
+                ReturnedItem {
+                    sku: kept.clone(),
+                    quantity: 1,
+                    reason: Some("too small".into()),
+                },
+                ReturnedItem {
+                    sku: broken.clone(),
+                    quantity: 1,
+                    reason: None,
+                },
+            ],
+        },
+    );
+
+    // A return label is no parcel for the customer: `shipments` leaves it out.
+    let outbound = tenon
+        .preview("acme", "wms-shipstation", "shipments", None, 50)
+        .await
+        .unwrap();
+    let tracking: Vec<String> = outbound
+        .records
+        .iter()
+        .map(|r| payload(r)["tracking_number"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tracking, ["1Z-OUT"]);
+
+    // Faults answer this listing too; the read fails and changes nothing.
+    threepl.script([Fault::Status(503)]);
+    let error = tenon
+        .preview("acme", "wms-shipstation", "return-labels", None, 50)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("503"), "{error}");
+
+    let page = tenon
+        .preview("acme", "wms-shipstation", "return-labels", None, 50)
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 1, "{page:?}");
+    assert_eq!(page.records[0].key, label.to_string());
+    let invalid = tenon
+        .schema_errors("wms-shipstation", "return-labels", &page.records)
+        .unwrap();
+    assert!(invalid.iter().all(Option::is_none), "{invalid:?}");
+    let vendor = payload(&page.records[0]);
+    assert_eq!(vendor["status"], "awaiting_return");
+    assert_eq!(vendor["order_key"], key.as_str());
+    assert_eq!(vendor["warehouse_id"], "1");
+    assert_eq!(vendor["rma_number"], format!("RMA-{key}-1"));
+    let requested = through_returns(&tenon, page.records.clone()).await;
+    assert_eq!(requested.len(), 1);
+    assert_eq!(
+        requested[0].external_ref,
+        format!("shipstation:return:{label}")
+    );
+    assert_eq!(requested[0].order_id, order.id);
+    assert_eq!(requested[0].state, "requested");
+    assert_eq!(requested[0].location.as_deref(), Some("Main warehouse"));
+    assert!(requested[0].restocked().is_empty());
+
+    // From the cursor: nothing until the return moves on, then that step once.
+    let cursor = page.next_cursor.expect("a cursor after records");
+    let read = |cursor: String| {
+        let tenon = &tenon;
+        async move {
+            tenon
+                .preview(
+                    "acme",
+                    "wms-shipstation",
+                    "return-labels",
+                    Some(&cursor),
+                    50,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(read(cursor.clone()).await.records.is_empty());
+    threepl.receive_return(label);
+    let received = read(cursor).await;
+    assert_eq!(received.records.len(), 1, "{received:?}");
+    assert_eq!(payload(&received.records[0])["status"], "received");
+    let cursor = received.next_cursor.expect("a cursor");
+    threepl.approve_return(
+        label,
+        &[
+            (kept.as_str(), Disposition::Restock),
+            (broken.as_str(), Disposition::Dispose),
+        ],
+    );
+    let approved = read(cursor).await;
+    assert_eq!(approved.records.len(), 1, "{approved:?}");
+    let back = through_returns(&tenon, approved.records.clone()).await;
+    assert_eq!(back[0].state, "approved");
+    assert_eq!(back[0].restocked(), BTreeMap::from([(kept.as_str(), 1)]));
+    let mut lines = vec![
+        ReturnLine {
+            sku: kept.clone(),
+            quantity: 1,
+            disposition: Some("restock".into()),
+            reason: Some("too small".into()),
+        },
+        ReturnLine {
+            sku: broken.clone(),
+            quantity: 1,
+            disposition: Some("dispose".into()),
+            reason: None,
+        },
+    ];
+    lines.sort_by(|a, b| a.sku.cmp(&b.sku));
+    assert_eq!(back[0].lines, lines);
+
+    // A second read from the last cursor moves nothing.
+    let last = approved.next_cursor.expect("a cursor");
+    assert!(read(last).await.records.is_empty());
 }

@@ -1,7 +1,10 @@
 //! `erp-tryton` against a real Tryton 8.2 server on loopback (installed from
 //! PyPI by `servers/tryton/setup.sh` on first use): products changed since a
 //! cursor, including template edits; shop orders into Tryton sales, customers
-//! matched through the id map, no duplicates on a second run or a re-delivery.
+//! matched through the id map, no duplicates on a second run or a re-delivery;
+//! contract and group price lists with quantity breaks and customer accounts;
+//! refunds as credit notes against posted invoices and approved returns as
+//! return shipments, each booked once and reconciled; order states.
 
 mod support;
 mod support_tryton;
@@ -10,11 +13,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use support::*;
-use support_tryton::{TrytonServer, decimal};
+use support_tryton::{REFUND_ACCOUNT, TrytonServer, decimal};
 use tenon::Tenon;
 use tenon::flow::{Endpoint, Flow};
 use tenon::record::{Envelope, Op};
-use tenon::vendors::{Shop, demo_orders};
+use tenon_sandboxes::{Shop, demo_orders};
 
 /// The demo shop's SKUs, names and prices.
 const PRODUCTS: [(&str, &str, &str); 6] = [
@@ -237,7 +240,7 @@ async fn shop_orders_become_tryton_sales_once_with_customers_matched() {
         tryton.count("sale.sale", json!([["state", "=", "cancelled"]])),
         shop.orders()
             .iter()
-            .filter(|o| o.status == tenon::vendors::OrderStatus::Cancelled)
+            .filter(|o| o.status == tenon_sandboxes::OrderStatus::Cancelled)
             .count()
     );
 
@@ -490,46 +493,90 @@ struct Writer(Direct);
 
 impl Writer {
     async fn new(tryton: &TrytonServer, dir: &std::path::Path) -> Writer {
-        Writer(Direct::new(dir, tryton.enablement("acme"), true).await)
+        Writer::with_config(tryton, dir, &[]).await
+    }
+
+    /// With config keys besides the address and the database.
+    async fn with_config(
+        tryton: &TrytonServer,
+        dir: &std::path::Path,
+        config: &[(&str, &str)],
+    ) -> Writer {
+        Writer(Direct::new(dir, tryton_enablement(tryton, "acme", config), true).await)
     }
 
     /// Writes `sale-orders` records `(key, payload)`; one outcome each.
     async fn write(&self, records: &[(&str, &Value)]) -> tenon::sandbox::WriteOutcomes {
+        self.write_to("sale-orders", records).await
+    }
+
+    /// Writes records `(key, payload)` to `stream`; one outcome each.
+    async fn write_to(
+        &self,
+        stream: &str,
+        records: &[(&str, &Value)],
+    ) -> tenon::sandbox::WriteOutcomes {
         let batch = records
             .iter()
             .map(|(key, payload)| {
                 (
                     Envelope {
-                        stream: "sale-orders".into(),
+                        stream: stream.into(),
                         key: (*key).into(),
                         op: Op::Upsert,
                         payload: payload.to_string(),
                         source_time: None,
                     },
-                    format!("sale-orders:{key}:{payload}"),
+                    format!("{stream}:{key}:{payload}"),
                 )
             })
             .collect();
-        self.0.write("sale-orders", batch).await
+        self.0.write(stream, batch).await
     }
 
     /// Writes one record; the id of its sale.
     async fn write_one(&self, key: &str, payload: &Value) -> String {
-        let outcome = self.write(&[(key, payload)]).await.remove(0);
-        outcome
-            .unwrap_or_else(|e| panic!("record `{key}` failed: {e}"))
+        self.write_one_to("sale-orders", key, payload)
+            .await
             .expect("the sale's id")
+    }
+
+    /// Writes one record to `stream`; the id it was written as, if any.
+    async fn write_one_to(&self, stream: &str, key: &str, payload: &Value) -> Option<String> {
+        let outcome = self.write_to(stream, &[(key, payload)]).await.remove(0);
+        outcome.unwrap_or_else(|e| panic!("record `{key}` failed: {e}"))
     }
 
     /// Every `sale-orders` record `reconcile` lists, id -> payload, paging by
     /// `limit`.
     async fn reconcile(&self, limit: u32) -> BTreeMap<String, Value> {
+        self.reconcile_stream("sale-orders", limit).await
+    }
+
+    /// Every record `reconcile` lists for `stream`, id -> payload.
+    async fn reconcile_stream(&self, stream: &str, limit: u32) -> BTreeMap<String, Value> {
         self.0
-            .reconcile_all("sale-orders", limit)
+            .reconcile_all(stream, limit)
             .await
             .into_iter()
             .collect()
     }
+}
+
+/// `erp-tryton` enabled for `tenant` against `tryton` with `config` besides
+/// the address and the database.
+fn tryton_enablement(
+    tryton: &TrytonServer,
+    tenant: &str,
+    config: &[(&str, &str)],
+) -> tenon::tenant::Enablement {
+    let mut enablement = tryton.enablement(tenant);
+    for (key, value) in config {
+        enablement
+            .config
+            .insert((*key).to_owned(), (*value).to_owned());
+    }
+    enablement
 }
 
 /// The ids of a sale's lines and its write date: what a write that changes
@@ -740,9 +787,9 @@ async fn reconcile_is_clean_after_a_flow_and_finds_what_changed_in_tryton() {
     // At the source: the fourth order cancelled, the first three touched. The
     // next run cancels the fourth sale, puts the edited line back, and writes
     // the deleted and unreferenced sales again; both sides agree again.
-    assert_ne!(orders[3].status, tenon::vendors::OrderStatus::Cancelled);
+    assert_ne!(orders[3].status, tenon_sandboxes::OrderStatus::Cancelled);
     let mut cancel = orders[3].clone();
-    cancel.status = tenon::vendors::OrderStatus::Cancelled;
+    cancel.status = tenon_sandboxes::OrderStatus::Cancelled;
     shop.upsert_order(cancel);
     for order in &orders[..3] {
         shop.upsert_order(order.clone());
@@ -768,5 +815,500 @@ async fn reconcile_is_clean_after_a_flow_and_finds_what_changed_in_tryton() {
             .await
             .unwrap()
             .is_clean()
+    );
+}
+
+/// Every record of `stream` from `cursor` on, paging by `limit` as a flow
+/// does, and the cursor after the last page.
+async fn read_pages(
+    tenon: &Tenon,
+    stream: &str,
+    cursor: Option<String>,
+    limit: u32,
+) -> (Vec<Envelope>, Option<String>) {
+    let mut cursor = cursor;
+    let mut all = Vec::new();
+    loop {
+        let page = tenon
+            .preview("acme", "erp-tryton", stream, cursor.as_deref(), limit)
+            .await
+            .unwrap();
+        assert!(page.records.len() <= limit as usize, "{page:?}");
+        all.extend(page.records);
+        if page.next_cursor.is_some() {
+            cursor = page.next_cursor;
+        }
+        if !page.more {
+            return (all, cursor);
+        }
+        assert!(all.len() < 1_000, "paging does not end");
+    }
+}
+
+/// Records by key, payloads as JSON; a key twice is a failure.
+fn by_key(records: &[Envelope]) -> BTreeMap<String, Value> {
+    let mut keyed = BTreeMap::new();
+    for record in records {
+        let payload: Value = serde_json::from_str(&record.payload).unwrap();
+        assert!(
+            keyed.insert(record.key.clone(), payload).is_none(),
+            "`{}` twice",
+            record.key
+        );
+    }
+    keyed
+}
+
+/// A `sale-orders` record of `email`'s customer with `lines` `(sku, quantity,
+/// unit price in cents)`, shipped to Arlington (Tryton quotes only sales with
+/// a shipment address).
+fn sale_order(reference: &str, email: &str, name: &str, lines: &[(&str, i64, i64)]) -> Value {
+    json!({
+        "external_ref": reference,
+        "customer_email": email,
+        "customer_name": name,
+        "currency": "EUR",
+        "lines": lines
+            .iter()
+            .map(|(sku, quantity, cents)| json!({"sku": sku, "quantity": quantity, "unit_price_cents": cents}))
+            .collect::<Vec<_>>(),
+        "total_cents": lines.iter().map(|(_, quantity, cents)| quantity * cents).sum::<i64>(),
+        "status": "open",
+        "ship_to": {"name": name, "street": "1 Navy Yard", "city": "Arlington",
+                    "postal_code": "22202", "country": "US"},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contract_price_list_is_one_customers_with_exact_breaks() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    let (ada, ada_code) = tryton.create_customer("Ada Ltd", "ada@example.com");
+    let (_, bob_code) = tryton.create_customer("Bob GmbH", "bob@example.com");
+    let (cy, cy_code) = tryton.create_customer("Cy SA", "cy@example.com");
+    let (di, di_code) = tryton.create_customer("Di BV", "di@example.com");
+    // Ada's contract: mugs at 8.75, 20 % off the list price from 10; tees at
+    // 95 % of the list price. Tryton takes the first line that matches.
+    let contract = tryton.create_price_list(
+        "Contract Ada",
+        &[
+            (Some("MUG-WHT"), Some(10.0), "unit_price * 0.8"),
+            (Some("MUG-WHT"), None, "8.75"),
+            (Some("TEE-BLK-M"), None, "list_price * 0.95"),
+        ],
+    );
+    // One list for two parties: published only as the group it is mapped to.
+    let wholesale = tryton.create_price_list(
+        "Wholesale 2026",
+        &[
+            (None, Some(5.0), "unit_price * 0.85"),
+            (None, None, "unit_price * 0.9"),
+        ],
+    );
+    let net30 = tryton.create_payment_term("Net 30", 30);
+    tryton.write_party(
+        ada,
+        json!({"sale_price_list": contract, "customer_payment_term": net30,
+               "credit_limit_amount": decimal("100.00")}),
+    );
+    tryton.write_party(cy, json!({"sale_price_list": wholesale}));
+    tryton.write_party(di, json!({"sale_price_list": wholesale}));
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    tenon.create_tenant("acme", "test").unwrap();
+    tenon
+        .enable(
+            tryton_enablement(
+                &tryton,
+                "acme",
+                &[("group_lists", "Wholesale=Wholesale 2026")],
+            ),
+            "test",
+        )
+        .unwrap();
+
+    let (records, cursor) = read_pages(&tenon, "price-lists", None, 5).await;
+    let prices = by_key(&records);
+    // Ada's contract, exactly: the quantity line is a break at 10, and
+    // 19.90 * 0.95 = 18.905, which Tryton keeps as 18.9050 and charges 18.90
+    // for one unit (half to even).
+    let ada_audience = json!({"kind": "customer", "code": ada_code});
+    assert_eq!(
+        prices["Contract Ada/MUG-WHT/EUR"],
+        json!({"list": "Contract Ada", "sku": "MUG-WHT", "currency": "EUR",
+               "audience": ada_audience,
+               "breaks": [{"min_quantity": 1, "unit_price": "8.75"},
+                          {"min_quantity": 10, "unit_price": "7.60"}]})
+    );
+    assert_eq!(
+        prices["Contract Ada/TEE-BLK-M/EUR"]["breaks"],
+        json!([{"min_quantity": 1, "unit_price": "18.90"}])
+    );
+    // The contract prices only what its lines name; the shared list prices
+    // every product for the group, nobody else gets a list of their own.
+    let lists: Vec<&str> = prices
+        .values()
+        .map(|p| p["list"].as_str().unwrap())
+        .collect();
+    assert_eq!(lists.iter().filter(|l| **l == "Contract Ada").count(), 2);
+    assert_eq!(
+        lists.iter().filter(|l| **l == "Wholesale 2026").count(),
+        PRODUCTS.len()
+    );
+    assert_eq!(
+        lists.iter().filter(|l| **l == "retail").count(),
+        PRODUCTS.len()
+    );
+    assert_eq!(prices.len(), 2 + 2 * PRODUCTS.len(), "{prices:#?}");
+    for price in prices.values() {
+        let audience = &price["audience"];
+        for other in [&bob_code, &cy_code, &di_code] {
+            assert_ne!(audience["code"], json!(other), "{price}");
+        }
+        if price["list"] == "Wholesale 2026" {
+            assert_eq!(*audience, json!({"kind": "group", "code": "Wholesale"}));
+        }
+    }
+    assert_eq!(
+        prices["Wholesale 2026/MUG-WHT/EUR"]["breaks"],
+        json!([{"min_quantity": 1, "unit_price": "8.55"},
+               {"min_quantity": 5, "unit_price": "8.08"}])
+    );
+    for (sku, _, price) in PRODUCTS {
+        assert_eq!(
+            prices[&format!("retail/{sku}/EUR")],
+            json!({"list": "retail", "sku": sku, "currency": "EUR", "audience": {"kind": "all"},
+                   "breaks": [{"min_quantity": 1, "unit_price": price}]})
+        );
+    }
+
+    // Nothing changed: nothing read. A contract line edited: that contract
+    // again (both its records), the new price in it, nothing else.
+    let (none, _) = read_pages(&tenon, "price-lists", cursor.clone(), 100).await;
+    assert!(none.is_empty(), "{none:?}");
+    let line = tryton.search(
+        "product.price_list.line",
+        json!([["price_list", "=", contract], ["formula", "=", "8.75"]]),
+    );
+    tryton.model(
+        "product.price_list.line",
+        "write",
+        vec![json!(line), json!({"formula": "8.50"})],
+    );
+    let (changed, _) = read_pages(&tenon, "price-lists", cursor, 100).await;
+    let changed = by_key(&changed);
+    let keys: Vec<&str> = changed.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["Contract Ada/MUG-WHT/EUR", "Contract Ada/TEE-BLK-M/EUR"]
+    );
+    assert_eq!(
+        changed["Contract Ada/MUG-WHT/EUR"]["breaks"],
+        json!([{"min_quantity": 1, "unit_price": "8.50"},
+               {"min_quantity": 10, "unit_price": "7.60"}])
+    );
+
+    // The customers as accounts: terms, credit and group; the company is none.
+    let (accounts, _) = read_pages(&tenon, "customer-accounts", None, 100).await;
+    let accounts = by_key(&accounts);
+    assert_eq!(accounts.len(), 4, "{accounts:#?}");
+    assert_eq!(
+        accounts[&ada_code],
+        json!({"code": ada_code, "name": "Ada Ltd", "email": "ada@example.com",
+               "payment_terms": "Net 30", "credit_limit": "100.00", "currency": "EUR",
+               "on_hold": false})
+    );
+    assert_eq!(
+        accounts[&bob_code],
+        json!({"code": bob_code, "name": "Bob GmbH", "email": "bob@example.com",
+               "currency": "EUR", "on_hold": false})
+    );
+    assert_eq!(accounts[&di_code]["group"], "Wholesale");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_of_one_line_is_one_posted_credit_note_for_exactly_its_amount() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::with_config(
+        &tryton,
+        dir.path(),
+        &[
+            ("invoice_method", "order"),
+            ("refund_account", REFUND_ACCOUNT),
+        ],
+    )
+    .await;
+    let order = sale_order(
+        "web:7001",
+        "grace@example.com",
+        "Grace Hopper",
+        &[("MUG-WHT", 2, 950), ("TEE-BLK-M", 1, 1990)],
+    );
+    let sale = writer.write_one("7001", &order).await;
+    let method = tryton.model(
+        "sale.sale",
+        "read",
+        vec![
+            json!([sale.parse::<i64>().unwrap()]),
+            json!(["invoice_method"]),
+        ],
+    );
+    assert_eq!(method[0]["invoice_method"], "order");
+
+    // One mug of two refunded, with shipping.
+    let memo = json!({
+        "external_ref": "web:creditmemo:7",
+        "order_ref": "web:7001",
+        "currency": "EUR",
+        "lines": [{"sku": "MUG-WHT", "quantity": 1, "unit_price_cents": 950, "total_cents": 950}],
+        "shipping_cents": 490,
+        "adjustment_cents": 0,
+        "total_cents": 1440,
+        "reason": "arrived broken"
+    });
+    // Not invoiced yet: retryable, nothing booked.
+    match writer
+        .write_to("credit-memos", &[("7", &memo)])
+        .await
+        .remove(0)
+    {
+        Err(tenon::GuestError::Retryable { message }) => {
+            assert!(message.contains("no posted invoice yet"), "{message}");
+        }
+        other => panic!("expected a retryable error, got {other:?}"),
+    }
+    assert!(tryton.invoices_by_reference("web:creditmemo:7").is_empty());
+
+    // Confirmed and invoiced in Tryton: the refund is a posted credit note of
+    // exactly -14.40 EUR, the mug line crediting the invoice's mug line.
+    tryton.confirm_sale("web:7001");
+    let invoices = tryton.post_invoices("web:7001");
+    assert_eq!(invoices.len(), 1);
+    let invoiced_mug = tryton.search(
+        "account.invoice.line",
+        json!([
+            ["invoice", "=", invoices[0]],
+            ["product.code", "=", "MUG-WHT"]
+        ]),
+    );
+    let credit = writer
+        .write_one_to("credit-memos", "7", &memo)
+        .await
+        .expect("the credit note's id");
+    let notes = tryton.invoices_by_reference("web:creditmemo:7");
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    let note = &notes[0];
+    assert_eq!(note["id"].to_string(), credit);
+    assert_eq!(note["state"], "posted");
+    assert_eq!(note["total_amount"]["decimal"], "-14.40");
+    assert_eq!(note["currency."]["code"], "EUR");
+    assert_eq!(note["description"], "Refund of web:7001");
+    let lines = note["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let mug = lines
+        .iter()
+        .find(|l| l["product."]["code"] == "MUG-WHT")
+        .unwrap();
+    assert_eq!(mug["quantity"].as_f64(), Some(-1.0));
+    assert_eq!(mug["amount"]["decimal"], "-9.50");
+    assert_eq!(
+        mug["origin"],
+        format!("account.invoice.line,{}", invoiced_mug[0])
+    );
+    let shipping = lines
+        .iter()
+        .find(|l| l["description"] == "Shipping")
+        .unwrap();
+    assert_eq!(shipping["amount"]["decimal"], "-4.90");
+    assert_eq!(shipping["account."]["code"], REFUND_ACCOUNT);
+
+    // The same memo again (a retry, a replay): the same credit note, no other.
+    assert_eq!(
+        writer.write_one_to("credit-memos", "7", &memo).await,
+        Some(credit.clone())
+    );
+    assert_eq!(tryton.invoices_by_reference("web:creditmemo:7").len(), 1);
+    assert_eq!(tryton.count("account.invoice", json!([])), 2);
+
+    // Reconcile rebuilds the memo from the credit note, to the cent.
+    assert_eq!(
+        writer.reconcile_stream("credit-memos", 10).await,
+        BTreeMap::from([(credit, memo.clone())])
+    );
+    // The sale still reconciles as it was written.
+    assert_eq!(writer.reconcile(10).await[&sale], order);
+
+    // Two more mugs than are left to credit: permanent, nothing booked.
+    let mut greedy = memo.clone();
+    greedy["external_ref"] = json!("web:creditmemo:8");
+    greedy["lines"][0]["quantity"] = json!(2);
+    greedy["lines"][0]["total_cents"] = json!(1900);
+    greedy["total_cents"] = json!(1900 + 490);
+    match writer
+        .write_to("credit-memos", &[("8", &greedy)])
+        .await
+        .remove(0)
+    {
+        Err(tenon::GuestError::Permanent { message }) => {
+            assert!(
+                message.contains("only 1 invoiced and not credited yet"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+    assert!(tryton.invoices_by_reference("web:creditmemo:8").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_return_restocks_only_its_restocked_units_once() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    let wh = tryton.default_warehouse();
+    tryton.receive("MUG-WHT", wh, 5);
+    tryton.receive("TEE-BLK-M", wh, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::with_config(&tryton, dir.path(), &[("order_ref_prefix", "web:")]).await;
+    let order = sale_order(
+        "web:8001",
+        "grace@example.com",
+        "Grace Hopper",
+        &[("MUG-WHT", 2, 950), ("TEE-BLK-M", 1, 1990)],
+    );
+    writer.write_one("8001", &order).await;
+    tryton.confirm_sale("web:8001");
+    tryton.ship_sale("web:8001");
+    assert_eq!(tryton.on_hand("MUG-WHT", wh), 3.0);
+    assert_eq!(tryton.on_hand("TEE-BLK-M", wh), 4.0);
+
+    // Requested, not decided yet: nothing in Tryton.
+    let requested = json!({
+        "external_ref": "3pl:rma:RMA-8001-1",
+        "order_id": "8001",
+        "state": "requested",
+        "lines": [{"sku": "MUG-WHT", "quantity": 1}, {"sku": "TEE-BLK-M", "quantity": 1}]
+    });
+    assert_eq!(
+        writer
+            .write_one_to("returns", "RMA-8001-1", &requested)
+            .await,
+        None
+    );
+    assert!(tryton.returns_by_reference("3pl:rma:RMA-8001-1").is_empty());
+
+    // Approved: the mug back on the shelf, the torn tee disposed of.
+    let approved = json!({
+        "external_ref": "3pl:rma:RMA-8001-1",
+        "order_id": "8001",
+        "state": "approved",
+        "lines": [
+            {"sku": "MUG-WHT", "quantity": 1, "disposition": "restock"},
+            {"sku": "TEE-BLK-M", "quantity": 1, "disposition": "dispose", "reason": "torn seam"}
+        ]
+    });
+    let id = writer
+        .write_one_to("returns", "RMA-8001-1", &approved)
+        .await
+        .expect("the return shipment's id");
+    let shipments = tryton.returns_by_reference("3pl:rma:RMA-8001-1");
+    assert_eq!(shipments.len(), 1);
+    assert_eq!(shipments[0]["id"].to_string(), id);
+    assert_eq!(shipments[0]["state"], "done");
+    assert_eq!(shipments[0]["warehouse"], wh);
+    assert_eq!(tryton.on_hand("MUG-WHT", wh), 4.0);
+    assert_eq!(tryton.on_hand("TEE-BLK-M", wh), 4.0);
+    let waste = tryton.search("stock.location", json!([["type", "=", "lost_found"]]))[0];
+    assert_eq!(tryton.on_hand("TEE-BLK-M", waste), 1.0);
+
+    // Again: the same shipment, the stock as it was.
+    assert_eq!(
+        writer
+            .write_one_to("returns", "RMA-8001-1", &approved)
+            .await,
+        Some(id.clone())
+    );
+    assert_eq!(tryton.returns_by_reference("3pl:rma:RMA-8001-1").len(), 1);
+    assert_eq!(tryton.on_hand("MUG-WHT", wh), 4.0);
+    assert_eq!(tryton.on_hand("TEE-BLK-M", wh), 4.0);
+
+    // Reconcile rebuilds the return: order, lines, dispositions and reason.
+    assert_eq!(
+        writer.reconcile_stream("returns", 10).await,
+        BTreeMap::from([(id, approved)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn order_states_follow_the_storefront_sales() {
+    let tryton = TrytonServer::start();
+    create_products(&tryton);
+    tryton.receive("MUG-WHT", tryton.default_warehouse(), 10);
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::with_config(&tryton, dir.path(), &[("invoice_method", "order")]).await;
+    for reference in [
+        "web:9101", "web:9102", "web:9103", "web:9104", "web:9105", "shop:77",
+    ] {
+        let order = sale_order(reference, "ada@example.com", "Ada", &[("MUG-WHT", 1, 950)]);
+        writer.write_one(reference, &order).await;
+    }
+    let mut cancelled = sale_order("web:9105", "ada@example.com", "Ada", &[("MUG-WHT", 1, 950)]);
+    cancelled["status"] = json!("cancelled");
+    writer.write_one("web:9105", &cancelled).await;
+    for reference in ["web:9102", "web:9103", "web:9104"] {
+        tryton.confirm_sale(reference);
+    }
+    tryton.post_invoices("web:9103");
+    tryton.ship_sale("web:9104");
+
+    let host_dir = tempfile::tempdir().unwrap();
+    let tenon = host(host_dir.path()).await;
+    tenon.create_tenant("acme", "test").unwrap();
+    tenon
+        .enable(
+            tryton_enablement(&tryton, "acme", &[("order_ref_prefix", "web:")]),
+            "test",
+        )
+        .unwrap();
+    let (records, cursor) = read_pages(&tenon, "order-states", None, 2).await;
+    // Keyed and named by the storefront's id; `shop:77` is not this shop's.
+    assert_eq!(
+        by_key(&records),
+        BTreeMap::from([
+            (
+                "9101".to_owned(),
+                json!({"order_id": "9101", "state": "on_hold",
+                       "note": "awaiting confirmation in Tryton"})
+            ),
+            (
+                "9102".to_owned(),
+                json!({"order_id": "9102", "state": "released"})
+            ),
+            (
+                "9103".to_owned(),
+                json!({"order_id": "9103", "state": "invoiced"})
+            ),
+            (
+                "9104".to_owned(),
+                json!({"order_id": "9104", "state": "shipped"})
+            ),
+            (
+                "9105".to_owned(),
+                json!({"order_id": "9105", "state": "cancelled"})
+            ),
+        ])
+    );
+    assert!(records.iter().all(|r| r.source_time.is_some()));
+
+    // Its invoice posted in Tryton: that order alone comes again, invoiced.
+    tryton.post_invoices("web:9102");
+    let (next, _) = read_pages(&tenon, "order-states", cursor, 100).await;
+    assert_eq!(
+        by_key(&next),
+        BTreeMap::from([(
+            "9102".to_owned(),
+            json!({"order_id": "9102", "state": "invoiced"})
+        )])
     );
 }

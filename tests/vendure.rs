@@ -4,10 +4,15 @@
 //! levels per stock location and parcels written into Vendure land once, and
 //! its `reconcile` export lists them keyed by the ids `write` returned with
 //! the very payloads written, until something changes behind Tenon's back.
+//! The B2B streams: a contract price is what its customer sees in the Shop API
+//! (in the B2B channel of the account) and no one else may look; accounts land
+//! on their customers and their groups; order states move orders (a hold stops
+//! the parcels); settled refunds are read as credit memos in cents.
 //!
 //! The server is shared by the tests of this binary, so its listings hold other
-//! tests' records too: the reconcile checks compare the ids a test wrote, as
-//! the host does through the id map (the others would be `extra`).
+//! tests' records too, and those change while a test runs: the reconcile
+//! checks compare the ids a test wrote, as the host does through the id map
+//! (the others would be `extra`).
 
 mod support;
 mod vendure_server;
@@ -17,7 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 use tenon::record::{Envelope, Op};
-use tenon::vendors::Ledger;
+use tenon_sandboxes::Ledger;
 use vendure_server::Vendure;
 
 const PLUGIN: &str = "commerce-vendure";
@@ -155,6 +160,16 @@ fn compare(listed: &[(String, Value)], written: &[(String, Value)]) -> Compariso
         }
     }
     report
+}
+
+/// The entries of `listing` keyed by one of `ids`, in listing order: what two
+/// listings of the shared server can be compared by while other tests write.
+fn mine(listing: &[(String, Value)], ids: &[String]) -> Vec<(String, Value)> {
+    listing
+        .iter()
+        .filter(|(key, _)| ids.contains(key))
+        .cloned()
+        .collect()
 }
 
 /// The listed payload of `id`.
@@ -422,7 +437,10 @@ async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
     let listing = writer.reconcile_all("fulfilments", 1).await;
     let report = compare(&listing, &written);
     assert_eq!(report.matching, ids, "{report:?}\n{listing:?}");
-    assert_eq!(listing, writer.reconcile_all("fulfilments", 100).await);
+    assert_eq!(
+        mine(&listing, &ids),
+        mine(&writer.reconcile_all("fulfilments", 100).await, &ids)
+    );
 
     // The orders stream: canonical orders, the shipping address mapped, and
     // none on an order without one.
@@ -571,7 +589,10 @@ async fn products_land_once_and_reconcile_until_vendure_changes_behind_our_back(
         "{report:?}\n{:?}",
         listed(&listing, &ids[0])
     );
-    assert_eq!(listing, writer.reconcile_all("products", 100).await);
+    assert_eq!(
+        mine(&listing, &ids),
+        mine(&writer.reconcile_all("products", 100).await, &ids)
+    );
     let listed_ids: Vec<u64> = listing.iter().map(|(k, _)| k.parse().unwrap()).collect();
     assert!(listed_ids.windows(2).all(|w| w[0] < w[1]), "{listed_ids:?}");
 
@@ -709,7 +730,10 @@ async fn stock_levels_land_per_stock_location_and_reconcile() {
         .collect();
     let listing = writer.reconcile_all("inventory-levels", 3).await;
     assert_eq!(compare(&listing, &written).matching, ids);
-    assert_eq!(listing, writer.reconcile_all("inventory-levels", 100).await);
+    assert_eq!(
+        mine(&listing, &ids),
+        mine(&writer.reconcile_all("inventory-levels", 100).await, &ids)
+    );
 
     // Stock counted in Vendure shows as a difference.
     vendure.gql(
@@ -722,5 +746,620 @@ async fn stock_levels_land_per_stock_location_and_reconcile() {
     assert_eq!(
         listed(&listing, &ids[1]),
         &json!({"sku": "LOC-MUG", "location": "Second Warehouse", "quantity": 11})
+    );
+}
+
+/// A canonical `customer-accounts` record.
+fn account(code: &str, email: &str, group: Option<&str>) -> Value {
+    let mut account = json!({
+        "code": code, "name": format!("Account {code}"), "email": email,
+        "payment_terms": "Net 30", "credit_limit": "5000.00", "currency": "USD", "on_hold": false,
+    });
+    if let Some(group) = group {
+        account["group"] = json!(group);
+    }
+    account
+}
+
+/// A customer as the tests look at it: `updatedAt`, groups and custom fields.
+fn customer_state(vendure: &Vendure, id: &str) -> Value {
+    vendure.gql(
+        "query($id:ID!){ customer(id:$id){ updatedAt groups { name } customFields { accountCode accountName accountGroup paymentTerms creditLimit accountCurrency onHold } } }",
+        json!({"id": id}),
+    )["customer"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn customer_accounts_land_on_their_customers_once_and_reconcile() {
+    let vendure = Vendure::shared();
+    let grace = vendure.customer("grace@accounts.example", "Grace", "secret-grace");
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer(&vendure, dir.path()).await;
+
+    // Found by e-mail whatever its case; the credit limit with its decimals.
+    let mut sent = account(
+        "ACC-1",
+        " Grace@Accounts.example ",
+        Some("Accounts-Wholesale"),
+    );
+    sent["credit_limit"] = json!("2500");
+    let batch = vec![
+        record("customer-accounts", "ACC-1", sent.clone()),
+        record(
+            "customer-accounts",
+            "ACC-2",
+            account("ACC-2", "nobody@accounts.example", None),
+        ),
+    ];
+    let first = writer.write("customer-accounts", batch.clone()).await;
+    assert_eq!(first[0], Ok(Some(grace.clone())));
+    let unknown = first[1].as_ref().unwrap_err().to_string();
+    assert!(
+        unknown.starts_with("permanent") && unknown.contains("`nobody@accounts.example`"),
+        "{unknown}"
+    );
+    let state = customer_state(&vendure, &grace);
+    assert_eq!(state["groups"], json!([{"name": "Accounts-Wholesale"}]));
+    assert_eq!(
+        state["customFields"],
+        json!({"accountCode": "ACC-1", "accountName": "Account ACC-1",
+               "accountGroup": "Accounts-Wholesale", "paymentTerms": "Net 30",
+               "creditLimit": "2500.00", "accountCurrency": "USD", "onHold": false})
+    );
+
+    // `reconcile` lists the account under the customer id, as Vendure holds
+    // it: the e-mail as Vendure stores it, the amount with its decimals.
+    let mut held = sent.clone();
+    held["email"] = json!("grace@accounts.example");
+    held["credit_limit"] = json!("2500.00");
+    let listing = writer.reconcile_all("customer-accounts", 1).await;
+    assert_eq!(listed(&listing, &grace), &held);
+    let grace_only = [grace.clone()];
+    assert_eq!(
+        mine(&listing, &grace_only),
+        mine(
+            &writer.reconcile_all("customer-accounts", 100).await,
+            &grace_only
+        )
+    );
+
+    // Written again in a later second: nothing changes, not even a time.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = writer.write("customer-accounts", batch.clone()).await;
+    assert_eq!(again[0], first[0]);
+    assert_eq!(customer_state(&vendure, &grace), state);
+
+    // Another group and a credit block: she leaves the group written before.
+    let mut moved = held.clone();
+    moved["group"] = json!("Accounts-Retail");
+    moved["on_hold"] = json!(true);
+    let outcome = writer
+        .write(
+            "customer-accounts",
+            vec![record("customer-accounts", "ACC-1", moved.clone())],
+        )
+        .await;
+    assert_eq!(outcome[0], first[0]);
+    let state = customer_state(&vendure, &grace);
+    assert_eq!(state["groups"], json!([{"name": "Accounts-Retail"}]));
+    assert_eq!(state["customFields"]["onHold"], true);
+    let listing = writer.reconcile_all("customer-accounts", 100).await;
+    assert_eq!(
+        compare(&listing, &[(grace.clone(), moved.clone())]).matching,
+        std::slice::from_ref(&grace)
+    );
+
+    // Taken out of the group behind Tenon's back: the listing says so.
+    let groups = vendure.gql(
+        "{ customerGroups(options:{filter:{name:{eq:\"Accounts-Retail\"}}}){ items { id } } }",
+        json!({}),
+    );
+    vendure.gql(
+        "mutation($g:ID!,$c:[ID!]!){ removeCustomersFromGroup(customerGroupId:$g, customerIds:$c){ id } }",
+        json!({"g": groups["customerGroups"]["items"][0]["id"], "c": [grace]}),
+    );
+    let listing = writer.reconcile_all("customer-accounts", 100).await;
+    assert_eq!(
+        compare(&listing, &[(grace.clone(), moved)]).different,
+        std::slice::from_ref(&grace)
+    );
+    assert!(listed(&listing, &grace).get("group").is_none());
+
+    // Accounts are not deleted through Tenon.
+    let mut delete = record("customer-accounts", "ACC-1", held);
+    delete.0.op = Op::Delete;
+    let refused = writer.write("customer-accounts", vec![delete]).await;
+    let refused = refused[0].as_ref().unwrap_err().to_string();
+    assert!(refused.contains("on_hold"), "{refused}");
+}
+
+/// A canonical `price-lists` record for `B2B-MUG`.
+fn list_price(list: &str, audience: Value, breaks: Value) -> Value {
+    json!({"list": list, "sku": "B2B-MUG", "currency": "USD", "audience": audience, "breaks": breaks})
+}
+
+/// What the Shop API shows of product `b2b-mug` to `session` in `channel`:
+/// its variant's price with tax, or the code of the error refusing it.
+fn shop_price(
+    vendure: &Vendure,
+    session: Option<&str>,
+    channel: Option<&str>,
+) -> Result<i64, String> {
+    let answer = vendure.shop(
+        session,
+        channel,
+        "query($s:String!){ product(slug:$s){ variants { sku priceWithTax currencyCode } } }",
+        json!({"s": "b2b-mug"}),
+    );
+    if let Some(errors) = answer.get("errors") {
+        return Err(errors[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned());
+    }
+    let variant = &answer["data"]["product"]["variants"][0];
+    assert_eq!(variant["currencyCode"], "USD", "{answer}");
+    Ok(variant["priceWithTax"].as_i64().unwrap())
+}
+
+/// A variant's `updatedAt` in each of these channels (a price written there
+/// changes it).
+fn variant_times(vendure: &Vendure, variant: &str, channels: &[Option<&str>]) -> Vec<String> {
+    channels
+        .iter()
+        .map(|channel| {
+            vendure.gql_in(
+                *channel,
+                "query($id:ID!){ productVariant(id:$id){ updatedAt } }",
+                json!({"id": variant}),
+            )["productVariant"]["updatedAt"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contract_price_is_what_its_customer_sees_in_the_shop_and_no_one_else() {
+    let vendure = Vendure::shared();
+    // A shopper's cart is an order, and the orders test counts them all.
+    let _orders = ORDERS.lock().await;
+    let mug = variant(&vendure, "B2B-MUG", 1990, 20);
+    let ada = vendure.customer("ada@b2b.example", "Ada", "secret-ada");
+    vendure.customer("bob@b2b.example", "Bob", "secret-bob");
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer(&vendure, dir.path()).await;
+
+    // Ada's B2B account, in the wholesale group.
+    let accounts = writer
+        .write(
+            "customer-accounts",
+            vec![record(
+                "customer-accounts",
+                "C0042",
+                account("C0042", "ada@b2b.example", Some("B2B-Wholesale")),
+            )],
+        )
+        .await;
+    assert_eq!(accounts[0], Ok(Some(ada.clone())));
+
+    let contract = list_price(
+        "contract-C0042",
+        json!({"kind": "customer", "code": "C0042"}),
+        json!([{"min_quantity": 1, "unit_price": "15.00"}, {"min_quantity": 10, "unit_price": "13.50"}]),
+    );
+    let retail = list_price(
+        "retail",
+        json!({"kind": "all"}),
+        json!([{"min_quantity": 1, "unit_price": "21.00"}]),
+    );
+    let wholesale = list_price(
+        "wholesale",
+        json!({"kind": "group", "code": "B2B-Wholesale"}),
+        json!([{"min_quantity": 1, "unit_price": "17.00"}]),
+    );
+    let mut dated = contract.clone();
+    dated["valid_until"] = json!("2026-12-31");
+    let tiers_only = list_price(
+        "tiers",
+        json!({"kind": "all"}),
+        json!([{"min_quantity": 5, "unit_price": "12.00"}]),
+    );
+    let batch = vec![
+        record(
+            "price-lists",
+            "contract-C0042/B2B-MUG/USD",
+            contract.clone(),
+        ),
+        record("price-lists", "retail/B2B-MUG/USD", retail.clone()),
+        record("price-lists", "wholesale/B2B-MUG/USD", wholesale.clone()),
+        record("price-lists", "dated/B2B-MUG/USD", dated),
+        record("price-lists", "tiers/B2B-MUG/USD", tiers_only),
+    ];
+    let first = writer.write("price-lists", batch.clone()).await;
+    let ids: Vec<String> = first[..3]
+        .iter()
+        .map(|o| o.clone().unwrap().expect("a price id"))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("b2b-customer-C0042/{mug}/USD"),
+            format!("__default_channel__/{mug}/USD"),
+            format!("b2b-group-B2B-Wholesale/{mug}/USD"),
+        ]
+    );
+    for (outcome, why) in [(&first[3], "2026-12-31"), (&first[4], "start at 5")] {
+        let error = outcome.as_ref().unwrap_err().to_string();
+        assert!(
+            error.starts_with("permanent") && error.contains(why),
+            "{error}"
+        );
+    }
+
+    // In the Shop API, Ada pays her contract price in her channel and the
+    // wholesale price in her group's; Bob and strangers may not even look.
+    let ada_session = vendure.shop_login("ada@b2b.example", "secret-ada");
+    let bob_session = vendure.shop_login("bob@b2b.example", "secret-bob");
+    let own = Some("b2b-customer-C0042");
+    let group = Some("b2b-group-B2B-Wholesale");
+    assert_eq!(
+        shop_price(&vendure, Some(ada_session.as_str()), own),
+        Ok(1500)
+    );
+    assert_eq!(
+        shop_price(&vendure, Some(ada_session.as_str()), group),
+        Ok(1700)
+    );
+    assert_eq!(
+        shop_price(&vendure, Some(ada_session.as_str()), None),
+        Ok(2100)
+    );
+    let forbidden = Err("FORBIDDEN".to_owned());
+    assert_eq!(
+        shop_price(&vendure, Some(bob_session.as_str()), own),
+        forbidden
+    );
+    assert_eq!(
+        shop_price(&vendure, Some(bob_session.as_str()), group),
+        forbidden
+    );
+    assert_eq!(shop_price(&vendure, None, own), forbidden);
+    assert_eq!(
+        shop_price(&vendure, Some(bob_session.as_str()), None),
+        Ok(2100)
+    );
+    // Her cart in her channel is at the contract price.
+    let cart = vendure.shop(
+        Some(ada_session.as_str()),
+        own,
+        "mutation($v:ID!){ addItemToOrder(productVariantId:$v, quantity:2){ ... on Order { totalWithTax lines { unitPriceWithTax quantity } } ... on ErrorResult { errorCode message } } }",
+        json!({"v": mug}),
+    );
+    let order = &cart["data"]["addItemToOrder"];
+    assert_eq!(
+        (
+            order["lines"][0]["unitPriceWithTax"].as_i64(),
+            order["totalWithTax"].as_i64()
+        ),
+        (Some(1500), Some(3000)),
+        "{cart}"
+    );
+
+    // `reconcile` lists the three prices under the ids written, as written,
+    // but for the 10-unit break, which Vendure cannot hold.
+    let mut contract_held = contract.clone();
+    contract_held["breaks"] = json!([{"min_quantity": 1, "unit_price": "15.00"}]);
+    let written = vec![
+        (ids[0].clone(), contract_held),
+        (ids[1].clone(), retail),
+        (ids[2].clone(), wholesale),
+    ];
+    let listing = writer.reconcile_all("price-lists", 2).await;
+    assert_eq!(compare(&listing, &written).matching, ids, "{listing:?}");
+    assert_eq!(
+        compare(&listing, &[(ids[0].clone(), contract)]).different,
+        [ids[0].clone()]
+    );
+    assert_eq!(listing, writer.reconcile_all("price-lists", 100).await);
+
+    // Written again in a later second: no price is written, in no channel.
+    let channels = [None, own, group];
+    let times = variant_times(&vendure, &mug, &channels);
+    let channel_count = |vendure: &Vendure| {
+        vendure.gql("{ channels { totalItems } }", json!({}))["channels"]["totalItems"]
+            .as_u64()
+            .unwrap()
+    };
+    let count = channel_count(&vendure);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = writer.write("price-lists", batch[..3].to_vec()).await;
+    assert_eq!(again, first[..3]);
+    assert_eq!(variant_times(&vendure, &mug, &channels), times);
+    assert_eq!(channel_count(&vendure), count);
+
+    // A contract price changed in Vendure shows, and the next write puts it back.
+    vendure.gql_in(
+        own,
+        "mutation($id:ID!){ updateProductVariants(input:[{id:$id, prices:[{currencyCode:USD, price:999}]}]){ id } }",
+        json!({"id": mug}),
+    );
+    let listing = writer.reconcile_all("price-lists", 100).await;
+    assert_eq!(compare(&listing, &written).different, [ids[0].clone()]);
+    writer.write("price-lists", batch[..1].to_vec()).await;
+    assert_eq!(
+        shop_price(&vendure, Some(ada_session.as_str()), own),
+        Ok(1500)
+    );
+}
+
+/// The `credit-memos` records of Vendure order `order` after `cursor`
+/// (`(key, payload)`, paging one by one through the host) and the cursor after
+/// them.
+async fn credit_memos(
+    tenon: &tenon::Tenon,
+    order: &str,
+    cursor: Option<String>,
+) -> (Vec<(String, Value)>, Option<String>) {
+    let mut cursor = cursor;
+    let mut memos = Vec::new();
+    for _ in 0..1000 {
+        let page = tenon
+            .preview("acme", PLUGIN, "credit-memos", cursor.as_deref(), 1)
+            .await
+            .unwrap();
+        assert!(page.records.len() <= 1, "{page:?}");
+        for record in &page.records {
+            let memo: Value = serde_json::from_str(&record.payload).unwrap();
+            if memo["order_ref"] == format!("shop:{order}") {
+                memos.push((record.key.clone(), memo));
+            }
+        }
+        if page.next_cursor.is_some() {
+            cursor = page.next_cursor;
+        }
+        if !page.more {
+            return (memos, cursor);
+        }
+    }
+    panic!("paging does not end");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_refund_of_one_line_is_read_as_a_credit_memo_in_cents() {
+    let vendure = Vendure::shared();
+    let _orders = ORDERS.lock().await;
+    let tee = variant(&vendure, "REF-TEE", 1990, 10);
+    let mug = variant(&vendure, "REF-MUG", 1250, 10);
+    let customer = vendure.customer("rita@refunds.example", "Rita", "secret-rita");
+    let order = vendure.draft_order(&customer, &[(&tee, 2), (&mug, 1)]);
+    vendure.pay_shipped_by(
+        &order,
+        json!({"fullName": "Rita Refund", "streetLine1": "Main 1", "city": "Berlin",
+               "postalCode": "10115", "countryCode": "DE"}),
+        "express",
+    );
+    let data = vendure.gql(
+        "query($o:ID!){ order(id:$o){ totalWithTax shippingWithTax lines { id productVariant { sku } } payments { id } } }",
+        json!({"o": order}),
+    );
+    let placed = &data["order"];
+    assert_eq!(
+        (
+            placed["totalWithTax"].as_i64(),
+            placed["shippingWithTax"].as_i64()
+        ),
+        (Some(2 * 1990 + 1250 + 490), Some(490))
+    );
+    let line = |sku: &str| {
+        placed["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["productVariant"]["sku"] == sku)
+            .unwrap()["id"]
+            .clone()
+    };
+    let payment = placed["payments"][0]["id"].clone();
+    let refund = |input: Value| -> String {
+        let made = vendure.gql(
+            "mutation($i:RefundOrderInput!){ refundOrder(input:$i){ ... on Refund { id state } ... on ErrorResult { errorCode message } } }",
+            json!({"i": input}),
+        );
+        assert_eq!(made["refundOrder"]["state"], "Pending", "{made}");
+        made["refundOrder"]["id"].as_str().unwrap().to_owned()
+    };
+    let settle = |id: &str| {
+        let settled = vendure.gql(
+            "mutation($id:ID!,$t:String!){ settleRefund(input:{id:$id, transactionId:$t}){ ... on Refund { state } ... on ErrorResult { message } } }",
+            json!({"id": id, "t": format!("R-{id}")}),
+        );
+        assert_eq!(settled["settleRefund"]["state"], "Settled", "{settled}");
+    };
+    // One tee of two, and the shipping: Vendure's lines-and-shipping refund.
+    let damaged = refund(
+        json!({"paymentId": payment, "lines": [{"orderLineId": line("REF-TEE"), "quantity": 1}],
+                                "shipping": 490, "adjustment": 0, "reason": "damaged in transit"}),
+    );
+    settle(&damaged);
+    // An amount (shipping and adjustment 0: on sqljs Vendure 3.7 needs them).
+    let goodwill = refund(
+        json!({"paymentId": payment, "amount": 300, "shipping": 0, "adjustment": 0,
+                                 "reason": "goodwill"}),
+    );
+    settle(&goodwill);
+    // Not settled yet: not a credit memo yet.
+    let pending = refund(
+        json!({"paymentId": payment, "lines": [{"orderLineId": line("REF-MUG"), "quantity": 1}],
+                                "shipping": 0, "adjustment": 0}),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let tenon = host(dir.path()).await;
+    tenon.create_tenant("acme", "test").unwrap();
+    tenon.enable(vendure.enablement("acme"), "test").unwrap();
+    let (memos, cursor) = credit_memos(&tenon, &order, None).await;
+    // `order_ref` is the sale order `order-to-sale` booked (`shop:<id>`).
+    assert_eq!(
+        memos,
+        [
+            (
+                damaged.clone(),
+                json!({"external_ref": format!("vendure:refund:{damaged}"), "order_ref": format!("shop:{order}"),
+                       "currency": "USD",
+                       "lines": [{"sku": "REF-TEE", "quantity": 1, "unit_price_cents": 1990, "total_cents": 1990}],
+                       "shipping_cents": 490, "adjustment_cents": 0, "total_cents": 2480,
+                       "reason": "damaged in transit"})
+            ),
+            (
+                goodwill.clone(),
+                json!({"external_ref": format!("vendure:refund:{goodwill}"), "order_ref": format!("shop:{order}"),
+                       "currency": "USD", "lines": [], "shipping_cents": 0, "adjustment_cents": 300,
+                       "total_cents": 300, "reason": "goodwill"})
+            ),
+        ]
+    );
+    let memo: tenon_sdk::canonical::CreditMemo =
+        serde_json::from_value(memos[0].1.clone()).unwrap();
+    assert_eq!(memo.sum_cents(), memo.total_cents);
+
+    // Nothing new: nothing read. Settled in a later second: read once.
+    let (none, _) = credit_memos(&tenon, &order, cursor.clone()).await;
+    assert!(none.is_empty(), "{none:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    settle(&pending);
+    let (settled, _) = credit_memos(&tenon, &order, cursor).await;
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert_eq!(settled[0].0, pending);
+    assert_eq!(
+        settled[0].1["lines"],
+        json!([{"sku": "REF-MUG", "quantity": 1, "unit_price_cents": 1250, "total_cents": 1250}])
+    );
+    assert_eq!(settled[0].1["total_cents"], 1250);
+}
+
+/// A canonical `order-states` record.
+fn order_state(order: &str, state: &str, note: Option<&str>) -> (Envelope, String) {
+    let mut payload = json!({"order_id": order, "state": state});
+    if let Some(note) = note {
+        payload["note"] = json!(note);
+    }
+    record("order-states", order, payload)
+}
+
+/// An order as the tests look at it: state, `updatedAt`, custom fields,
+/// history size and its notes.
+fn order_view(vendure: &Vendure, order: &str) -> Value {
+    vendure.gql(
+        "query($o:ID!){ order(id:$o){ state updatedAt customFields { erpState erpNote } fulfillments { state } history { totalItems } notes: history(options:{filter:{type:{eq:\"ORDER_NOTE\"}}}){ items { data } } } }",
+        json!({"o": order}),
+    )["order"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn order_states_move_vendure_orders_and_read_back() {
+    let vendure = Vendure::shared();
+    let _orders = ORDERS.lock().await;
+    let tee = variant(&vendure, "OST-TEE", 1990, 10);
+    let customer = vendure.customer("sam@states.example", "Sam", "secret-sam");
+    let address = json!({"fullName": "Sam States", "streetLine1": "Main 1", "city": "Berlin",
+                         "postalCode": "10115", "countryCode": "DE"});
+    let held = vendure.draft_order(&customer, &[(&tee, 2)]);
+    vendure.pay(&held, address.clone());
+    let withdrawn = vendure.draft_order(&customer, &[(&tee, 1)]);
+    vendure.pay(&withdrawn, address);
+
+    let dir = tempfile::tempdir().unwrap();
+    let writer = writer(&vendure, dir.path()).await;
+    let batch = vec![
+        order_state(&held, "on_hold", Some("credit limit exceeded")),
+        order_state(&withdrawn, "cancelled", Some("customer withdrew")),
+        order_state("999999", "released", None),
+    ];
+    let first = writer.write("order-states", batch.clone()).await;
+    assert_eq!(first[0], Ok(Some(held.clone())));
+    assert_eq!(first[1], Ok(Some(withdrawn.clone())));
+    let unknown = first[2].as_ref().unwrap_err().to_string();
+    assert!(
+        unknown.starts_with("permanent") && unknown.contains("`999999`"),
+        "{unknown}"
+    );
+    let view = order_view(&vendure, &held);
+    assert_eq!(view["state"], "OnHold");
+    assert_eq!(
+        view["customFields"],
+        json!({"erpState": "on_hold", "erpNote": "credit limit exceeded"})
+    );
+    assert_eq!(
+        view["notes"]["items"],
+        json!([{"data": {"note": "on_hold: credit limit exceeded"}}])
+    );
+    assert_eq!(order_view(&vendure, &withdrawn)["state"], "Cancelled");
+
+    // A parcel of an order on hold does not leave.
+    let parcel = record(
+        "fulfilments",
+        "1Z-HELD",
+        json!({"order_id": held, "tracking_number": "1Z-HELD", "carrier": "UPS",
+               "lines": [{"sku": "OST-TEE", "quantity": 2}]}),
+    );
+    let stopped = writer.write("fulfilments", vec![parcel]).await;
+    let stopped = stopped[0].as_ref().unwrap_err().to_string();
+    assert!(stopped.contains("on hold"), "{stopped}");
+    let view = order_view(&vendure, &held);
+    assert_eq!(view["state"], "OnHold");
+    assert_eq!(view["fulfillments"], json!([{"state": "Pending"}]));
+
+    // Read back: `reconcile` lists each order written to, as written.
+    let listing = writer.reconcile_all("order-states", 1).await;
+    let written: Vec<(String, Value)> = [(&held, &batch[0]), (&withdrawn, &batch[1])]
+        .iter()
+        .map(|(id, (envelope, _))| {
+            (
+                (*id).clone(),
+                serde_json::from_str(&envelope.payload).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        compare(&listing, &written).matching,
+        [held.clone(), withdrawn.clone()]
+    );
+    assert_eq!(listing, writer.reconcile_all("order-states", 100).await);
+
+    // Written again in a later second: nothing changes, no new history.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = writer.write("order-states", batch[..2].to_vec()).await;
+    assert_eq!(again, first[..2]);
+    assert_eq!(order_view(&vendure, &held), view);
+
+    // Shipped: the hold ends and the waiting parcel leaves.
+    let shipped = writer
+        .write(
+            "order-states",
+            vec![order_state(&held, "shipped", Some("left the warehouse"))],
+        )
+        .await;
+    assert_eq!(shipped[0], Ok(Some(held.clone())));
+    let view = order_view(&vendure, &held);
+    assert_eq!(view["state"], "Shipped");
+    assert_eq!(view["fulfillments"], json!([{"state": "Shipped"}]));
+    let listing = writer.reconcile_all("order-states", 100).await;
+    assert_eq!(
+        listed(&listing, &held),
+        &json!({"order_id": held, "state": "shipped", "note": "left the warehouse"})
+    );
+
+    // Too late to hold it now.
+    let late = writer
+        .write("order-states", vec![order_state(&held, "on_hold", None)])
+        .await;
+    let late = late[0].as_ref().unwrap_err().to_string();
+    assert!(
+        late.starts_with("permanent") && late.contains("`Shipped`"),
+        "{late}"
     );
 }

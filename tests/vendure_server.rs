@@ -5,9 +5,12 @@
 //! across test processes by a lock file), then starts one server per test binary
 //! on a free port with a fresh sqljs database, waits until it answers, and
 //! bootstraps it (`bootstrap.js`: a country, a zone, a tax rate, the channel's
-//! default zones). The server is killed by PID when the last test holding it
-//! drops it. Admin GraphQL requests go through `gql.js` (node's `fetch`), so the
-//! tests need no HTTP client of their own.
+//! default zones, shipping and payment methods). The server is killed by PID
+//! when the last test holding it drops it. Admin and Shop API GraphQL requests
+//! go through `gql.js` (node's `fetch`, with a channel token when a test shops
+//! in a B2B channel), so the tests need no HTTP client of their own. The server runs the B2B
+//! configuration of `b2b.js` (custom fields, the `OnHold` order state, the B2B
+//! channel gate), which `setup.sh` copies afresh on every run.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -152,13 +155,27 @@ impl Vendure {
         text[start..].to_owned()
     }
 
-    /// Runs an Admin API request as superadmin and returns its `data`; panics on
-    /// GraphQL errors.
-    pub fn gql(&self, query: &str, variables: Value) -> Value {
+    /// `http://127.0.0.1:<port>/shop-api`, the storefront's API.
+    pub fn shop_url(&self) -> String {
+        format!("{}/shop-api", self.base_url())
+    }
+
+    /// One GraphQL request to `url` through `gql.js`, with a bearer `token`
+    /// and a `channel` token if given: `{token, status, body}`, `token` being
+    /// the `vendure-auth-token` Vendure answered with.
+    fn request(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        channel: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         let mut child = Command::new("node")
             .arg(self.home.join("gql.js"))
-            .arg(self.admin_url())
-            .arg(&self.token)
+            .arg(url)
+            .arg(token.unwrap_or(""))
+            .arg(channel.unwrap_or(""))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -177,7 +194,25 @@ impl Vendure {
             "gql.js failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs an Admin API request as superadmin and returns its `data`; panics on
+    /// GraphQL errors.
+    pub fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_in(None, query, variables)
+    }
+
+    /// [`Vendure::gql`] in the channel whose token is `channel` (the default
+    /// channel for `None`).
+    pub fn gql_in(&self, channel: Option<&str>, query: &str, variables: Value) -> Value {
+        let answer = self.request(
+            &self.admin_url(),
+            Some(&self.token),
+            channel,
+            query,
+            variables,
+        );
         let body = &answer["body"];
         assert!(
             body.get("errors").is_none(),
@@ -185,6 +220,48 @@ impl Vendure {
             body["errors"]
         );
         body["data"].clone()
+    }
+
+    /// A Shop API request as the shopper whose session token is `session`
+    /// (anonymous for `None`), in the channel whose token is `channel`: the
+    /// whole answer, `data` and `errors` (a refusal is what some tests want).
+    pub fn shop(
+        &self,
+        session: Option<&str>,
+        channel: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        self.request(&self.shop_url(), session, channel, query, variables)["body"].clone()
+    }
+
+    /// Logs `email` in to the Shop API (default channel); the session token.
+    pub fn shop_login(&self, email: &str, password: &str) -> String {
+        let answer = self.request(
+            &self.shop_url(),
+            None,
+            None,
+            "mutation($u:String!,$p:String!){ login(username:$u, password:$p){ ... on CurrentUser { id } ... on ErrorResult { errorCode message } } }",
+            json!({"u": email, "p": password}),
+        );
+        assert!(
+            answer["body"]["data"]["login"]["id"].is_string(),
+            "{email} could not log in: {answer}"
+        );
+        answer["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a customer who can log in to the Shop API with `password`; its
+    /// id.
+    pub fn customer(&self, email: &str, first_name: &str, password: &str) -> String {
+        let created = self.gql(
+            "mutation($e:String!,$f:String!,$p:String){ createCustomer(input:{emailAddress:$e, firstName:$f, lastName:\"B2B\"}, password:$p){ ... on Customer { id } ... on ErrorResult { message } } }",
+            json!({"e": email, "f": first_name, "p": password}),
+        );
+        created["createCustomer"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("customer {email}: {created}"))
+            .to_owned()
     }
 }
 
@@ -218,20 +295,33 @@ impl Vendure {
     }
 
     /// Completes the draft `order`: ships to `address` (Vendure's
-    /// `CreateAddressInput`) with the first eligible method and settles a manual
-    /// payment, so that it can be fulfilled.
+    /// `CreateAddressInput`) with the free `standard` shipping method and
+    /// settles a manual payment, so that it can be fulfilled.
     pub fn pay(&self, order: &str, address: Value) {
+        self.pay_shipped_by(order, address, "standard");
+    }
+
+    /// [`Vendure::pay`] with the shipping method of code `shipping`
+    /// (`standard`: free; `express`: 4.90).
+    pub fn pay_shipped_by(&self, order: &str, address: Value, shipping: &str) {
         self.gql(
             "mutation($o:ID!,$a:CreateAddressInput!){ setDraftOrderShippingAddress(orderId:$o, input:$a){ id } }",
             json!({"o": order, "a": address}),
         );
         let methods = self.gql(
-            "query($o:ID!){ eligibleShippingMethodsForDraftOrder(orderId:$o){ id } }",
+            "query($o:ID!){ eligibleShippingMethodsForDraftOrder(orderId:$o){ id code } }",
             json!({"o": order}),
         );
+        let method = methods["eligibleShippingMethodsForDraftOrder"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["code"] == shipping)
+            .unwrap_or_else(|| panic!("shipping method `{shipping}`: {methods}"))["id"]
+            .clone();
         self.gql(
             "mutation($o:ID!,$m:ID!){ setDraftOrderShippingMethod(orderId:$o, shippingMethodId:$m){ ... on Order { id } } }",
-            json!({"o": order, "m": methods["eligibleShippingMethodsForDraftOrder"][0]["id"]}),
+            json!({"o": order, "m": method}),
         );
         self.gql(
             "mutation($o:ID!){ transitionOrderToState(id:$o, state:\"ArrangingPayment\"){ ... on Order { id } } }",

@@ -9,7 +9,7 @@ mod support;
 use support::*;
 use tenon::Tenon;
 use tenon::tenant::Enablement;
-use tenon::vendors::{Ledger, Shop};
+use tenon_sandboxes::{Ledger, Shop};
 use tenon_tests::guests;
 
 /// The egress host 0.2.0 declares and 0.1.0 does not.

@@ -15,13 +15,13 @@ use crate::capability::secret::Secret;
 use crate::cli::run_summary;
 use crate::flow::{Endpoint, Flow};
 use crate::tenant::Enablement;
-use crate::vendors::threepl::{Parcel, ShipmentItem};
-use crate::vendors::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
 use crate::{Error, Tenon, outln};
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use tenon_sandboxes::threepl::{Parcel, ShipmentItem};
+use tenon_sandboxes::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
 
 /// Who the demo's changes are recorded as in the audit log.
 const DEMO: &str = "demo";
@@ -34,25 +34,32 @@ const THREEPL_SECRET: &str = "3pl-demo-secret";
 /// `(plugin, stream)`.
 type PluginStream = (&'static str, &'static str);
 
-/// The demo's flows: `(name, source, transform, destination)`.
-const FLOWS: [(&str, PluginStream, &str, PluginStream); 3] = [
+/// The demo's flows: `(name, source, transforms, destination)`.
+const FLOWS: [(&str, PluginStream, &[&str], PluginStream); 4] = [
     (
         "orders-to-erp",
         ("demo-shop", "orders"),
-        "order-to-sale",
+        &["order-to-sale"],
         ("demo-ledger", "sale-orders"),
     ),
     (
         "orders-to-3pl",
         ("demo-shop", "orders"),
-        "order-to-sale",
+        &["order-to-sale"],
         ("wms-shipstation", "fulfilment-orders"),
     ),
     (
         "parcels",
         ("wms-shipstation", "shipments"),
-        "shipstation-parcels",
+        &["shipstation-parcels"],
         ("demo-shop", "fulfilments"),
+    ),
+    // Refunds are canonical credit memos at the shop already.
+    (
+        "refunds-to-erp",
+        ("demo-shop", "credit-memos"),
+        &[],
+        ("demo-ledger", "credit-memos"),
     ),
 ];
 
@@ -110,7 +117,13 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         let flow = tenon.add_flow(
             Flow {
                 batch_size: 10,
-                ..crate::host::flow("acme", name, endpoint(from), vec![via.into()], endpoint(to))
+                ..crate::host::flow(
+                    "acme",
+                    name,
+                    endpoint(from),
+                    via.iter().map(|t| (*t).to_owned()).collect(),
+                    endpoint(to),
+                )
             },
             DEMO,
         )?;
@@ -161,7 +174,7 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
     let [split, whole] = open[..] else {
         return Err(Error::Invalid("the demo shop has too few orders".into()));
     };
-    let item = |line: &crate::vendors::OrderLine| ShipmentItem {
+    let item = |line: &tenon_sandboxes::OrderLine| ShipmentItem {
         sku: line.sku.clone(),
         quantity: line.quantity,
     };
@@ -240,13 +253,39 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
         held("shop:9001")
     );
 
-    outln!("\n4. Third run: nothing changed.");
+    // Money goes back: one unit of one line of a paid order.
+    let refunded = orders
+        .iter()
+        .find(|o| o.status == OrderStatus::Paid && o.lines.len() > 1 && o.id != cancelled.id)
+        .expect("the demo shop has paid orders with two lines");
+    let line = &refunded.lines[1];
+    let refund = shop.refund(&refunded.id, &[(&line.sku, 1)], "damaged in transit")?;
+    outln!(
+        "\n4. Money goes back: the shop refunds {} x1 of order {} ({} {}, {}). The refund reaches the ledger as a credit note.",
+        line.sku,
+        refunded.id,
+        refund.currency,
+        refund.total,
+        refund.reason
+    );
+    run_flow(&tenon, "refunds-to-erp").await?;
+    for note in ledger.credit_notes() {
+        outln!(
+            "   Ledger credit note {} credits sales order {} ({}): {} cents.",
+            note.id,
+            note.sales_order,
+            note.note.order_ref,
+            note.note.total_cents
+        );
+    }
+
+    outln!("\n5. Third run: nothing changed.");
     for (name, ..) in FLOWS {
         run_flow(&tenon, name).await?;
     }
 
-    outln!("\n5. Do the systems agree? (tenon reconcile)");
-    for flow in ["orders-to-erp", "orders-to-3pl", "parcels"] {
+    outln!("\n6. Do the systems agree? (tenon reconcile)");
+    for (flow, ..) in FLOWS {
         let report = tenon.reconcile("acme", flow).await?;
         outln!(
             "   {flow}: {} source records, {} held, {} matching, {} missing, {} extra, {} different.",
@@ -262,6 +301,20 @@ pub async fn run(data: &Path, options: crate::host::Options) -> crate::Result<()
                 "the demo's `{flow}` does not reconcile"
             )));
         }
+    }
+    let refunded_cents: i64 = shop.refunds().iter().map(|r| r.total_cents()).sum();
+    let credited_cents: i64 = ledger
+        .credit_notes()
+        .iter()
+        .map(|n| n.note.total_cents)
+        .sum();
+    outln!(
+        "   Money back: {refunded_cents} cents refunded in the shop, {credited_cents} cents credited in the ledger."
+    );
+    if refunded_cents != credited_cents {
+        return Err(Error::Invalid(
+            "the demo's refunds and credit notes do not add up to the same total".into(),
+        ));
     }
 
     outln!(
@@ -401,7 +454,7 @@ pub struct Sandboxes {
     pub threepl_secret: String,
     /// Requests per minute the 3PL takes before it answers 429 (ShipStation's
     /// default: 40).
-    #[arg(long, default_value_t = crate::vendors::threepl::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = tenon_sandboxes::threepl::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(1..))]
     pub threepl_rate_limit: u32,
     /// How many demo orders the shop starts with.
     #[arg(long, default_value_t = 25)]
@@ -457,7 +510,7 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
     let threepl = ThreePl::start_on(threepl, &threepl_key, &threepl_secret).await?;
     threepl.set_rate_limit(
         threepl_rate_limit,
-        crate::vendors::threepl::DEFAULT_RATE_WINDOW,
+        tenon_sandboxes::threepl::DEFAULT_RATE_WINDOW,
     );
     outln!(
         "Shop sandbox:   {} (bearer token `{shop_token}`, {orders} orders)",

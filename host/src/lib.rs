@@ -26,7 +26,7 @@
 //! | [`client`] | the admin API's client, for `tenon --server URL` |
 //! | [`bundled`] | the first-party plugins compiled into the binary |
 //! | [`scaffold`] | `tenon new`: a plugin crate to start from |
-//! | [`demo`], [`vendors`] | the demo job and the loopback vendor sandboxes it syncs |
+//! | [`demo`] | the demo job and `tenon sandbox`, on the loopback sandboxes of crate `tenon-sandboxes` |
 
 pub mod backup;
 pub mod bundled;
@@ -53,7 +53,6 @@ pub mod server;
 pub mod state;
 pub mod sync;
 pub mod tenant;
-pub mod vendors;
 pub mod versions;
 
 pub use error::{Error, Result};

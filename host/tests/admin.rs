@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 use support::{Body, LEDGER_TOKEN, OPERATOR_TOKEN, SHOP_TOKEN, Served, code, tenon};
-use tenon::vendors::{Fault, Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Fault, Ledger, Shop, demo_orders};
 
 const OPS: Option<&str> = Some(OPERATOR_TOKEN);
 const ACME_TOKEN: &str = "acme-portal-token-0123456789";

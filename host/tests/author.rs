@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, demo_orders};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Output;
-use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, demo_orders};
 
 fn tenon(data: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tenon"))
@@ -212,7 +212,8 @@ async fn an_operator_session_moves_records_end_to_end() {
     assert_eq!(ledger.sales_orders().len(), 12);
 }
 
-/// The README's first command: three systems, five passes, every pair agreeing.
+/// The README's first command: three systems, four flows, every pair agreeing,
+/// money going back as a credit note.
 #[test]
 fn the_demo_runs_a_scenario_across_three_systems_that_reconciles() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,13 +229,32 @@ fn the_demo_runs_a_scenario_across_three_systems_that_reconciles() {
         "orders-to-erp: Run 4 of `orders-to-erp` succeeded: 2 read, 2 written",
         "orders-to-3pl: Run 5 of `orders-to-3pl` succeeded: 2 read, 2 written",
         "At the warehouse, order 1001 is cancelled and order 9001 is awaiting_shipment.",
-        "orders-to-erp: Run 7 of `orders-to-erp` succeeded: 0 read, 0 written",
+        "refunds-to-erp: Run 7 of `refunds-to-erp` succeeded: 0 read, 0 written",
+        "the shop refunds",
+        "refunds-to-erp: Run 8 of `refunds-to-erp` succeeded: 1 read, 1 written",
+        "Ledger credit note CN-000001 credits sales order SO-000002 (shop:1002):",
+        "orders-to-erp: Run 9 of `orders-to-erp` succeeded: 0 read, 0 written",
+        "refunds-to-erp: Run 12 of `refunds-to-erp` succeeded: 0 read, 0 written",
         "orders-to-erp: 26 source records, 26 held, 26 matching, 0 missing, 0 extra, 0 different.",
         "orders-to-3pl: 26 source records, 26 held, 26 matching, 0 missing, 0 extra, 0 different.",
         "parcels: 3 source records, 3 held, 3 matching, 0 missing, 0 extra, 0 different.",
+        "refunds-to-erp: 1 source records, 1 held, 1 matching, 0 missing, 0 extra, 0 different.",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
+    // The refund's amount, as the shop gave it and as the ledger credited it.
+    let money = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Money back: "))
+        .unwrap_or_else(|| panic!("no money-back line in:\n{text}"));
+    let figures: Vec<u64> = money
+        .split(' ')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert!(
+        figures.len() == 2 && figures[0] == figures[1] && figures[0] > 0,
+        "{money}"
+    );
     // The demo's state stays for a look around.
     let runs = tenon(&dir.path().join("demo"), &["runs", "list"]);
     assert_eq!(code(&runs), 0, "{}", stderr(&runs));
@@ -364,7 +384,7 @@ async fn dead_letters_reconcile_and_the_id_map_from_the_command_line() {
 
     // The ledger refuses the first order: the run succeeds with one dead letter,
     // which its summary counts and its exit code (7) tells a script.
-    ledger.script([tenon::vendors::Fault::Reject]);
+    ledger.script([tenon_sandboxes::Fault::Reject]);
     let out = tenon_async(data, &["flow", "run", "acme", "orders-to-erp"]).await;
     let run = stdout(&out);
     assert_eq!(code(&out), 7, "{run}{}", stderr(&out));

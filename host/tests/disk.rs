@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{SHOP_TOKEN, Served, configure, runs, tenon_ok};
-use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, demo_orders};
 
 const SECRET: &str = "whsec-acme-0123456789";
 const WAIT: Duration = Duration::from_secs(60);

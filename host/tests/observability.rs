@@ -7,7 +7,7 @@ mod support;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::{Served, eventually, metric, operator_token, runs, tenon_ok};
-use tenon::vendors::{Fault, Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Fault, Ledger, Shop, demo_orders};
 
 const WAIT: Duration = Duration::from_secs(30);
 const SHOP_SECRET: &str = "shop-secret-3b9f1c7e5a";

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, demo_orders};
 
 /// The fenced block whose info string is `{lang} file={file}`.
 fn block(readme: &str, lang: &str, file: &str) -> String {

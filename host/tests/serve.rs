@@ -12,7 +12,7 @@ use support::{
     LEDGER_TOKEN, SHOP_TOKEN, Served, code, configure, eventually, metric, operator_token, runs,
     stderr, tenon, tenon_ok,
 };
-use tenon::vendors::{Fault, Ledger, OrderStatus, SalesOrderStatus, Shop, demo_orders};
+use tenon_sandboxes::{Fault, Ledger, OrderStatus, SalesOrderStatus, Shop, demo_orders};
 
 const RUN_ACME: &str = "/api/v1/tenants/acme/flows/orders-to-erp/run";
 const WAIT: Duration = Duration::from_secs(30);

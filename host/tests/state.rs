@@ -183,7 +183,7 @@ async fn a_backup_restores_into_an_empty_folder_whole_and_a_damaged_one_changes_
 /// twice or lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_running_server_hands_out_a_backup_of_one_instant() {
-    use tenon::vendors::{Ledger, Shop, demo_orders};
+    use tenon_sandboxes::{Ledger, Shop, demo_orders};
     const ORDERS: u64 = 1_500;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 use support::{SHOP_TOKEN, Served, configure, tenon_ok};
-use tenon::vendors::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, demo_orders};
 
 const SECRET: &str = "whsec-acme-0123456789";
 const HOOK: &str = "/hooks/acme/demo-shop";

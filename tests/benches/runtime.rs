@@ -141,7 +141,7 @@ fn micros(d: Duration) -> f64 {
 
 /// `n` orders as the shop connector hands them on.
 fn orders(n: usize) -> Vec<Envelope> {
-    tenon::vendors::demo_orders(n)
+    tenon_sandboxes::demo_orders(n)
         .into_iter()
         .map(|order| Envelope {
             stream: "orders".into(),

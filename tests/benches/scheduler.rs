@@ -17,7 +17,7 @@ use support::*;
 use tenon::server::config::SchedulerConfig;
 use tenon::server::metrics::Metrics;
 use tenon::server::schedule::Scheduler;
-use tenon::vendors::{Ledger, Shop};
+use tenon_sandboxes::{Ledger, Shop};
 
 const TENANTS: usize = 5;
 const FLOWS_PER_TENANT: usize = 10;
@@ -132,7 +132,7 @@ async fn measure(tenants: usize, flows: usize) -> Figures {
 async fn place_orders(shop: &Shop, ledger: &Ledger, started: Instant) -> Vec<u64> {
     let mut placed: Vec<(String, Instant)> = Vec::new();
     let mut arrived = std::collections::HashMap::new();
-    let template = tenon::vendors::demo_orders(1).remove(0);
+    let template = tenon_sandboxes::demo_orders(1).remove(0);
     let mut n = 0;
     while started.elapsed() < MEASURE_FOR {
         let mut order = template.clone();

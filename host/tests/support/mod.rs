@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tenon::vendors::{Ledger, Shop};
+use tenon_sandboxes::{Ledger, Shop};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 

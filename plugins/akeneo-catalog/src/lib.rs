@@ -1,22 +1,29 @@
 //! `akeneo-catalog`: Akeneo's products (attribute values per locale and
-//! channel) to canonical `products` (one record per sellable variant, text per
-//! language, prices per currency).
+//! channel, categories, images, associations) to canonical `products` (one
+//! record per sellable variant, text per language, prices per currency,
+//! category paths, media in gallery order, links).
 //!
 //! - **Takes** `products` records of `pim-akeneo` (the product as Akeneo's REST
-//!   API gives it: `identifier`, `parent`, `enabled`, `values`); records of
-//!   other streams pass through.
+//!   API gives it: `identifier`, `parent`, `enabled`, `values`, `categories`,
+//!   `associations`, `quantified_associations`, and the connector's
+//!   `category_paths`); records of other streams pass through.
 //! - **Gives** one canonical `products` record per product, same key and source
 //!   time: `sku` = `identifier`; `group` = the product model (`parent`) as a
 //!   handle (lower case, dashes), or the identifier's for a product without a
 //!   model, so that variants of one model become one storefront product;
 //!   `name` and `description` per language from the localizable attributes;
 //!   `prices` from the price collection, each amount normalised to its
-//!   currency's decimals (`19.9` -> `"19.90"`); `enabled` as is.
+//!   currency's decimals (`19.9` -> `"19.90"`); `enabled` as is;
+//!   `categories`, `media` and `links` (see `categories.rs`, `media.rs`,
+//!   `links.rs`).
+//! - **Enrichment**: the connector reads only products complete enough (its
+//!   `min_completeness`); this transform publishes what it is given.
 //! - **Locales and channels**: a value counts when its `scope` is the configured
 //!   channel or none (a scoped value wins over an unscoped one); its `locale` is
 //!   mapped to the destination's language code by `locales`.
 //! - **Refuses** (permanent, naming the record) a product with no name in any
-//!   kept locale, or a price with more decimals than its currency has.
+//!   kept locale, a price with more decimals than its currency has, or a pack
+//!   part whose quantity is not a whole number of at least 1.
 //! - **Config**: `locales` (optional): `en_US=en, fr_FR=fr`, PIM locale to
 //!   language code; locales not named are left out. Unset, every locale is kept
 //!   as its language part (`en_US` -> `en`; when two share one, the first in
@@ -24,16 +31,38 @@
 //!   `currencies` (optional): keep only these (`EUR, USD`), the currencies the
 //!   storefront sells in. `name_attribute`, `description_attribute`,
 //!   `price_attribute` (defaults `name`, `description`, `price`).
+//!   `category_locale` (default `en_US`), `category_tree` (optional),
+//!   `include_root` (default `false`); `media_attributes` (default `image,
+//!   gallery_1, gallery_2, gallery_3`), `media_base_url` (optional);
+//!   `association_kinds` (default `X_SELL=crosssell, UPSELL=upsell,
+//!   SUBSTITUTION=related, PACK=bundle`).
+//!
+//! # Layout
+//! - `categories.rs`: category codes to paths of names.
+//! - `media.rs`: image values to media references.
+//! - `links.rs`: associations to links.
+//! - this file: the descriptor, the settings, text and prices, and the record.
+
+mod categories;
+mod links;
+mod media;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tenon_sdk::canonical::Product;
 use tenon_sdk::prelude::*;
 
 /// The stream taken and given: the same name, PIM shape in, canonical out.
 const PRODUCTS: &str = "products";
+
+/// The image attributes of the gallery, in order, unless configured.
+const DEFAULT_MEDIA_ATTRIBUTES: &str = "image, gallery_1, gallery_2, gallery_3";
+
+/// Akeneo's standard association types to link kinds, unless configured.
+const DEFAULT_ASSOCIATION_KINDS: &str =
+    "X_SELL=crosssell, UPSELL=upsell, SUBSTITUTION=related, PACK=bundle";
 
 /// An Akeneo product: the fields this transform reads.
 #[derive(Debug, Deserialize)]
@@ -45,10 +74,40 @@ struct AkeneoProduct {
     enabled: bool,
     #[serde(default)]
     values: BTreeMap<String, Vec<AkeneoValue>>,
+    /// Category codes.
+    #[serde(default)]
+    categories: Vec<String>,
+    /// Per category code, the categories from the root down (`pim-akeneo`).
+    #[serde(default, deserialize_with = "map_or_empty_list")]
+    category_paths: BTreeMap<String, Vec<categories::Step>>,
+    #[serde(default, deserialize_with = "map_or_empty_list")]
+    associations: BTreeMap<String, links::Association>,
+    #[serde(default, deserialize_with = "map_or_empty_list")]
+    quantified_associations: BTreeMap<String, links::Quantified>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A PHP-made map: `{}`, `null` or, when empty, sometimes `[]`.
+fn map_or_empty_list<'de, D, T>(deserializer: D) -> Result<BTreeMap<String, T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum MapOrList<T> {
+        Map(BTreeMap<String, T>),
+        List(Vec<Value>),
+    }
+    match Option::<MapOrList<T>>::deserialize(deserializer)? {
+        Some(MapOrList::Map(map)) => Ok(map),
+        Some(MapOrList::List(list)) if list.is_empty() => Ok(BTreeMap::new()),
+        Some(MapOrList::List(_)) => Err(serde::de::Error::custom("expected a map")),
+        None => Ok(BTreeMap::new()),
+    }
 }
 
 /// One value of an attribute.
@@ -60,6 +119,9 @@ struct AkeneoValue {
     scope: Option<String>,
     #[serde(default)]
     data: Value,
+    /// A media value's links: `{"download": {"href"}}`.
+    #[serde(rename = "_links", default)]
+    links: Value,
 }
 
 /// The transform's settings for one batch.
@@ -72,6 +134,12 @@ struct Settings {
     name: String,
     description: String,
     price: String,
+    categories: categories::Naming,
+    /// Image attributes, the gallery's order.
+    media: Vec<String>,
+    media_base_url: Option<String>,
+    /// Association type code to link kind.
+    kinds: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -85,6 +153,23 @@ impl Settings {
             name: or("name_attribute", "name"),
             description: or("description_attribute", "description"),
             price: or("price_attribute", "price"),
+            categories: categories::Naming {
+                locale: or("category_locale", "en_US"),
+                tree: config::get("category_tree").filter(|t| !t.trim().is_empty()),
+                include_root: match or("include_root", "false").trim() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(Error::permanent(format!(
+                            "config key `include_root`: `{other}` is neither `true` nor `false`"
+                        )));
+                    }
+                },
+            },
+            media: config::list("media_attributes")
+                .unwrap_or_else(|| config::parse_list(DEFAULT_MEDIA_ATTRIBUTES)),
+            media_base_url: config::get("media_base_url").filter(|u| !u.trim().is_empty()),
+            kinds: association_kinds(config::map("association_kinds")?)?,
         })
     }
 
@@ -101,6 +186,27 @@ impl Settings {
             ),
         }
     }
+}
+
+/// The configured association kinds, or the defaults; a kind the canonical
+/// stream does not have is refused.
+fn association_kinds(
+    configured: Option<BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let kinds = match configured {
+        Some(kinds) => kinds,
+        None => config::parse_map(DEFAULT_ASSOCIATION_KINDS).map_err(Error::permanent)?,
+    };
+    if let Some((code, kind)) = kinds
+        .iter()
+        .find(|(_, kind)| !links::KINDS.contains(&kind.as_str()))
+    {
+        return Err(Error::permanent(format!(
+            "config key `association_kinds`: `{code}={kind}`: a kind is one of {}",
+            links::KINDS.join(", ")
+        )));
+    }
+    Ok(kinds)
 }
 
 struct AkeneoCatalog;
@@ -146,6 +252,36 @@ impl Transform for AkeneoCatalog {
                     "price_attribute",
                     "Price collection attribute.",
                     Some("price"),
+                ),
+                ConfigKey::optional(
+                    "category_locale",
+                    "The PIM locale of category names in paths; a category without a label in it is named by its code.",
+                    Some("en_US"),
+                ),
+                ConfigKey::optional(
+                    "category_tree",
+                    "Keep only categories of this tree (the root's code, the channel's tree); unset keeps all.",
+                    None,
+                ),
+                ConfigKey::optional(
+                    "include_root",
+                    "Whether paths start with the root (the tree itself): `true` or `false`.",
+                    Some("false"),
+                ),
+                ConfigKey::optional(
+                    "media_attributes",
+                    "Image attributes in gallery order, the first the primary image.",
+                    Some(DEFAULT_MEDIA_ATTRIBUTES),
+                ),
+                ConfigKey::optional(
+                    "media_base_url",
+                    "Where the storefront fetches media files by code (a CDN or public mirror); unset uses the PIM's download link.",
+                    None,
+                ),
+                ConfigKey::optional(
+                    "association_kinds",
+                    "Association type to link kind (related, upsell, crosssell, bundle); types not named are left out.",
+                    Some(DEFAULT_ASSOCIATION_KINDS),
                 ),
             ],
             secrets: Vec::new(),
@@ -200,6 +336,51 @@ fn map_product(akeneo: &AkeneoProduct, settings: &Settings) -> Result<Product, S
         description: localized(akeneo, &settings.description, settings),
         prices: prices(akeneo, settings)?,
         enabled: akeneo.enabled,
+        categories: categories::paths(
+            &akeneo.categories,
+            &akeneo.category_paths,
+            &settings.categories,
+        ),
+        media: media::gallery(images(akeneo, settings), settings.media_base_url.as_deref()),
+        links: links::links(
+            &akeneo.identifier,
+            &akeneo.associations,
+            &akeneo.quantified_associations,
+            &settings.kinds,
+        )?,
+    })
+}
+
+/// The image of each media attribute, in gallery order: its value in the
+/// channel (or unscoped), one that is not localized first, else the first
+/// kept locale's.
+fn images<'a>(
+    akeneo: &'a AkeneoProduct,
+    settings: &'a Settings,
+) -> impl Iterator<Item = media::Image<'a>> + 'a {
+    settings.media.iter().filter_map(move |attribute| {
+        let values = akeneo.values.get(attribute)?;
+        let value = in_scope(values, settings)
+            .filter(|value| {
+                value
+                    .data
+                    .as_str()
+                    .is_some_and(|code| !code.trim().is_empty())
+            })
+            .filter(|value| {
+                value
+                    .locale
+                    .as_deref()
+                    .is_none_or(|locale| settings.language(locale).is_some())
+            })
+            .min_by_key(|value| (value.scope.is_none(), value.locale.clone()))?;
+        Some(media::Image {
+            code: value.data.as_str()?,
+            download: value
+                .links
+                .pointer("/download/href")
+                .and_then(Value::as_str),
+        })
     })
 }
 
@@ -315,6 +496,14 @@ mod tests {
             name: "name".into(),
             description: "description".into(),
             price: "price".into(),
+            categories: categories::Naming {
+                locale: "en_US".into(),
+                tree: None,
+                include_root: false,
+            },
+            media: config::parse_list(DEFAULT_MEDIA_ATTRIBUTES),
+            media_base_url: None,
+            kinds: association_kinds(None).unwrap(),
         }
     }
 
@@ -406,6 +595,137 @@ mod tests {
             json!([{"amount": "19.999", "currency": "EUR"}]);
         let error = map_product(&bad, &settings(None, None)).unwrap_err();
         assert!(error.contains("at most 2 decimals"), "{error}");
+    }
+
+    /// A product as `pim-akeneo` delivers it: categories with their paths,
+    /// images with download links, associations.
+    fn enriched() -> AkeneoProduct {
+        let download = |code: &str| json!({"download": {"href": format!("https://pim.example.com/api/rest/v1/media-files/{code}/download")}});
+        serde_json::from_value(json!({
+            "identifier": "SKU-0003",
+            "parent": null,
+            "categories": ["kitchen", "gifts"],
+            "category_paths": {
+                "kitchen": [
+                    {"code": "master", "labels": {"en_US": "Master catalog"}},
+                    {"code": "home", "labels": {"en_US": "Home", "fr_FR": "Maison"}},
+                    {"code": "kitchen", "labels": {"en_US": "Kitchen", "fr_FR": "Cuisine"}}
+                ]
+            },
+            "values": {
+                "name": [{"locale": "en_US", "scope": null, "data": "Mug 1"}],
+                "gallery_1": [{"locale": null, "scope": null, "data": "a/b/c/sku-0003_back.jpg",
+                               "_links": download("a/b/c/sku-0003_back.jpg")}],
+                "image": [
+                    {"locale": "fr_FR", "scope": null, "data": "a/b/c/sku-0003_fr.jpg"},
+                    {"locale": null, "scope": "print", "data": "a/b/c/sku-0003_print.jpg"},
+                    {"locale": null, "scope": null, "data": "a/b/c/sku-0003_front.jpg",
+                     "_links": download("a/b/c/sku-0003_front.jpg")}
+                ],
+                "gallery_3": [{"locale": "de_DE", "scope": null, "data": "a/b/c/de.jpg"}]
+            },
+            "associations": {
+                "X_SELL": {"products": [], "product_models": ["tshirt-1"], "groups": []},
+                "UPSELL": {"products": ["SKU-0006"], "product_models": [], "groups": []}
+            },
+            "quantified_associations": {
+                "PACK": {"products": [{"identifier": "SKU-0001", "quantity": 2},
+                                      {"identifier": "SKU-0002", "quantity": 1}],
+                         "product_models": []}
+            },
+            "updated": "2026-11-01T09:03:00+00:00"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn categories_media_and_associations_become_paths_a_gallery_and_links() {
+        let settings = settings(Some("en_US=en, fr_FR=fr"), None);
+        let product = map_product(&enriched(), &settings).unwrap();
+        assert_eq!(product.categories, ["Home/Kitchen"], "`gifts` has no path");
+        let urls: Vec<&str> = product.media.iter().map(|m| m.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://pim.example.com/api/rest/v1/media-files/a/b/c/sku-0003_front.jpg/download",
+                "https://pim.example.com/api/rest/v1/media-files/a/b/c/sku-0003_back.jpg/download",
+            ],
+            "the unlocalized e-commerce image is the primary; German is not kept"
+        );
+        let links: Vec<(&str, &str, Option<i64>)> = product
+            .links
+            .iter()
+            .map(|l| (l.kind.as_str(), l.sku.as_str(), l.quantity))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("bundle", "SKU-0001", Some(2)),
+                ("bundle", "SKU-0002", Some(1)),
+                ("upsell", "SKU-0006", None),
+            ]
+        );
+
+        let french = Settings {
+            categories: categories::Naming {
+                locale: "fr_FR".into(),
+                tree: Some("master".into()),
+                include_root: true,
+            },
+            media_base_url: Some("https://cdn.example.com/pim".into()),
+            media: vec!["gallery_1".into(), "image".into()],
+            ..settings
+        };
+        let product = map_product(&enriched(), &french).unwrap();
+        assert_eq!(product.categories, ["master/Maison/Cuisine"]);
+        assert_eq!(
+            product.media[0].url, "https://cdn.example.com/pim/a/b/c/sku-0003_back.jpg",
+            "the configured order, from the media base URL"
+        );
+        let json = serde_json::to_value(&product).unwrap();
+        assert_eq!(
+            json["links"][0],
+            json!({"kind": "bundle", "sku": "SKU-0001", "quantity": 2})
+        );
+    }
+
+    #[test]
+    fn a_product_without_categories_media_or_associations_keeps_the_old_shape() {
+        let product = map_product(&tee(), &settings(None, None)).unwrap();
+        assert!(product.categories.is_empty() && product.links.is_empty());
+        assert_eq!(
+            product
+                .media
+                .iter()
+                .map(|m| m.url.as_str())
+                .collect::<Vec<_>>(),
+            ["a/b/tee.jpg"],
+            "no link and no base URL: the code"
+        );
+        let mut plain = tee();
+        plain.values.remove("image");
+        let json =
+            serde_json::to_value(map_product(&plain, &settings(None, None)).unwrap()).unwrap();
+        for key in ["categories", "media", "links"] {
+            assert!(json.get(key).is_none(), "{key} left out when empty");
+        }
+        let php: AkeneoProduct = serde_json::from_value(json!({
+            "identifier": "X", "associations": [], "quantified_associations": [],
+            "category_paths": [], "values": {"name": [{"locale": "en_US", "data": "X"}]}
+        }))
+        .unwrap();
+        assert!(php.associations.is_empty() && php.category_paths.is_empty());
+    }
+
+    #[test]
+    fn association_kinds_are_checked() {
+        assert_eq!(association_kinds(None).unwrap()["PACK"], "bundle");
+        let error = association_kinds(Some(BTreeMap::from([(
+            "X_SELL".to_owned(),
+            "cross-sell".to_owned(),
+        )])))
+        .unwrap_err();
+        assert!(error.message().contains("`X_SELL=cross-sell`"), "{error:?}");
     }
 
     #[test]

@@ -154,16 +154,21 @@ fn create(parcel: &Fulfilment, lines: &[OrderLine]) -> Result<String, Error> {
 /// Moves a fulfilment to `Shipped`.
 fn ship(id: &str) -> Result<(), Error> {
     let mut data: Value = graphql::query(
-        "mutation Ship($id: ID!) { transitionFulfillmentToState(id: $id, state: \"Shipped\") { ... on Fulfillment { id state } ... on ErrorResult { errorCode message } } }",
+        "mutation Ship($id: ID!) { transitionFulfillmentToState(id: $id, state: \"Shipped\") { ... on Fulfillment { id state } ... on FulfillmentStateTransitionError { errorCode message transitionError } } }",
         json!({ "id": id }),
     )?;
     let result = data["transitionFulfillmentToState"].take();
     if result["state"].as_str() == Some("Shipped") {
         Ok(())
     } else {
+        // `transitionError` says why (`order KP3R... is on hold`); `message`
+        // is only the error's code.
         Err(Error::permanent(format!(
             "Vendure did not ship fulfilment `{id}`: {}",
-            result["message"].as_str().unwrap_or("no message")
+            result["transitionError"]
+                .as_str()
+                .or(result["message"].as_str())
+                .unwrap_or("no message")
         )))
     }
 }
@@ -194,11 +199,11 @@ fn canonical(order: &Order, f: &Fulfillment) -> Fulfilment {
 /// One page of every fulfilment of every order (cancelled ones left out),
 /// keyed by fulfilment id, in order id, then fulfilment id order.
 pub fn reconcile(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
+    let query = format!(
+        "query Orders($options: OrderListOptions) {{ orders(options: $options) {{ items {{ {ORDER_FIELDS} }} }} }}"
+    );
     let page = listing::page(
-        &format!(
-            "query Orders($options: OrderListOptions) {{ orders(options: $options) {{ items {{ {ORDER_FIELDS} }} }} }}"
-        ),
-        "orders",
+        &listing::Listed::new(&query, "orders"),
         cursor,
         limit,
         |o: &Order| &o.id,

@@ -188,8 +188,10 @@ fn locations() -> Result<Vec<Location>, Error> {
 pub fn reconcile(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
     let names: HashMap<String, String> = locations()?.into_iter().map(|l| (l.id, l.name)).collect();
     let page = listing::page(
-        "query Variants($options: ProductVariantListOptions) { productVariants(options: $options) { items { id sku stockLevels { stockLocationId stockOnHand } } } }",
-        "productVariants",
+        &listing::Listed::new(
+            "query Variants($options: ProductVariantListOptions) { productVariants(options: $options) { items { id sku stockLevels { stockLocationId stockOnHand } } } }",
+            "productVariants",
+        ),
         cursor,
         limit,
         |v: &Variant| &v.id,

@@ -11,7 +11,9 @@
 //!
 //! Each call walks from the cursor until one record more than the page holds is
 //! found; the records of one item (a variant's stock levels, an order's
-//! fulfilments) are sorted by their sub id.
+//! fulfilments) are sorted by their sub id. A listing may keep to the items a
+//! filter selects (customers with an account code) and run in a channel other
+//! than the default one (a B2B channel's variants).
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -54,13 +56,46 @@ impl Position {
     }
 }
 
-/// One page of the records of list query `query` (field `list`, taking
-/// `$options`), after `cursor`, at most `limit` (lowered to
-/// [`feed::MAX_PAGE`]). `id` names an item; `expand` makes its records, each
-/// with a sub id (`""` when an item is one record).
+/// A list query to page through: `query` (taking `$options`) answers with
+/// `list { items }`, keeping to `filter`, in the channel whose token is
+/// `channel` (the default channel for `None`).
+pub struct Listed<'a> {
+    query: &'a str,
+    list: &'a str,
+    filter: Value,
+    channel: Option<&'a str>,
+}
+
+impl<'a> Listed<'a> {
+    /// Every item of `list`, in the default channel.
+    pub fn new(query: &'a str, list: &'a str) -> Self {
+        Listed {
+            query,
+            list,
+            filter: json!({}),
+            channel: None,
+        }
+    }
+
+    /// Only the items `filter` (a Vendure list filter) selects.
+    pub fn filter(self, filter: Value) -> Self {
+        Listed { filter, ..self }
+    }
+
+    /// In the channel whose token is `channel`.
+    pub fn channel(self, channel: &'a str) -> Self {
+        Listed {
+            channel: Some(channel),
+            ..self
+        }
+    }
+}
+
+/// One page of the records of `listed`, after `cursor`, at most `limit`
+/// (lowered to [`feed::MAX_PAGE`]). `id` names an item; `expand` makes its
+/// records, each with a sub id (`""` when an item is one record).
 pub fn page<T: DeserializeOwned>(
-    query: &str,
-    list: &str,
+    listed: &Listed,
     cursor: Option<&str>,
     limit: u32,
     id: impl Fn(&T) -> &str,
@@ -74,7 +109,7 @@ pub fn page<T: DeserializeOwned>(
     let mut last: Option<Position> = None;
     let mut more = false;
     'fetch: loop {
-        let items: Vec<T> = fetch(query, list, skip)?;
+        let items: Vec<T> = fetch(listed, skip)?;
         if first
             && skip > 0
             && let Some(after) = &after
@@ -129,9 +164,12 @@ pub fn page<T: DeserializeOwned>(
     })
 }
 
-fn fetch<T: DeserializeOwned>(query: &str, list: &str, skip: usize) -> Result<Vec<T>, Error> {
-    let options = json!({"sort": {"id": "ASC"}, "skip": skip, "take": FETCH});
-    let mut data: Value = graphql::query(query, json!({ "options": options }))?;
+fn fetch<T: DeserializeOwned>(listed: &Listed, skip: usize) -> Result<Vec<T>, Error> {
+    let options =
+        json!({"filter": listed.filter, "sort": {"id": "ASC"}, "skip": skip, "take": FETCH});
+    let mut data: Value =
+        graphql::query_in(listed.channel, listed.query, json!({ "options": options }))?;
+    let list = listed.list;
     Vec::<T>::deserialize(data[list]["items"].take())
         .map_err(|e| Error::permanent(format!("Vendure's `{list}` have an unexpected shape: {e}")))
 }

@@ -4,7 +4,8 @@
 //! unit (the yen too: ¥1500 is `150000`). Canonical amounts are decimal strings
 //! with the currency's ISO 4217 decimals (`tenon_sdk::money`): `"19.90"` EUR,
 //! `"1500"` JPY, `"2.125"` KWD. An amount Vendure cannot hold (a third decimal)
-//! is refused, never rounded.
+//! is refused, never rounded. Integer minor units (`credit-memos`' `*_cents`)
+//! come from hundredths the same way: `(150000, "JPY")` is `1500`.
 
 use tenon_sdk::money;
 
@@ -52,9 +53,43 @@ pub fn hundredths(amount: &str, currency: &str) -> Result<i64, String> {
     }
 }
 
+/// Vendure's `hundredths` of `currency` in the currency's minor units (ISO
+/// 4217 decimals): `(1990, "EUR")` -> `1990`, `(150000, "JPY")` -> `1500`,
+/// `(212, "KWD")` -> `2120`. An amount with a fraction of a minor unit (only
+/// possible for a zero-decimal currency) is refused.
+pub fn minor_units(hundredths: i64, currency: &str) -> Result<i64, String> {
+    let exponent = money::exponent(currency);
+    if exponent >= 2 {
+        hundredths
+            .checked_mul(10_i64.pow(exponent - 2))
+            .ok_or_else(|| format!("{hundredths} hundredths of {currency} is too large"))
+    } else {
+        let scale = 10_i64.pow(2 - exponent);
+        if hundredths % scale == 0 {
+            Ok(hundredths / scale)
+        } else {
+            Err(format!(
+                "{} {currency} is not a whole number of minor units",
+                money::format(hundredths, 2)
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{decimal, hundredths};
+    use super::{decimal, hundredths, minor_units};
+
+    #[test]
+    fn hundredths_become_minor_units_exactly() {
+        assert_eq!(minor_units(1990, "EUR"), Ok(1990));
+        assert_eq!(minor_units(-50, "USD"), Ok(-50));
+        assert_eq!(minor_units(150_000, "JPY"), Ok(1500));
+        assert_eq!(minor_units(212, "KWD"), Ok(2120));
+        let refused = minor_units(150_050, "JPY").unwrap_err();
+        assert!(refused.contains("1500.50 JPY"), "{refused}");
+        assert!(minor_units(i64::MAX, "KWD").is_err());
+    }
 
     #[test]
     fn hundredths_become_exact_decimals() {

@@ -617,17 +617,22 @@ fn canonical(v: &Variant) -> Product {
             })
             .collect(),
         enabled: v.enabled,
+        // Vendure holds these in facets and assets this connector does not
+        // write yet.
+        categories: Vec::new(),
+        media: Vec::new(),
+        links: Vec::new(),
     }
 }
 
 /// One page of every variant as a canonical product, keyed by variant id, in
 /// id order.
 pub fn reconcile(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
+    let query = format!(
+        "query Variants($options: ProductVariantListOptions) {{ productVariants(options: $options) {{ items {{ {VARIANT_FIELDS} }} }} }}"
+    );
     let page = listing::page(
-        &format!(
-            "query Variants($options: ProductVariantListOptions) {{ productVariants(options: $options) {{ items {{ {VARIANT_FIELDS} }} }} }}"
-        ),
-        "productVariants",
+        &listing::Listed::new(&query, "productVariants"),
         cursor,
         limit,
         |v: &Variant| &v.id,
@@ -674,6 +679,9 @@ mod tests {
                 .map(|(c, a)| ((*c).to_owned(), (*a).to_owned()))
                 .collect(),
             enabled: true,
+            categories: Vec::new(),
+            media: Vec::new(),
+            links: Vec::new(),
         }
     }
 

@@ -4,13 +4,21 @@
 //!   order, key = the order `id`, op = upsert (a cancelled order is an upsert
 //!   whose payload says `"status":"cancelled"`), payload = the order JSON as the
 //!   shop returns it, source time = `updated_at`.
+//! - **Reads** stream `credit-memos` (canonical [`CreditMemo`]) from `GET
+//!   {base_url}/api/refunds`: one record per refund, key = its `id`,
+//!   `external_ref` = `shop:refund:<id>`, `order_ref` = `reference_prefix`
+//!   (config, default `shop:`, as `order-to-sale`'s) + the order id: the
+//!   `external_ref` the refunded order was booked with. Amounts go to minor
+//!   units of the refund's currency exactly; a refund whose lines and
+//!   shipping do not add up to its total is a permanent error.
 //! - **Writes** stream `fulfilments` (canonical [`Fulfilment`]: a parcel with its
 //!   tracking number) with `PUT {base_url}/api/orders/{order_id}/fulfilments/{tracking_number}`;
 //!   the shop keys parcels by tracking number, so a record written twice is one
 //!   parcel. The outcome is the shop's parcel id. Deletes are refused.
 //! - **Reconciles** `fulfilments` from `GET {base_url}/api/fulfilments`: every
 //!   parcel keyed by the shop's id, as its canonical payload (lines by SKU).
-//! - **Config**: `base_url` (required), the shop's address (`http://127.0.0.1:8080`).
+//! - **Config**: `base_url` (required), the shop's address (`http://127.0.0.1:8080`);
+//!   `reference_prefix` (default `shop:`), before order ids in `order_ref`.
 //! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`;
 //!   `webhook_secret` (optional) for webhooks.
 //! - **Egress**: none declared, because the address is the operator's config: the
@@ -19,14 +27,14 @@
 //!   the order JSON, signed `X-Shop-Signature: sha256=<hex HMAC-SHA256 of the
 //!   body>` with the tenant secret `webhook_secret` (checked by the host; a
 //!   tenant without it takes no webhooks). Each gives one `orders` record, as `read` would.
-//! - **Cursor**: a [`Watermark`] over `(updated_at, id)`, as `updated_at|id`. The
-//!   shop filters and sorts by the same pair (`updated_after` + `after_id`), so a
-//!   page that ends between two orders updated in the same second resumes at the
-//!   second one.
+//! - **Cursor** (both reads): a [`Watermark`] over `(updated_at, id)`, as
+//!   `updated_at|id`. The shop filters and sorts both feeds by the same pair
+//!   (`updated_after` + `after_id`), so a page that ends between two records
+//!   updated in the same second resumes at the second one.
 
 use serde::Deserialize;
 use serde_json::Value;
-use tenon_sdk::canonical::Fulfilment;
+use tenon_sdk::canonical::{CreditLine, CreditMemo, Fulfilment};
 use tenon_sdk::prelude::*;
 
 /// The stream read, in the canonical `orders` shape (the shop's own).
@@ -34,6 +42,12 @@ const ORDERS: &str = canonical::ORDERS;
 
 /// The stream written.
 const FULFILMENTS: &str = canonical::FULFILMENTS;
+
+/// The refunds, read as canonical credit memos.
+const CREDIT_MEMOS: &str = canonical::CREDIT_MEMOS;
+
+/// Before an order id in a credit memo's `order_ref`, unless configured.
+const DEFAULT_PREFIX: &str = "shop:";
 
 /// The tenant secret the shop signs its webhooks with.
 const WEBHOOK_SECRET: &str = "webhook_secret";
@@ -50,18 +64,81 @@ const ORDER_UPDATED: &str = "order.updated";
 /// The most orders the shop returns per request; larger limits are clamped.
 const MAX_PAGE: u32 = 200;
 
-/// One response of `GET /api/orders`.
+/// One response of a feed: `GET /api/orders` (records under `orders`) or
+/// `GET /api/refunds` (under `refunds`).
 #[derive(Debug, Deserialize)]
-struct OrderPage {
+struct FeedPage {
+    #[serde(alias = "refunds")]
     orders: Vec<Value>,
     has_more: bool,
 }
 
-/// The fields of an order the connector itself needs; the payload keeps them all.
+/// Where a record of a feed stands in it; an order's payload keeps its
+/// other fields.
 #[derive(Debug, Deserialize)]
 struct OrderPosition {
     id: String,
     updated_at: String,
+}
+
+/// A refund as the shop publishes it; amounts are decimal strings.
+#[derive(Debug, Deserialize)]
+struct Refund {
+    id: String,
+    order_id: String,
+    currency: String,
+    lines: Vec<RefundLine>,
+    shipping: String,
+    total: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundLine {
+    sku: String,
+    quantity: i64,
+    unit_price: String,
+    total: String,
+}
+
+impl Refund {
+    /// The canonical credit memo of this refund; `prefix` goes before the
+    /// order id in `order_ref`.
+    fn credit_memo(&self, prefix: &str) -> Result<CreditMemo, String> {
+        let cents = |amount: &str| money::minor_units(amount, &self.currency);
+        let lines = self
+            .lines
+            .iter()
+            .map(|line| {
+                Ok(CreditLine {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price_cents: cents(&line.unit_price)?,
+                    total_cents: cents(&line.total)?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let memo = CreditMemo {
+            external_ref: format!("shop:refund:{}", self.id),
+            order_ref: format!("{prefix}{}", self.order_id),
+            currency: self.currency.clone(),
+            lines,
+            shipping_cents: cents(&self.shipping)?,
+            adjustment_cents: 0,
+            total_cents: cents(&self.total)?,
+            reason: (!self.reason.is_empty()).then(|| self.reason.clone()),
+        };
+        if memo.sum_cents() != memo.total_cents {
+            return Err(format!(
+                "refund `{}`: its lines and shipping make {} but its total is {}",
+                self.id,
+                money::decimal(memo.sum_cents(), &self.currency),
+                self.total
+            ));
+        }
+        Ok(memo)
+    }
 }
 
 /// The storefront connector.
@@ -73,16 +150,26 @@ impl Connector for Shop {
             name: "demo-shop".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kind: Kind::Commerce,
-            description: "Orders from the demo storefront's sandbox API.".to_owned(),
+            description:
+                "Orders and refunds from the demo storefront's sandbox API; parcels into it."
+                    .to_owned(),
             streams: vec![
                 canonical::readable(ORDERS, Some("updated_at"), canonical::ORDERS),
+                canonical::readable(CREDIT_MEMOS, Some("updated_at"), canonical::CREDIT_MEMOS),
                 canonical::writable(FULFILMENTS, canonical::FULFILMENTS),
             ],
             egress: Vec::new(),
-            config: vec![ConfigKey::required(
-                "base_url",
-                "Address of the shop API, like http://127.0.0.1:8080; grant its host too.",
-            )],
+            config: vec![
+                ConfigKey::required(
+                    "base_url",
+                    "Address of the shop API, like http://127.0.0.1:8080; grant its host too.",
+                ),
+                ConfigKey::optional(
+                    "reference_prefix",
+                    "Put before the order id in a credit memo's order_ref: the prefix the orders were booked with (order-to-sale's).",
+                    Some(DEFAULT_PREFIX),
+                ),
+            ],
             secrets: vec![
                 SecretInfo::bearer("api_token", "The shop API's token, sent as a bearer token."),
                 SecretInfo::hmac(
@@ -99,52 +186,32 @@ impl Connector for Shop {
     }
 
     fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
-        if stream != ORDERS {
-            return Err(Error::unknown_stream(&stream));
+        match stream.as_str() {
+            ORDERS => read_feed(ORDERS, "/api/orders", cursor, limit, |order| {
+                Ok(order.clone())
+            }),
+            CREDIT_MEMOS => {
+                let prefix =
+                    config::get("reference_prefix").unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+                read_feed(CREDIT_MEMOS, "/api/refunds", cursor, limit, |refund| {
+                    let refund = Refund::deserialize(refund).map_err(|e| {
+                        Error::permanent(format!("the shop returned a malformed refund: {e}"))
+                    })?;
+                    let memo = refund.credit_memo(&prefix).map_err(Error::permanent)?;
+                    serde_json::to_value(memo).map_err(|e| Error::permanent(e.to_string()))
+                })
+            }
+            FULFILMENTS => Err(Error::permanent(format!("stream `{stream}` is write-only"))),
+            _ => Err(Error::unknown_stream(&stream)),
         }
-        let mut mark = Watermark::from_cursor(cursor.as_deref());
-        let limit = limit.clamp(1, MAX_PAGE).to_string();
-        let mut query = vec![("limit", limit.as_str())];
-        if !mark.time.is_empty() {
-            query.push(("updated_after", &mark.time));
-        }
-        if !mark.key.is_empty() {
-            query.push(("after_id", &mark.key));
-        }
-        let page: OrderPage = shop()?.get_json("/api/orders", &query)?;
-
-        let mut records = Vec::with_capacity(page.orders.len());
-        for order in &page.orders {
-            let position = OrderPosition::deserialize(order).map_err(|e| {
-                Error::permanent(format!(
-                    "the shop returned an order without id or updated_at: {e}"
-                ))
-            })?;
-            records.push(Envelope::upsert(
-                ORDERS,
-                &position.id,
-                order,
-                Some(&position.updated_at),
-            )?);
-            // The shop sorts by (updated_at, id): the last order is the newest.
-            mark = Watermark::new(position.updated_at, position.id);
-        }
-        log::info(format!(
-            "count={} more={} cursor={mark} Read orders.",
-            records.len(),
-            page.has_more
-        ));
-        Ok(Page {
-            next_cursor: (!records.is_empty()).then(|| mark.encode()),
-            more: page.has_more && !records.is_empty(),
-            records,
-        })
     }
 
     fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
         match stream.as_str() {
             FULFILMENTS => {}
-            ORDERS => return Err(Error::permanent(format!("stream `{stream}` is read-only"))),
+            ORDERS | CREDIT_MEMOS => {
+                return Err(Error::permanent(format!("stream `{stream}` is read-only")));
+            }
             _ => return Err(Error::unknown_stream(&stream)),
         }
         let shop = shop()?;
@@ -207,6 +274,54 @@ impl Reconcile for Shop {
     }
 }
 
+/// One page of a feed of the shop after `cursor`: each record's payload is
+/// `payload` of the record as the shop publishes it.
+fn read_feed(
+    stream: &str,
+    path: &str,
+    cursor: Option<String>,
+    limit: u32,
+    payload: impl Fn(&Value) -> Result<Value, Error>,
+) -> Result<Page, Error> {
+    let mut mark = Watermark::from_cursor(cursor.as_deref());
+    let limit = limit.clamp(1, MAX_PAGE).to_string();
+    let mut query = vec![("limit", limit.as_str())];
+    if !mark.time.is_empty() {
+        query.push(("updated_after", &mark.time));
+    }
+    if !mark.key.is_empty() {
+        query.push(("after_id", &mark.key));
+    }
+    let page: FeedPage = shop()?.get_json(path, &query)?;
+
+    let mut records = Vec::with_capacity(page.orders.len());
+    for published in &page.orders {
+        let position = OrderPosition::deserialize(published).map_err(|e| {
+            Error::permanent(format!(
+                "the shop returned a record of `{stream}` without id or updated_at: {e}"
+            ))
+        })?;
+        records.push(Envelope::upsert(
+            stream,
+            &position.id,
+            &payload(published)?,
+            Some(&position.updated_at),
+        )?);
+        // The shop sorts by (updated_at, id): the last record is the newest.
+        mark = Watermark::new(position.updated_at, position.id);
+    }
+    log::info(format!(
+        "stream={stream} count={} more={} cursor={mark} Read the feed.",
+        records.len(),
+        page.has_more
+    ));
+    Ok(Page {
+        next_cursor: (!records.is_empty()).then(|| mark.encode()),
+        more: page.has_more && !records.is_empty(),
+        records,
+    })
+}
+
 /// The answer of `GET /api/fulfilments`.
 #[derive(Debug, Deserialize)]
 struct Parcels {
@@ -261,3 +376,49 @@ impl Webhook for Shop {
 }
 
 export_reconciling_webhook_connector!(Shop);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Refund;
+
+    fn refund(total: &str) -> Refund {
+        serde_json::from_value(json!({
+            "id": "R-000001",
+            "order_id": "1002",
+            "currency": "EUR",
+            "lines": [
+                {"sku": "MUG-WHT", "quantity": 1, "unit_price": "9.50", "total": "9.50"},
+                {"sku": "TEE-BLK-M", "quantity": 2, "unit_price": "19.90", "total": "39.80"},
+            ],
+            "shipping": "0.00",
+            "total": total,
+            "reason": "damaged",
+            "updated_at": "2026-11-23T10:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_refund_is_a_credit_memo_in_minor_units_against_the_booked_order() {
+        let memo = refund("49.30").credit_memo("shop:").unwrap();
+        assert_eq!(memo.external_ref, "shop:refund:R-000001");
+        assert_eq!(memo.order_ref, "shop:1002");
+        assert_eq!(memo.total_cents, 4930);
+        assert_eq!(memo.lines[1].unit_price_cents, 1990);
+        assert_eq!(memo.lines[1].total_cents, 3980);
+        assert_eq!(memo.reason.as_deref(), Some("damaged"));
+        assert_eq!(memo.sum_cents(), memo.total_cents);
+    }
+
+    #[test]
+    fn a_refund_that_does_not_add_up_is_refused_with_both_figures() {
+        let refused = refund("49.31").credit_memo("shop:").unwrap_err();
+        assert!(
+            refused.contains("make 49.30 but its total is 49.31"),
+            "{refused}"
+        );
+        assert!(refund("49.301").credit_memo("shop:").is_err());
+    }
+}

@@ -150,12 +150,7 @@ pub fn load(tryton: &Tryton, ids: &[i64]) -> Result<Vec<HeldSale>, Error> {
 /// ones Tenon may have written; sales entered in Tryton without one are not
 /// Tenon's), by id, after the id in `cursor`.
 pub fn reconcile(tryton: &Tryton, cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
-    let after = match cursor {
-        None => 0,
-        Some(cursor) => cursor.parse::<i64>().map_err(|_| {
-            Error::permanent(format!("reconcile cursor `{cursor}` is not a sale id"))
-        })?,
-    };
+    let after = after_id(cursor)?;
     let limit = limit.clamp(1, MAX_PAGE);
     let mut ids = tryton.search_ordered(
         "sale.sale",
@@ -189,6 +184,16 @@ pub fn reconcile(tryton: &Tryton, cursor: Option<&str>, limit: u32) -> Result<Pa
         more,
         records,
     })
+}
+
+/// The id a `reconcile` cursor holds (the last id of the previous page); 0 for none.
+pub fn after_id(cursor: Option<&str>) -> Result<i64, Error> {
+    match cursor {
+        None => Ok(0),
+        Some(cursor) => cursor.parse::<i64>().map_err(|_| {
+            Error::permanent(format!("reconcile cursor `{cursor}` is not a Tryton id"))
+        }),
+    }
 }
 
 /// The canonical address of a Tryton `party.address` read with the fields

@@ -137,7 +137,7 @@ pub fn changed_since(
         let Some(id) = row.get("id").and_then(Value::as_i64) else {
             continue;
         };
-        let Some(time) = source.times.iter().filter_map(|f| field(&row, f)).max() else {
+        let Some(time) = newest(&row, source.times) else {
             continue;
         };
         let key = position_key(id);
@@ -187,9 +187,21 @@ fn position_key(id: i64) -> String {
     format!("{id:012}")
 }
 
+/// A row Tryton answered as a map of its fields (an empty one if it is no object).
+pub fn object(row: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    row.as_object()
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
+/// The newest of the datetime `fields` of a row, as text; `None` if it has none.
+pub fn newest(row: &Map<String, Value>, fields: &[&str]) -> Option<String> {
+    fields.iter().filter_map(|name| field(row, name)).max()
+}
+
 /// The datetime `name` of a row as text; `template.write_date` is read from the
 /// nested `template.` object Tryton answers for dotted fields.
-fn field(row: &Map<String, Value>, name: &str) -> Option<String> {
+pub fn field(row: &Map<String, Value>, name: &str) -> Option<String> {
     if let Some(found) = row.get(name) {
         return value::datetime(found);
     }
@@ -212,12 +224,8 @@ mod tests {
         let row = json!({"id": 7, "create_date": at(1), "write_date": null,
             "template.": {"id": 3, "write_date": at(9)}});
         let row = row.as_object().unwrap();
-        let newest = PRODUCT_SOURCE
-            .times
-            .iter()
-            .filter_map(|f| field(row, f))
-            .max();
-        assert_eq!(newest.as_deref(), Some("2026-11-23T10:00:09.000000Z"));
+        let time = newest(row, PRODUCT_SOURCE.times);
+        assert_eq!(time.as_deref(), Some("2026-11-23T10:00:09.000000Z"));
     }
 
     #[test]

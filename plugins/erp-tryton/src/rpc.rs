@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tenon_sdk::prelude::*;
 
+use crate::settings::Settings;
+
 /// The tenant secret holding the `Authorization` header value.
 pub const SESSION_SECRET: &str = "session";
 
@@ -27,13 +29,11 @@ struct Answer {
 }
 
 impl Tryton {
-    /// Connects with the tenant's config and session and loads the user's context.
-    pub fn connect() -> Result<Self, Error> {
-        let base_url = config::require("base_url")?;
-        let database = config::require("database")?;
+    /// Connects with the tenant's settings and session and loads the user's context.
+    pub fn connect(settings: &Settings) -> Result<Self, Error> {
         let mut tryton = Self {
-            client: Client::new(base_url.trim_end_matches('/')).credential(SESSION_SECRET),
-            path: format!("/{database}/rpc/"),
+            client: Client::new(settings.base_url.trim_end_matches('/')).credential(SESSION_SECRET),
+            path: format!("/{}/rpc/", settings.database),
             context: json!({}),
         };
         tryton.context = tryton.call("model.res.user.get_preferences", json!([true, {}]))?;
@@ -117,6 +117,56 @@ impl Tryton {
     pub fn button(&self, model: &str, method: &str, ids: &[i64]) -> Result<(), Error> {
         self.model(model, method, vec![json!(ids)])?;
         Ok(())
+    }
+
+    /// Deletes the records `ids` of `model`.
+    pub fn delete(&self, model: &str, ids: &[i64]) -> Result<(), Error> {
+        if !ids.is_empty() {
+            self.model(model, "delete", vec![json!(ids)])?;
+        }
+        Ok(())
+    }
+
+    /// `read(ids, fields)` on `model`: the rows Tryton has, in its order.
+    pub fn read(&self, model: &str, ids: &[i64], fields: &[&str]) -> Result<Vec<Value>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.model(model, "read", vec![json!(ids), json!(fields)])?;
+        serde_json::from_value(rows)
+            .map_err(|e| Error::permanent(format!("unexpected answer of {model}.read: {e}")))
+    }
+
+    /// Which of `fields` `model` has (modules add fields: `credit_limit_amount`
+    /// exists only with `account_credit_limit`).
+    pub fn has_fields(&self, model: &str, fields: &[&str]) -> Result<Vec<String>, Error> {
+        let known = self.model(model, "fields_get", vec![json!(fields)])?;
+        Ok(fields
+            .iter()
+            .filter(|field| known.get(**field).is_some())
+            .map(|field| (*field).to_owned())
+            .collect())
+    }
+
+    /// The id of the user's company.
+    pub fn company(&self) -> Value {
+        self.context["company"].clone()
+    }
+
+    /// The ISO code of the company's currency (what its amounts are in).
+    pub fn company_currency(&self) -> Result<String, Error> {
+        let rows = self.read("company.company", &[self.company_id()?], &["currency.code"])?;
+        rows.first()
+            .and_then(|row| row["currency."]["code"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::permanent("the Tryton company has no currency"))
+    }
+
+    /// The id of the user's company as a number.
+    pub fn company_id(&self) -> Result<i64, Error> {
+        self.context["company"]
+            .as_i64()
+            .ok_or_else(|| Error::permanent("the Tryton user has no company"))
     }
 
     /// Creates one record of `model`; its id.

@@ -2,8 +2,10 @@
 //! record, found again by its `reference` (the record's `external_ref`), kept
 //! equal to the record while Tryton still lets it change.
 //!
-//! - No sale with that reference: a draft sale is created (and cancelled at
-//!   once if the record says `cancelled`).
+//! - No sale with that reference: a draft sale is created with the configured
+//!   `invoice_method` (`manual` unless set: `order` needs a chart of accounts
+//!   and a fiscal year when the sale is confirmed), and cancelled at once if
+//!   the record says `cancelled`.
 //! - A sale that already equals the record, as [`held`] rebuilds it: nothing
 //!   is written (a retry, a replay, the same record again).
 //! - A draft, quotation or cancelled sale that differs: it is put back to draft
@@ -26,13 +28,14 @@ use tenon_sdk::prelude::*;
 
 use crate::held::{self, HeldSale};
 use crate::rpc::Tryton;
+use crate::settings::Settings;
 use crate::value;
 
 /// The id map from a customer's e-mail to its Tryton party.
 pub const CUSTOMER_MAP: &str = "customer:email->tryton-party";
 
 /// Saves one delivery as its Tryton sale; the sale's id.
-pub fn save(tryton: &Tryton, delivery: &Delivery) -> Outcome {
+pub fn save(tryton: &Tryton, settings: &Settings, delivery: &Delivery) -> Outcome {
     if delivery.envelope.op == Op::Delete {
         return Err(Error::permanent("Tryton sales are not deleted by Tenon"));
     }
@@ -75,7 +78,7 @@ pub fn save(tryton: &Tryton, delivery: &Delivery) -> Outcome {
         ));
     }
     let Some(&id) = existing.first() else {
-        return create(tryton, &order).map(|id| Some(id.to_string()));
+        return create(tryton, settings, &order).map(|id| Some(id.to_string()));
     };
     let held = held::load(tryton, &[id])?
         .pop()
@@ -85,21 +88,21 @@ pub fn save(tryton: &Tryton, delivery: &Delivery) -> Outcome {
 }
 
 /// Creates the draft sale of `order` (cancelled at once if it says so).
-fn create(tryton: &Tryton, order: &SaleOrder) -> Result<i64, Error> {
+fn create(tryton: &Tryton, settings: &Settings, order: &SaleOrder) -> Result<i64, Error> {
     let mut values = header(tryton, order)?;
     values["reference"] = json!(order.external_ref);
     values["description"] = json!(format!("Tenon {}", order.external_ref));
     values["company"] = tryton.context["company"].clone();
-    // Invoices on demand: the default needs a chart of accounts.
-    values["invoice_method"] = json!("manual");
+    // `manual` by default: invoices on demand, no chart of accounts needed.
+    values["invoice_method"] = json!(settings.invoice_method);
     values["lines"] = json!([["create", lines(tryton, order)?]]);
     let sale = tryton.create("sale.sale", values)?;
     if order.status == "cancelled" {
         tryton.button("sale.sale", "cancel", &[sale])?;
     }
     log::info(format!(
-        "sale={sale} ref={} status={} Created sale.",
-        order.external_ref, order.status
+        "sale={sale} ref={} status={} invoice_method={} Created sale.",
+        order.external_ref, order.status, settings.invoice_method
     ));
     Ok(sale)
 }

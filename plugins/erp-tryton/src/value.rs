@@ -44,10 +44,14 @@ pub fn minor_from_decimal(value: &Value, currency: &str) -> Option<i64> {
         };
         money::parse(&exact, exponent as u32).ok()?
     } else {
-        let kept = money::parse(
-            &format!("{whole}.{}", &fraction[..exponent]),
-            exponent as u32,
-        )
+        let kept = if exponent == 0 {
+            money::parse(whole, 0)
+        } else {
+            money::parse(
+                &format!("{whole}.{}", &fraction[..exponent]),
+                exponent as u32,
+            )
+        }
         .ok()?;
         let next = fraction.as_bytes()[exponent];
         if !next.is_ascii_digit() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
@@ -129,6 +133,8 @@ mod tests {
         assert_eq!(minor_from_decimal(&d("19.9"), "EUR"), Some(1990));
         assert_eq!(minor_from_decimal(&d("7"), "EUR"), Some(700));
         assert_eq!(minor_from_decimal(&d("1500.0000"), "JPY"), Some(1500));
+        assert_eq!(minor_from_decimal(&d("1500.5000"), "JPY"), Some(1501));
+        assert_eq!(minor_from_decimal(&d("38.4"), "JPY"), Some(38));
         assert_eq!(minor_from_decimal(&d("19.9050"), "EUR"), Some(1991));
         assert_eq!(minor_from_decimal(&d("19.9049"), "EUR"), Some(1990));
         assert_eq!(minor_from_decimal(&d("-3.0500"), "EUR"), Some(-305));

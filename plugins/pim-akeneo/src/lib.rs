@@ -1,108 +1,111 @@
-//! `pim-akeneo`: reads the products of a PIM that follows Akeneo's REST API.
+//! `pim-akeneo`: reads the products and the category tree of a PIM that
+//! follows Akeneo's REST API.
 //!
 //! - **Reads** stream `products` from `GET /api/rest/v1/products`: one record
 //!   per product, key = `identifier`, op = upsert, payload = the product as the
-//!   PIM returns it (`identifier`, `family`, `categories`, `enabled`, `parent`
-//!   (the product model of a variant product, `null` for a simple one),
-//!   `values` with every locale and scope: `{"name": [{"locale": "en_US",
-//!   "scope": null, "data": "..."}, ...]}`, price collections as `{"data":
-//!   [{"amount": "19.90", "currency": "EUR"}, ...]}`, media values with their
-//!   `_links`, `created`, `updated`), source time = `updated`.
+//!   PIM returns it (`identifier`, `family`, `categories` (codes), `enabled`,
+//!   `parent` (the product model of a variant product, `null` for a simple
+//!   one), `values` with every locale and scope: `{"name": [{"locale":
+//!   "en_US", "scope": null, "data": "..."}, ...]}`, price collections as
+//!   `{"data": [{"amount": "19.90", "currency": "EUR"}, ...]}`, image values
+//!   (the media file's code) with their `_links.download.href`,
+//!   `associations`, `quantified_associations`, `completenesses`, `created`,
+//!   `updated`) plus `category_paths`: for each of its category codes the
+//!   tree is known for, the categories from the root down to it, each `{"code",
+//!   "labels"}`. Source time = `updated`, or the `updated` of a category on
+//!   those paths when later (a rename is a change of the record).
+//! - **Reads** stream `categories` from `GET /api/rest/v1/categories`: one
+//!   record per category (`code`, `parent`, `labels`, `updated`), key =
+//!   `code`, changed since the cursor.
+//! - **Enrichment filter**: only products complete enough are read at all:
+//!   `completeness` in the search, at least `min_completeness` (default 100)
+//!   in the channel `completeness_scope` (default `ecommerce`), on at least one
+//!   of the channel's locales, or on every one of `completeness_locales` when
+//!   set. `min_completeness=0` reads every product. A product that falls below
+//!   is not read again, so the destination keeps its last complete version;
+//!   once complete again (an edit moves its `updated`), it is read.
 //! - **Writes** nothing.
-//! - **Config**: `base_url` (required), the PIM's address.
 //! - **Secrets**: `api_token`, sent as `Authorization: Bearer <token>`. The
 //!   tenant stores Akeneo's password grant in it (`{"oauth2": {...}}`) and the
 //!   host obtains and renews the access token; the plugin never sees the
 //!   password or the token (a plain token works too).
 //! - **Egress**: none declared: the operator grants the host of `base_url`.
-//! - **Cursor**: a [`Watermark`] over `(updated, identifier)`. Akeneo's search by
+//! - **Cursors**: see [`products`] and [`categories`]; Akeneo's search by
 //!   `updated` is strict (`>`) and in whole seconds, so the connector asks for
-//!   everything after the second *before* the watermark and skips what it
-//!   already delivered: products updated in the same second are never lost.
-//! - **Failures** fail the whole read, so the cursor never passes a product that
+//!   everything after the second *before* its watermark and skips what it
+//!   already delivered.
+//! - **Failures** fail the whole read, so a cursor never passes a record that
 //!   was not delivered: `429` is `rate-limited` after the PIM's `Retry-After`,
 //!   408 and 5xx and transport failures (timeouts) are `retryable`, other
-//!   statuses `permanent` (the SDK's mapping). A product page whose body is cut
-//!   short is `retryable` (reading it again is harmless); a body that is not
-//!   JSON at all, or JSON that is not a product page, is `permanent`: `base_url`
-//!   is probably not an Akeneo API.
+//!   statuses `permanent` (the SDK's mapping). A page whose body is cut short is
+//!   `retryable` (reading it again is harmless); a body that is not JSON at
+//!   all, or JSON that is not a page, is `permanent`: `base_url` is probably
+//!   not an Akeneo API.
+//!
+//! # Layout
+//! - `listing.rs`: Akeneo's paged lists: decoding a page, following
+//!   `_links.next` under `base_url`, the records after a watermark.
+//! - `categories.rs`: the category tree (paths from the root) and the
+//!   `categories` stream.
+//! - `products.rs`: the `products` stream: the enrichment filter, category
+//!   paths, and re-reading the products of renamed or moved categories.
+//! - this file: the descriptor, the settings and the dispatch.
 
-use serde::Deserialize;
-use serde_json::Value;
-use tenon_sdk::http::Response;
+mod categories;
+mod listing;
+mod products;
+
+use tenon_sdk::config::Config;
 use tenon_sdk::prelude::*;
 
-/// The only stream.
+/// The product stream.
 const PRODUCTS: &str = "products";
 
-/// Akeneo's largest page.
-const MAX_PAGE: u32 = 100;
+/// The category stream.
+const CATEGORIES: &str = "categories";
 
-/// The most PIM pages one `read` walks through.
-const MAX_PAGES_PER_READ: u32 = 20;
+/// The connector's configuration.
+#[derive(Debug, Config)]
+struct Settings {
+    /// Address of the PIM, like https://pim.example.com; grant its host too.
+    base_url: String,
+    /// The channel whose completeness decides which products are read.
+    #[config(default = "ecommerce")]
+    completeness_scope: String,
+    /// Read only products at least this complete (percent) in the channel;
+    /// 0 reads every product.
+    #[config(default = "100")]
+    min_completeness: u32,
+    /// Require the completeness on every one of these locales (`en_US, fr_FR`);
+    /// unset, on at least one locale of the channel.
+    completeness_locales: Vec<String>,
+}
 
-/// The product list path.
-const LIST: &str = "/api/rest/v1/products";
+impl Settings {
+    /// The PIM of this tenant, with its bearer `api_token`.
+    fn client(&self) -> Client {
+        Client::new(self.base_url.trim_end_matches('/')).credential("api_token")
+    }
 
-/// JSON Schema of a `products` payload.
-const PRODUCT_SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["identifier", "values", "updated"],
-  "properties": {
-    "identifier": {"type": "string"},
-    "family": {"type": ["string", "null"]},
-    "categories": {"type": "array", "items": {"type": "string"}},
-    "enabled": {"type": "boolean"},
-    "parent": {"type": ["string", "null"], "description": "product model code of a variant product; null for a simple product"},
-    "values": {
-      "type": "object",
-      "additionalProperties": {
-        "type": "array",
-        "items": {
-          "type": "object",
-          "required": ["data"],
-          "properties": {
-            "locale": {"type": ["string", "null"]},
-            "scope": {"type": ["string", "null"]},
-            "data": {}
-          }
+    /// The `completeness` condition of the product search, if the filter is on.
+    fn completeness_condition(&self) -> Result<Option<serde_json::Value>, Error> {
+        if self.min_completeness > 100 {
+            return Err(Error::permanent(format!(
+                "min_completeness is a percentage from 0 to 100, not {}",
+                self.min_completeness
+            )));
         }
-      }
-    },
-    "created": {"type": "string", "format": "date-time"},
-    "updated": {"type": "string", "format": "date-time"}
-  }
-}"#;
-
-/// One page of the product list.
-#[derive(Debug, Deserialize)]
-struct ProductPage {
-    #[serde(rename = "_links", default)]
-    links: Links,
-    #[serde(rename = "_embedded")]
-    embedded: Embedded,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Links {
-    next: Option<Link>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Link {
-    href: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Embedded {
-    items: Vec<Value>,
-}
-
-/// The fields of a product the connector needs; the payload keeps them all.
-#[derive(Debug, Deserialize)]
-struct Position {
-    identifier: String,
-    updated: String,
+        if self.min_completeness == 0 {
+            return Ok(None);
+        }
+        let (value, scope) = (self.min_completeness, &self.completeness_scope);
+        Ok(Some(if self.completeness_locales.is_empty() {
+            serde_json::json!({"operator": ">=", "value": value, "scope": scope})
+        } else {
+            serde_json::json!({"operator": "GREATER OR EQUALS THAN ON ALL LOCALES",
+                "value": value, "scope": scope, "locales": self.completeness_locales})
+        }))
+    }
 }
 
 struct Akeneo;
@@ -113,17 +116,15 @@ impl Connector for Akeneo {
             name: "pim-akeneo".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kind: Kind::Pim,
-            description: "Products with localized values from an Akeneo-style PIM.".to_owned(),
-            streams: vec![StreamInfo::readable(
-                PRODUCTS,
-                Some("updated"),
-                PRODUCT_SCHEMA,
-            )],
+            description:
+                "Products with localized values, categories, media and associations from an Akeneo-style PIM."
+                    .to_owned(),
+            streams: vec![
+                StreamInfo::readable(PRODUCTS, Some("updated"), products::SCHEMA),
+                StreamInfo::readable(CATEGORIES, Some("updated"), categories::SCHEMA),
+            ],
             egress: Vec::new(),
-            config: vec![ConfigKey::required(
-                "base_url",
-                "Address of the PIM, like https://pim.example.com; grant its host too.",
-            )],
+            config: Settings::keys(),
             secrets: vec![SecretInfo::bearer(
                 "api_token",
                 "An API token, or an OAuth 2 grant the host runs (see the README), sent as a bearer token.",
@@ -132,8 +133,9 @@ impl Connector for Akeneo {
     }
 
     fn check() -> Result<(), Error> {
-        pim()?
-            .get(LIST)
+        Settings::load()?
+            .client()
+            .get(products::LIST)
             .query("limit", "1")
             .send()?
             .error_for_status()?;
@@ -141,123 +143,20 @@ impl Connector for Akeneo {
     }
 
     fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
-        if stream != PRODUCTS {
-            return Err(Error::unknown_stream(&stream));
+        let settings = Settings::load()?;
+        match stream.as_str() {
+            PRODUCTS => products::read(&settings, cursor.as_deref(), limit),
+            CATEGORIES => categories::read(&settings.client(), cursor.as_deref(), limit),
+            _ => Err(Error::unknown_stream(&stream)),
         }
-        let api = pim()?;
-        let mut mark = Watermark::from_cursor(cursor.as_deref());
-        let limit = limit.clamp(1, MAX_PAGE);
-        let mut request = api.get(LIST).query("limit", &limit.to_string());
-        if !mark.is_start() {
-            let after = tenon_sdk::cursor::second_before(&mark.time)
-                .map(|t| t.sql())
-                .ok_or_else(|| {
-                    Error::permanent(format!("cursor time `{}` is not a date-time", mark.time))
-                })?;
-            let search = serde_json::json!({"updated": [{"operator": ">", "value": after}]});
-            request = request.query("search", &search.to_string());
-        }
-        let mut fresh: Vec<(Position, Value)> = Vec::new();
-        let mut next = None;
-        for number in 1..=MAX_PAGES_PER_READ {
-            let page = product_page(&request.send()?.error_for_status()?, number)?;
-            for product in page.embedded.items {
-                let position = Position::deserialize(&product).map_err(|e| {
-                    Error::permanent(format!(
-                        "the PIM returned a product without identifier or updated: {e}"
-                    ))
-                })?;
-                if mark.is_new(&position.updated, &position.identifier) {
-                    fresh.push((position, product));
-                }
-            }
-            next = page.links.next.map(|link| link.href);
-            let Some(href) = &next else { break };
-            if fresh.len() > limit as usize {
-                break;
-            }
-            request = api.get(relative(api.base_url(), href)?);
-        }
-        fresh.sort_by(|(a, _), (b, _)| {
-            (&a.updated, &a.identifier).cmp(&(&b.updated, &b.identifier))
-        });
-        let more = fresh.len() > limit as usize || next.is_some();
-        fresh.truncate(limit as usize);
-        let mut records = Vec::with_capacity(fresh.len());
-        for (position, product) in &fresh {
-            records.push(Envelope::upsert(
-                PRODUCTS,
-                &position.identifier,
-                product,
-                Some(&position.updated),
-            )?);
-            mark.advance(&position.updated, &position.identifier);
-        }
-        log::info(format!(
-            "count={} more={more} cursor={mark} Read products.",
-            records.len()
-        ));
-        Ok(Page {
-            next_cursor: (!records.is_empty()).then(|| mark.encode()),
-            more: more && !records.is_empty(),
-            records,
-        })
     }
 
     fn write(stream: String, _batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
-        if stream != PRODUCTS {
+        if stream != PRODUCTS && stream != CATEGORIES {
             return Err(Error::unknown_stream(&stream));
         }
         Err(Error::permanent(format!("stream `{stream}` is read-only")))
     }
-}
-
-/// Page `number` of this read, decoded. A body cut short (a proxy or a PIM
-/// under load dropped the connection) is retryable: the read changes nothing, so
-/// asking again is harmless. Anything else that does not decode is permanent.
-fn product_page(response: &Response, number: u32) -> Result<ProductPage, Error> {
-    let body = response.body();
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        if e.is_eof() {
-            Error::retryable(format!(
-                "the PIM's answer to product page {number} was cut short after {} bytes ({e}); \
-                 the next read asks again",
-                body.len()
-            ))
-        } else {
-            Error::permanent(format!(
-                "the PIM answered product page {number} with a body that is not JSON ({e}): \
-                 is base_url an Akeneo API?"
-            ))
-        }
-    })?;
-    ProductPage::deserialize(value).map_err(|e| {
-        Error::permanent(format!(
-            "the PIM answered product page {number} with JSON that is not a product page ({e}): is base_url an Akeneo API?"
-        ))
-    })
-}
-
-/// The PIM of this tenant, with its bearer `api_token`.
-fn pim() -> Result<Client, Error> {
-    let base_url = config::require("base_url")?;
-    Ok(Client::new(base_url.trim_end_matches('/')).credential("api_token"))
-}
-
-/// The path of a `_links` href, absolute under `base_url` or relative; any other
-/// host would get the tenant's token, so it is refused.
-fn relative<'a>(base_url: &str, href: &'a str) -> Result<&'a str, Error> {
-    if let Some(path) = href.strip_prefix(base_url)
-        && path.starts_with('/')
-    {
-        return Ok(path);
-    }
-    if href.starts_with('/') && !href.starts_with("//") {
-        return Ok(href);
-    }
-    Err(Error::permanent(format!(
-        "the PIM linked to `{href}`, outside base_url"
-    )))
 }
 
 export_connector!(Akeneo);
@@ -266,16 +165,59 @@ export_connector!(Akeneo);
 mod tests {
     use super::*;
 
+    fn settings(min: u32, locales: &[&str]) -> Settings {
+        Settings {
+            base_url: "http://127.0.0.1:9000/".into(),
+            completeness_scope: "ecommerce".into(),
+            min_completeness: min,
+            completeness_locales: locales.iter().map(|&l| l.to_owned()).collect(),
+        }
+    }
+
     #[test]
-    fn links_stay_under_the_base_url() {
-        let base = "http://127.0.0.1:9000";
+    fn the_enrichment_filter_asks_akeneo_for_complete_products() {
         assert_eq!(
-            relative(base, "http://127.0.0.1:9000/api/rest/v1/products?page=2").unwrap(),
-            "/api/rest/v1/products?page=2"
+            settings(100, &[]).completeness_condition().unwrap(),
+            Some(serde_json::json!({"operator": ">=", "value": 100, "scope": "ecommerce"}))
         );
-        assert_eq!(relative(base, "/api/x").unwrap(), "/api/x");
-        assert!(relative(base, "http://evil.example/api").is_err());
-        assert!(relative(base, "//evil.example/api").is_err());
-        assert!(relative(base, "http://127.0.0.1:90001/api").is_err());
+        assert_eq!(
+            settings(90, &["en_US", "fr_FR"])
+                .completeness_condition()
+                .unwrap(),
+            Some(
+                serde_json::json!({"operator": "GREATER OR EQUALS THAN ON ALL LOCALES",
+                "value": 90, "scope": "ecommerce", "locales": ["en_US", "fr_FR"]})
+            )
+        );
+        assert_eq!(
+            settings(0, &["en_US"]).completeness_condition().unwrap(),
+            None
+        );
+        let error = settings(101, &[]).completeness_condition().unwrap_err();
+        assert!(error.message().contains("0 to 100"), "{error:?}");
+    }
+
+    #[test]
+    fn the_descriptor_declares_both_streams_and_the_filter_keys() {
+        let descriptor = Akeneo::describe();
+        let streams: Vec<&str> = descriptor.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(streams, [PRODUCTS, CATEGORIES]);
+        let keys: Vec<(&str, bool, Option<&str>)> = descriptor
+            .config
+            .iter()
+            .map(|k| (k.name.as_str(), k.required, k.default.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("base_url", true, None),
+                ("completeness_scope", false, Some("ecommerce")),
+                ("min_completeness", false, Some("100")),
+                ("completeness_locales", false, None),
+            ]
+        );
+        for stream in &descriptor.streams {
+            serde_json::from_str::<serde_json::Value>(&stream.schema).unwrap();
+        }
     }
 }

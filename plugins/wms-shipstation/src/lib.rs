@@ -1,5 +1,12 @@
 //! `wms-shipstation`: a 3PL that follows ShipStation's public API (v1): orders to
-//! fulfil go in, shipments with tracking numbers come out.
+//! fulfil and holds go in, shipments with tracking numbers and returns come out.
+//!
+//! # Layout
+//! - `orders.rs`: stream `fulfilment-orders` (write, reconcile).
+//! - `holds.rs`: stream `order-states` (write, reconcile): holds and releases.
+//! - `returns.rs`: stream `return-labels` (read): parcels coming back.
+//! - this file: the descriptor, stream `shipments` (read), the SHIP_NOTIFY
+//!   webhook and what the streams share (client, rate limits, positions).
 //!
 //! - **Writes** stream `fulfilment-orders`: each record is a canonical
 //!   `sale-orders` payload ([`SaleOrder`], what `order-to-sale` produces),
@@ -12,12 +19,23 @@
 //!   `attempts`) is first looked up with `GET /orders?orderNumber=`, and not
 //!   sent when ShipStation holds that very version. The outcome is its
 //!   `orderId`. See [`orders`].
+//! - **Writes** stream `order-states` (canonical `OrderState`): `on_hold` as
+//!   `POST /orders/holduntil`, `released` as `POST /orders/restorefromhold`;
+//!   see [`holds`] for the other states.
 //! - **Reconciles** `fulfilment-orders` from `GET /orders`: every order keyed by
-//!   `orderId`, as the canonical payload it was written from.
-//! - **Reads** stream `shipments` from `GET /shipments`: one record per shipment
-//!   (a split shipment is several), key = `shipmentId`, payload = see
-//!   [`ShipmentRecord`], source time = `createDate`.
-//! - **Config**: `base_url` (required), `api_key` (required, the Basic user).
+//!   `orderId`, as the canonical payload it was written from; and
+//!   `order-states`: every order of the storefront as held, released or
+//!   cancelled.
+//! - **Reads** stream `shipments` from `GET /shipments`: one record per
+//!   outbound shipment (a split shipment is several; return labels are not
+//!   shipments to the customer and are left to `return-labels`), key =
+//!   `shipmentId`, payload = see [`ShipmentRecord`], source time = `createDate`.
+//! - **Reads** stream `return-labels`: return labels and their RMA's progress,
+//!   changed since the cursor; see [`returns`].
+//! - **Config**: `base_url` (required), `api_key` (required, the Basic user),
+//!   `reference_prefix` (default `shop:`: what precedes the storefront's order
+//!   id in the `orderKey`, for `order-states`), `hold_days` (optional: how long
+//!   an `on_hold` holds; unset, until released).
 //! - **Secrets**: `api_secret`, the Basic password (the host adds
 //!   `Authorization: Basic base64(api_key:api_secret)`).
 //! - **Egress**: none declared: the operator grants the host of `base_url`.
@@ -28,11 +46,15 @@
 //!   a webhook handler has no network, so the connector only checks the shape
 //!   (`resource_url` under `{base_url}/shipments`) and brings no records: the
 //!   flow's next run reads the new shipments by cursor.
-//! - **Cursor**: a [`Watermark`] over `(createDate, shipmentId)`, the id
-//!   zero-padded to 20 digits so that it compares as text. `createDateStart` is
-//!   inclusive; shipments at or before the watermark are skipped.
+//! - **Cursor** of `shipments`: a [`Watermark`] over `(createDate,
+//!   shipmentId)`, the id zero-padded to 20 digits so that it compares as
+//!   text. `createDateStart` is inclusive; shipments at or before the
+//!   watermark are skipped. The watermark moves over the return labels of a
+//!   page too, so a page of them alone moves only the cursor.
 
+mod holds;
 mod orders;
+mod returns;
 
 use serde::{Deserialize, Serialize};
 use tenon_sdk::prelude::*;
@@ -40,8 +62,14 @@ use tenon_sdk::prelude::*;
 /// The stream written.
 const FULFILMENT_ORDERS: &str = "fulfilment-orders";
 
-/// The stream read.
+/// The holds written.
+const ORDER_STATES: &str = canonical::ORDER_STATES;
+
+/// The outbound parcels read.
 const SHIPMENTS: &str = "shipments";
+
+/// The returns read.
+const RETURN_LABELS: &str = "return-labels";
 
 /// ShipStation's largest `pageSize`.
 const MAX_PAGE: u32 = 500;
@@ -106,6 +134,8 @@ struct Shipment {
     #[serde(default)]
     carrier_code: String,
     #[serde(default)]
+    is_return_label: bool,
+    #[serde(default)]
     voided: bool,
     #[serde(default)]
     shipment_items: Option<Vec<Item>>,
@@ -147,10 +177,18 @@ impl Connector for ShipStation {
             name: "wms-shipstation".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kind: Kind::Wms,
-            description: "Orders to fulfil and shipments of a ShipStation-style 3PL.".to_owned(),
+            description:
+                "Orders to fulfil, holds, shipments and returns of a ShipStation-style 3PL."
+                    .to_owned(),
             streams: vec![
                 StreamInfo::readable(SHIPMENTS, Some("created_at"), SHIPMENT_SCHEMA),
+                StreamInfo::readable(
+                    RETURN_LABELS,
+                    Some("modified_at"),
+                    returns::RETURN_LABEL_SCHEMA,
+                ),
                 canonical::writable(FULFILMENT_ORDERS, canonical::SALE_ORDERS),
+                canonical::writable(ORDER_STATES, canonical::ORDER_STATES),
             ],
             egress: Vec::new(),
             config: vec![
@@ -159,6 +197,16 @@ impl Connector for ShipStation {
                     "Address of the ShipStation API, like https://ssapi.shipstation.com; grant its host too.",
                 ),
                 ConfigKey::required("api_key", "The API key, the user of HTTP Basic auth."),
+                ConfigKey::optional(
+                    "reference_prefix",
+                    "What precedes the storefront's order id in the orderKey (`order-states`).",
+                    Some(holds::DEFAULT_PREFIX),
+                ),
+                ConfigKey::optional(
+                    "hold_days",
+                    "Days an `on_hold` holds an order (its holdUntilDate); unset, until released.",
+                    None,
+                ),
             ],
             secrets: vec![SecretInfo::basic_password(
                 "api_secret",
@@ -174,76 +222,94 @@ impl Connector for ShipStation {
     }
 
     fn read(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
-        if stream != SHIPMENTS {
-            return Err(Error::unknown_stream(&stream));
-        }
-        let api = api()?;
-        let mut mark = Watermark::from_cursor(cursor.as_deref());
-        let limit = limit.clamp(1, MAX_PAGE);
-        let page_size = limit.to_string();
-        let mut fresh: Vec<Shipment> = Vec::new();
-        let mut exhausted = false;
-        for page in 1..=MAX_PAGES_PER_READ {
-            let page_number = page.to_string();
-            let mut request = api
-                .get("/shipments")
-                .query("sortBy", "CreateDate")
-                .query("sortDir", "ASC")
-                .query("page", &page_number)
-                .query("pageSize", &page_size);
-            if !mark.is_start() {
-                request = request.query("createDateStart", &mark.time);
+        match stream.as_str() {
+            SHIPMENTS => read_shipments(cursor.as_deref(), limit),
+            RETURN_LABELS => returns::read(cursor.as_deref(), limit),
+            FULFILMENT_ORDERS | ORDER_STATES => {
+                Err(Error::permanent(format!("stream `{stream}` is write-only")))
             }
-            let answer: ShipmentPage = send(request)?.json()?;
-            let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
-            fresh.extend(
-                answer
-                    .shipments
-                    .into_iter()
-                    .filter(|s| mark.is_new(&s.create_date, &position(s.shipment_id))),
-            );
-            if last_page {
-                exhausted = true;
-                break;
-            }
-            if fresh.len() > limit as usize {
-                break;
-            }
+            _ => Err(Error::unknown_stream(&stream)),
         }
-        fresh.sort_by(|a, b| (&a.create_date, a.shipment_id).cmp(&(&b.create_date, b.shipment_id)));
-        let more = fresh.len() > limit as usize || !exhausted;
-        fresh.truncate(limit as usize);
-        let mut records = Vec::with_capacity(fresh.len());
-        for shipment in fresh {
-            mark.advance(&shipment.create_date, &position(shipment.shipment_id));
-            records.push(envelope(shipment)?);
-        }
-        log::info(format!(
-            "count={} more={more} cursor={mark} Read shipments.",
-            records.len()
-        ));
-        Ok(Page {
-            next_cursor: (!records.is_empty()).then(|| mark.encode()),
-            more: more && !records.is_empty(),
-            records,
-        })
     }
 
     fn write(stream: String, batch: Vec<Delivery>) -> Result<Vec<Outcome>, Error> {
         match stream.as_str() {
             FULFILMENT_ORDERS => orders::write(&batch),
-            SHIPMENTS => Err(Error::permanent(format!("stream `{stream}` is read-only"))),
+            ORDER_STATES => holds::write(&batch),
+            SHIPMENTS | RETURN_LABELS => {
+                Err(Error::permanent(format!("stream `{stream}` is read-only")))
+            }
             _ => Err(Error::unknown_stream(&stream)),
         }
     }
+}
+
+/// One page of outbound shipments after `cursor`.
+fn read_shipments(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
+    let api = api()?;
+    let mut mark = Watermark::from_cursor(cursor);
+    let limit = limit.clamp(1, MAX_PAGE);
+    let page_size = limit.to_string();
+    let mut fresh: Vec<Shipment> = Vec::new();
+    let mut exhausted = false;
+    for page in 1..=MAX_PAGES_PER_READ {
+        let page_number = page.to_string();
+        let mut request = api
+            .get("/shipments")
+            .query("sortBy", "CreateDate")
+            .query("sortDir", "ASC")
+            .query("includeShipmentItems", "true")
+            .query("page", &page_number)
+            .query("pageSize", &page_size);
+        if !mark.is_start() {
+            request = request.query("createDateStart", &mark.time);
+        }
+        let answer: ShipmentPage = send(request)?.json()?;
+        let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
+        fresh.extend(
+            answer
+                .shipments
+                .into_iter()
+                .filter(|s| mark.is_new(&s.create_date, &position(s.shipment_id))),
+        );
+        if last_page {
+            exhausted = true;
+            break;
+        }
+        if fresh.len() > limit as usize {
+            break;
+        }
+    }
+    fresh.sort_by(|a, b| (&a.create_date, a.shipment_id).cmp(&(&b.create_date, b.shipment_id)));
+    let more = fresh.len() > limit as usize || !exhausted;
+    fresh.truncate(limit as usize);
+    let start = mark.clone();
+    let mut records = Vec::with_capacity(fresh.len());
+    for shipment in fresh {
+        mark.advance(&shipment.create_date, &position(shipment.shipment_id));
+        if !shipment.is_return_label {
+            records.push(envelope(shipment)?);
+        }
+    }
+    let moved = mark != start;
+    log::info(format!(
+        "count={} more={more} cursor={mark} Read shipments.",
+        records.len()
+    ));
+    Ok(Page {
+        next_cursor: moved.then(|| mark.encode()),
+        more: more && moved,
+        records,
+    })
 }
 
 impl Reconcile for ShipStation {
     fn reconcile(stream: String, cursor: Option<String>, limit: u32) -> Result<Page, Error> {
         match stream.as_str() {
             FULFILMENT_ORDERS => orders::reconcile(cursor.as_deref(), limit),
+            ORDER_STATES => holds::reconcile(cursor.as_deref(), limit),
             _ => Err(Error::permanent(format!(
-                "stream `{stream}` cannot be reconciled; only `{FULFILMENT_ORDERS}`"
+                "stream `{stream}` cannot be reconciled; only `{FULFILMENT_ORDERS}` and `{ORDER_STATES}`"
             ))),
         }
     }

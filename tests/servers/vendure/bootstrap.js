@@ -1,8 +1,9 @@
 // Prepares a fresh Vendure for the tests: logs in as superadmin and creates what
 // product variants need (a tax category, a country, a zone, a 0 % tax rate, the
-// channel's default zones), a free shipping method and a manual payment
-// method. The default channel offers English and German, USD (its default
-// currency) and EUR, and its prices include tax (canonical prices do).
+// channel's default zones), a free shipping method (`standard`), a 4.90 one
+// (`express`) and a manual payment method. The default channel offers English
+// and German, USD (its default currency) and EUR, and its prices include tax
+// (canonical prices do).
 // Prints {"token": "<bearer token>"}.
 //
 // Usage: node bootstrap.js <admin-api-url> [superadmin-password]
@@ -44,6 +45,12 @@ async function gql(query, variables, token) {
     calculator:{code:"default-shipping-calculator", arguments:[{name:"rate", value:"0"},
       {name:"includesTax", value:"auto"}, {name:"taxRate", value:"0"}]},
     translations:[{languageCode:en, name:"Standard"}]}){ id } }`);
+  // Shipping that costs something, for refunds of shipping (tests pick it by code).
+  await q(`mutation{ createShippingMethod(input:{code:"express", fulfillmentHandler:"manual-fulfillment",
+    checker:{code:"default-shipping-eligibility-checker", arguments:[{name:"orderMinimum", value:"0"}]},
+    calculator:{code:"default-shipping-calculator", arguments:[{name:"rate", value:"490"},
+      {name:"includesTax", value:"include"}, {name:"taxRate", value:"0"}]},
+    translations:[{languageCode:en, name:"Express"}]}){ id } }`);
   await q(`mutation{ createPaymentMethod(input:{code:"manual", enabled:true,
     handler:{code:"dummy-payment-handler", arguments:[{name:"automaticSettle", value:"true"}]},
     translations:[{languageCode:en, name:"Manual"}]}){ id } }`);

@@ -1,4 +1,5 @@
-// A minimal Vendure 3.x server for Tenon's tests: loopback only, sqljs database.
+// A minimal Vendure 3.x server for Tenon's tests: loopback only, sqljs database,
+// with the B2B configuration `commerce-vendure` relies on (b2b.js).
 //
 // Environment: VENDURE_PORT (required), VENDURE_DATA (folder of the database file
 // `vendure.sqlite`, created if missing), VENDURE_SUPERADMIN_PASSWORD (default
@@ -7,6 +8,7 @@ process.env.VENDURE_DISABLE_TELEMETRY = 'true';
 const fs = require('fs');
 const path = require('path');
 const { bootstrap, DefaultJobQueuePlugin, DefaultSearchPlugin, dummyPaymentHandler } = require('@vendure/core');
+const { TenonB2bPlugin } = require('./b2b');
 
 const port = Number(process.env.VENDURE_PORT);
 if (!port) { console.error('VENDURE_PORT is required'); process.exit(2); }
@@ -29,5 +31,5 @@ bootstrap({
     location: path.join(data, 'vendure.sqlite'), autoSave: true,
   },
   paymentOptions: { paymentMethodHandlers: [dummyPaymentHandler] },
-  plugins: [DefaultJobQueuePlugin, DefaultSearchPlugin],
+  plugins: [DefaultJobQueuePlugin, DefaultSearchPlugin, TenonB2bPlugin],
 }).catch(err => { console.error(err); process.exit(1); });

@@ -5,7 +5,7 @@
 # install.
 #
 # Usage: setup.sh [CACHE_DIR]   (default: <workspace>/target/servers/vendure)
-# Leaves: $H/index.js, gql.js, bootstrap.js, $H/package.json, $H/package-lock.json, $H/node_modules, $H/ready.
+# Leaves: $H/index.js, b2b.js, gql.js, bootstrap.js, $H/package.json, $H/package-lock.json, $H/node_modules, $H/ready.
 # Needs node >= 20 and npm with network access to the npm registry; nothing else.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,8 +14,9 @@ mkdir -p "$H"
 H=$(cd "$H" && pwd)
 exec 9>"$H/setup.lock"
 flock 9
-# The server script is copied every time (cheap); the install only when the lock file changed.
-cp "$HERE/index.js" "$HERE/gql.js" "$HERE/bootstrap.js" "$H/"
+# The server scripts and their configuration are copied every time (cheap), so a
+# cache never runs an old configuration; the install only when the lock file changed.
+cp "$HERE/index.js" "$HERE/b2b.js" "$HERE/gql.js" "$HERE/bootstrap.js" "$H/"
 if [ -f "$H/ready" ] && [ -d "$H/node_modules/@vendure/core" ] && cmp -s "$HERE/package-lock.json" "$H/package-lock.json"; then
   exit 0
 fi

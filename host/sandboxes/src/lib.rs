@@ -12,24 +12,35 @@
 //! `127.0.0.1` on a port the system picks, and they stop with their handle.
 //!
 //! # Layout
-//! - `shop.rs`: the shop's API, its [`Order`] records and the demo seed data.
-//! - `ledger.rs`: the ERP's API, its [`SalesOrder`] records and the scripted
-//!   [`Fault`]s tests use to exercise retries.
+//! - `shop.rs`: the shop's API, its [`Order`] records, refunds and the demo
+//!   seed data.
+//! - `ledger.rs`: the ERP's API, its [`SalesOrder`] records, credit notes and
+//!   the scripted [`Fault`]s tests use to exercise retries.
 //! - `pim.rs`: an Akeneo-shaped PIM ([`Pim`]): products (simple or variants of a
 //!   product model) with localized values and prices, search by `updated`, page
-//!   links, an OAuth token endpoint (password and refresh grants), scripted
-//!   [`pim::Fault`]s and a rate limit.
+//!   links, a category tree, associations, media files, completeness per
+//!   channel and locale, an OAuth token endpoint (password and refresh
+//!   grants), scripted [`pim::Fault`]s and a rate limit.
 //! - `threepl.rs`: a ShipStation-shaped 3PL ([`ThreePl`]): orders to fulfil,
-//!   shipments split in parcels, Basic auth, `X-Rate-Limit-*` and SHIP_NOTIFY.
+//!   holds and releases, shipments split in parcels, return labels with their
+//!   RMA's progress, Basic auth, `X-Rate-Limit-*` and SHIP_NOTIFY.
+//! - `magento.rs`: a Magento 2 (Adobe Commerce) REST API ([`Magento`]): orders,
+//!   shipments and credit memos, customers and groups, categories, products,
+//!   MSI source items, tier and base prices and async bulk, with
+//!   `searchCriteria`, admin and integration tokens, a settable clock, scripted
+//!   [`magento::Fault`]s and a rate limit.
 //! - this file: the plumbing they share: binding, the bearer check (of a static
 //!   token, or of the sandbox's own tokens, with routes left outside it), JSON
 //!   errors, injected failures, the fixed rate-limit window ([`RateWindow`]) and
 //!   shutdown.
 //!
-//! This module owns only these sandboxes: it must not touch the engine, the
-//! store or any plugin; everything it knows arrives over HTTP.
+//! This crate owns only these sandboxes: it knows nothing of the engine, the
+//! store or any plugin (it does not depend on them); everything it knows
+//! arrives over HTTP. It is not part of the product library: `tenon` links it
+//! for `tenon demo` and `tenon sandbox` only.
 
 pub mod ledger;
+pub mod magento;
 pub mod pim;
 pub mod shop;
 pub mod threepl;
@@ -52,6 +63,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use ledger::{Fault, Ledger, NewSalesOrder, SalesOrder, SalesOrderLine, SalesOrderStatus};
+// Magento's entities (`Order`, `Product`, ...) and `Fault` stay under `magento::`.
+pub use magento::{Magento, MagentoSeed};
 // The PIM's `Fault` stays at `pim::Fault` too.
 pub use pim::{OAuthClient, Pim, Product, ProductValue, demo_products};
 pub use shop::{Customer, Order, OrderLine, OrderStatus, Shop, demo_orders};
@@ -301,6 +314,20 @@ fn scripted_status(status: u16) -> StatusCode {
 /// change is made in one step under the lock.
 fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The hex HMAC-SHA256 of `body` keyed with `secret`: how the sandboxes sign
+/// the webhooks they send.
+fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

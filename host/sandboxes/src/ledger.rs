@@ -26,6 +26,19 @@
 //!   - `201 {"id": ...}` otherwise: a new sales order, ids `SO-000001`, `SO-000002`...
 //! - `GET /api/sales-orders` answers `200 {"sales_orders": [SalesOrder, ...]}`
 //!   sorted by id.
+//! - `POST /api/credit-notes` with an optional `Idempotency-Key` and a JSON body
+//!   (see [`NewCreditNote`]: a refund of a sales order's lines, shipping and an
+//!   adjustment, in minor units) books a credit note against the sales order
+//!   whose `external_ref` is the body's `order_ref`. It answers `200 {"id":
+//!   "CN-000001"}` for a replayed key or an `external_ref` booked before
+//!   (updated in place), `201` for a new one; `409` when no sales order has
+//!   that `order_ref` yet (the order may still be on its way: try again);
+//!   `422` when the currency differs from the order's, a line's SKU is not on
+//!   the order, the order's credit notes together would credit more units of
+//!   a SKU than were ordered, or `total_cents` is not the lines' `total_cents`
+//!   plus `shipping_cents` plus `adjustment_cents`.
+//! - `GET /api/credit-notes` answers `200 {"credit_notes": [CreditNote, ...]}`
+//!   sorted by id.
 //!
 //! # For tests
 //! - [`Ledger::script`] queues [`Fault`]s: each POST takes the next one, if any.
@@ -122,6 +135,46 @@ pub struct SalesOrder {
     pub applied: u64,
 }
 
+/// The body of `POST /api/credit-notes`: the canonical `credit-memos` shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCreditNote {
+    /// The refund's identity where it was made (`"shop:refund:R-000001"`).
+    pub external_ref: String,
+    /// The `external_ref` of the sales order it credits.
+    pub order_ref: String,
+    pub currency: String,
+    pub lines: Vec<CreditNoteLine>,
+    pub shipping_cents: i64,
+    pub adjustment_cents: i64,
+    pub total_cents: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One credited line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditNoteLine {
+    pub sku: String,
+    pub quantity: u32,
+    pub unit_price_cents: i64,
+    pub total_cents: i64,
+}
+
+/// A credit note as the ledger stores and lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditNote {
+    /// The ledger's id (`"CN-000001"`), fixed at creation.
+    pub id: String,
+    /// The id of the sales order it credits.
+    pub sales_order: String,
+    #[serde(flatten)]
+    pub note: NewCreditNote,
+    /// How many POSTs created or updated it (replayed keys not counted).
+    pub applied: u64,
+}
+
 /// What a scripted POST answers instead of applying the sales order.
 ///
 /// None of them changes the books or records the `Idempotency-Key`, except
@@ -177,6 +230,10 @@ impl Ledger {
                 "/api/sales-orders",
                 get(list_sales_orders).post(create_sales_order),
             )
+            .route(
+                "/api/credit-notes",
+                get(list_credit_notes).post(create_credit_note),
+            )
             .with_state(Arc::clone(&books));
         let server = Server::start("ledger", addr, token, routes).await?;
         Ok(Ledger { server, books })
@@ -194,6 +251,11 @@ impl Ledger {
     /// Every sales order, sorted by id.
     pub fn sales_orders(&self) -> Vec<SalesOrder> {
         lock(&self.books).sales_orders.values().cloned().collect()
+    }
+
+    /// Every credit note, sorted by id.
+    pub fn credit_notes(&self) -> Vec<CreditNote> {
+        lock(&self.books).credit_notes.values().cloned().collect()
     }
 
     /// How many authenticated `POST /api/sales-orders` arrived, whatever their
@@ -330,6 +392,10 @@ struct Books {
     /// slow by `.1` ms.
     slow_every: Option<(u64, u64, u64)>,
     attempts: Vec<Attempt>,
+    /// By id, zero-padded.
+    credit_notes: BTreeMap<String, CreditNote>,
+    /// A credit note's `Idempotency-Key` to the id it answered.
+    credit_keys: HashMap<String, String>,
 }
 
 /// `GET /api/sales-orders`.
@@ -475,6 +541,143 @@ fn apply(books: &mut Books, headers: &HeaderMap, body: &[u8]) -> Response {
     created(status, &id)
 }
 
+/// `GET /api/credit-notes`.
+async fn list_credit_notes(State(books): State<Arc<Mutex<Books>>>) -> Response {
+    let books = lock(&books);
+    let notes: Vec<&CreditNote> = books.credit_notes.values().collect();
+    Json(json!({ "credit_notes": notes })).into_response()
+}
+
+/// `POST /api/credit-notes`: the API of the module documentation.
+async fn create_credit_note(
+    State(books): State<Arc<Mutex<Books>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut books = lock(&books);
+    let key = match headers.get(IDEMPOTENCY_KEY).map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(key)) if !key.trim().is_empty() => Some(key.to_owned()),
+        Some(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency-Key must be non-empty visible ASCII",
+            );
+        }
+    };
+    if let Some(id) = key.as_ref().and_then(|key| books.credit_keys.get(key)) {
+        return created(StatusCode::OK, id);
+    }
+    let new = match serde_json::from_slice::<NewCreditNote>(&body) {
+        Ok(new) => new,
+        Err(err) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("malformed credit note: {err}"),
+            );
+        }
+    };
+    let Some(order) = books
+        .by_ref
+        .get(&new.order_ref)
+        .and_then(|id| books.sales_orders.get(id))
+    else {
+        return error(
+            StatusCode::CONFLICT,
+            format!("no sales order `{}` to credit yet", new.order_ref),
+        );
+    };
+    if let Err(message) = validate_credit(&new, order, books.credit_notes.values()) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, message);
+    }
+    let sales_order = order.id.clone();
+    let existing = books
+        .credit_notes
+        .values()
+        .find(|note| note.note.external_ref == new.external_ref)
+        .map(|note| (note.id.clone(), note.applied));
+    let (status, id, applied) = match existing {
+        Some((id, applied)) => (StatusCode::OK, id, applied + 1),
+        None => (
+            StatusCode::CREATED,
+            format!("CN-{:06}", books.credit_notes.len() + 1),
+            1,
+        ),
+    };
+    books.credit_notes.insert(
+        id.clone(),
+        CreditNote {
+            id: id.clone(),
+            sales_order,
+            note: new,
+            applied,
+        },
+    );
+    if let Some(key) = key {
+        books.credit_keys.insert(key, id.clone());
+    }
+    created(status, &id)
+}
+
+/// Checks a credit note against the sales order it credits and the order's
+/// other credit notes (`notes`: every credit note; a new version of the same
+/// `external_ref` replaces its old one).
+fn validate_credit<'a>(
+    new: &NewCreditNote,
+    order: &SalesOrder,
+    notes: impl Iterator<Item = &'a CreditNote>,
+) -> Result<(), String> {
+    if new.external_ref.trim().is_empty() {
+        return Err("external_ref must not be empty".to_owned());
+    }
+    if new.currency != order.currency {
+        return Err(format!(
+            "currency `{}` is not the currency of sales order {} ({})",
+            new.currency, order.id, order.currency
+        ));
+    }
+    let others: Vec<&CreditNote> = notes
+        .filter(|note| note.sales_order == order.id && note.note.external_ref != new.external_ref)
+        .collect();
+    for line in &new.lines {
+        let ordered: u32 = order
+            .lines
+            .iter()
+            .filter(|l| l.sku == line.sku)
+            .map(|l| l.quantity)
+            .sum();
+        if ordered == 0 {
+            return Err(format!(
+                "sku `{}` is not on sales order {}",
+                line.sku, order.id
+            ));
+        }
+        let credited: u32 = others
+            .iter()
+            .flat_map(|note| &note.note.lines)
+            .chain(new.lines.iter())
+            .filter(|l| l.sku == line.sku)
+            .map(|l| l.quantity)
+            .sum();
+        if credited > ordered {
+            return Err(format!(
+                "sku `{}`: {credited} credited in all, {ordered} ordered on sales order {}",
+                line.sku, order.id
+            ));
+        }
+    }
+    let sum = new.lines.iter().map(|l| l.total_cents).sum::<i64>()
+        + new.shipping_cents
+        + new.adjustment_cents;
+    if sum != new.total_cents {
+        return Err(format!(
+            "total_cents is {} but lines, shipping and adjustment sum to {sum}",
+            new.total_cents
+        ));
+    }
+    Ok(())
+}
+
 fn sales_order(id: String, new: NewSalesOrder, revision: u64, applied: u64) -> SalesOrder {
     SalesOrder {
         id,
@@ -580,6 +783,97 @@ mod tests {
     async fn json_body(response: reqwest::Response) -> serde_json::Value {
         let bytes = response.bytes().await.expect("ledger answers a body");
         serde_json::from_slice(&bytes).expect("ledger answers JSON")
+    }
+
+    async fn post_credit(
+        ledger: &Ledger,
+        key: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/api/credit-notes", ledger.base_url()))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("ledger answers");
+        let status = response.status().as_u16();
+        (status, json_body(response).await)
+    }
+
+    fn credit(external_ref: &str, mugs: u32, total_cents: i64) -> serde_json::Value {
+        json!({
+            "external_ref": external_ref,
+            "order_ref": "shop:1001",
+            "currency": "EUR",
+            "lines": [{"sku": "MUG-WHT", "quantity": mugs, "unit_price_cents": 950, "total_cents": 950 * i64::from(mugs)}],
+            "shipping_cents": 0,
+            "adjustment_cents": 0,
+            "total_cents": total_cents,
+        })
+    }
+
+    #[tokio::test]
+    async fn credit_notes_book_against_their_sales_order_once_and_never_credit_more_than_ordered() {
+        let ledger = Ledger::start(TOKEN).await.unwrap();
+        // Before its order is booked: 409, try again later.
+        let (status, early) =
+            post_credit(&ledger, Some("k1"), &credit("shop:refund:R-1", 1, 950)).await;
+        assert_eq!(status, 409, "{early}");
+        assert!(ledger.credit_notes().is_empty());
+
+        assert_eq!(post(&ledger, None, &order("shop:1001")).await.0, 201);
+        let (status, first) =
+            post_credit(&ledger, Some("k1"), &credit("shop:refund:R-1", 1, 950)).await;
+        assert_eq!(
+            (status, &first["id"]),
+            (201, &json!("CN-000001")),
+            "{first}"
+        );
+        // The same key again, or the same refund again: still one credit note.
+        assert_eq!(
+            post_credit(&ledger, Some("k1"), &credit("shop:refund:R-1", 1, 950)).await,
+            (200, first.clone())
+        );
+        assert_eq!(
+            post_credit(&ledger, Some("k2"), &credit("shop:refund:R-1", 1, 950)).await,
+            (200, first)
+        );
+        let notes = ledger.credit_notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            (
+                notes[0].sales_order.as_str(),
+                notes[0].note.total_cents,
+                notes[0].applied
+            ),
+            ("SO-000001", 950, 2)
+        );
+
+        // A second mug was never ordered; a wrong total; another currency.
+        let (status, refused) =
+            post_credit(&ledger, None, &credit("shop:refund:R-2", 1, 950)).await;
+        assert_eq!(status, 422, "{refused}");
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains("2 credited in all, 1 ordered"),
+            "{refused}"
+        );
+        assert_eq!(
+            post_credit(&ledger, None, &credit("shop:refund:R-1", 1, 951))
+                .await
+                .0,
+            422
+        );
+        let mut usd = credit("shop:refund:R-1", 1, 950);
+        usd["currency"] = json!("USD");
+        assert_eq!(post_credit(&ledger, None, &usd).await.0, 422);
+        assert_eq!(ledger.credit_notes().len(), 1);
+        assert_eq!(ledger.credit_notes()[0].note.currency, "EUR");
     }
 
     #[tokio::test]

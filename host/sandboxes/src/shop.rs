@@ -16,6 +16,11 @@
 //!   SKU than was ordered.
 //! - `GET /api/orders/{id}/fulfilments` answers `200 {"fulfilments": [...]}`,
 //!   and `GET /api/fulfilments` every order's, by id.
+//! - `GET /api/refunds?updated_after=<time>&after_id=<id>&limit=<n>` answers
+//!   `200 {"refunds": [Refund, ...], "has_more": bool}`: money given back on
+//!   paid orders (see [`Refund`]), a feed like the orders' (below). A refund
+//!   never changes once made, so its `updated_at` is when it was made. The
+//!   merchant refunds in the shop's back office ([`Shop::refund`]).
 //!
 //! An order (see [`Order`]) looks like this; prices are decimal strings and times
 //! are RFC 3339 in UTC with whole seconds:
@@ -75,7 +80,7 @@ use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{InjectedFailures, Server, error, health, lock};
+use super::{InjectedFailures, Server, error, health, hmac_sha256_hex, lock};
 
 /// Orders per page when the request gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -149,6 +154,43 @@ pub struct FulfilmentLine {
     pub quantity: u32,
 }
 
+/// Money given back on a paid order: some of its lines, in part or whole.
+/// Amounts are decimal strings with two decimals, like the order's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// The shop's id (`"R-000001"`), in the order refunds were made.
+    pub id: String,
+    pub order_id: String,
+    pub currency: String,
+    pub lines: Vec<RefundLine>,
+    /// Shipping given back: the demo shop charges none, so always `"0.00"`.
+    pub shipping: String,
+    /// Lines plus shipping.
+    pub total: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// When the refund was made: RFC 3339, UTC, whole seconds.
+    pub updated_at: String,
+}
+
+impl Refund {
+    /// `total` in cents.
+    pub fn total_cents(&self) -> i64 {
+        parse_cents(&self.total).map_or(0, |cents| cents as i64)
+    }
+}
+
+/// What a [`Refund`] gives back for one order line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub sku: String,
+    pub quantity: u32,
+    /// The order line's unit price.
+    pub unit_price: String,
+    /// `quantity` times `unit_price`.
+    pub total: String,
+}
+
 /// The body of `PUT /api/orders/{id}/fulfilments/{tracking_number}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,6 +246,7 @@ impl Shop {
             .route("/api/health", get(health))
             .route("/api/orders", get(list_orders))
             .route("/api/fulfilments", get(all_fulfilments))
+            .route("/api/refunds", get(list_refunds))
             .route("/api/orders/{id}/fulfilments", get(list_fulfilments))
             .route(
                 "/api/orders/{id}/fulfilments/{tracking}",
@@ -228,16 +271,94 @@ impl Shop {
     /// so the change lands at the end of the feed.
     pub fn upsert_order(&self, order: Order) {
         let mut catalog = lock(&self.catalog);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| {
-                i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-            });
-        let at = match catalog.latest() {
-            Some(latest) if latest >= now => latest + 1,
-            _ => now,
-        };
+        let at = later_than(catalog.latest());
         catalog.put(order, at);
+    }
+
+    /// Refunds `lines` (`(sku, quantity)`) of paid order `order_id`, as the
+    /// merchant does in the back office, at their unit prices; the refund is
+    /// stamped later than every refund before it, at the end of the feed.
+    ///
+    /// # Errors
+    /// An unknown or unpaid order, no lines, a SKU not on the order, or more
+    /// units than were ordered and not refunded yet: nothing changes.
+    pub fn refund(
+        &self,
+        order_id: &str,
+        lines: &[(&str, u32)],
+        reason: &str,
+    ) -> anyhow::Result<Refund> {
+        let mut catalog = lock(&self.catalog);
+        let order = &catalog
+            .orders
+            .get(order_id)
+            .with_context(|| format!("no order `{order_id}`"))?
+            .order;
+        anyhow::ensure!(
+            order.status == OrderStatus::Paid,
+            "order `{order_id}` is {:?}: only paid orders are refunded",
+            order.status
+        );
+        anyhow::ensure!(!lines.is_empty(), "a refund needs at least one line");
+        let mut refunded = Vec::new();
+        let mut total = 0;
+        for &(sku, quantity) in lines {
+            let line = order
+                .lines
+                .iter()
+                .find(|line| line.sku == sku)
+                .with_context(|| format!("order `{order_id}` has no line `{sku}`"))?;
+            let before: u32 = catalog
+                .refunds
+                .values()
+                .filter(|(_, refund)| refund.order_id == order_id)
+                .flat_map(|(_, refund)| &refund.lines)
+                .chain(refunded.iter())
+                .filter(|refunded| refunded.sku == sku)
+                .map(|refunded| refunded.quantity)
+                .sum();
+            anyhow::ensure!(
+                quantity >= 1 && before + quantity <= line.quantity,
+                "order `{order_id}` line `{sku}`: {quantity} more refunded would make {} of {} ordered",
+                before + quantity,
+                line.quantity
+            );
+            let unit = parse_cents(&line.unit_price)
+                .with_context(|| format!("unit price `{}` is not an amount", line.unit_price))?;
+            let cents = unit * u64::from(quantity);
+            total += cents;
+            refunded.push(RefundLine {
+                sku: sku.to_owned(),
+                quantity,
+                unit_price: line.unit_price.clone(),
+                total: format_cents(cents),
+            });
+        }
+        let currency = order.currency.clone();
+        let at = later_than(catalog.refunds.values().map(|(at, _)| *at).max());
+        let refund = Refund {
+            id: format!("R-{:06}", catalog.refunds.len() + 1),
+            order_id: order_id.to_owned(),
+            currency,
+            lines: refunded,
+            shipping: format_cents(0),
+            total: format_cents(total),
+            reason: reason.to_owned(),
+            updated_at: format_rfc3339(at),
+        };
+        catalog
+            .refunds
+            .insert(refund.id.clone(), (at, refund.clone()));
+        Ok(refund)
+    }
+
+    /// Every refund, in the order they were made.
+    pub fn refunds(&self) -> Vec<Refund> {
+        lock(&self.catalog)
+            .refunds
+            .values()
+            .map(|(_, refund)| refund.clone())
+            .collect()
     }
 
     /// Inserts `order`, or replaces the order with its id, stamped with
@@ -284,8 +405,8 @@ impl Shop {
         let catalog = lock(&self.catalog);
         let order = &catalog.orders.get(id)?.order;
         let body = serde_json::to_vec(order).expect("orders serialise");
-        let mac = crate::capability::verify::hmac_sha256(secret.as_bytes(), &body);
-        Some((body, format!("sha256={}", crate::record::hex(&mac))))
+        let signature = format!("sha256={}", hmac_sha256_hex(secret, &body));
+        Some((body, signature))
     }
 
     /// Signs and POSTs the `order.updated` webhook of order `id` to `url`, as the
@@ -319,6 +440,8 @@ struct Catalog {
     failures: InjectedFailures,
     /// By id; ids sort in creation order.
     fulfilments: BTreeMap<String, Fulfilment>,
+    /// By id (creation order), with when each was made in Unix seconds.
+    refunds: BTreeMap<String, (i64, Refund)>,
 }
 
 /// An order and its `updated_at` in seconds since the Unix epoch.
@@ -366,16 +489,28 @@ struct FeedPosition {
 }
 
 impl FeedPosition {
-    fn is_before(&self, entry: &Entry) -> bool {
-        let at = Timestamp {
-            secs: entry.updated_at,
-            nanos: 0,
-        };
+    /// Whether what was updated at `secs` with `id` comes after this position.
+    fn is_before(&self, secs: i64, id: &str) -> bool {
+        let at = Timestamp { secs, nanos: 0 };
         match at.cmp(&self.updated_after) {
             Ordering::Greater => true,
             Ordering::Less => false,
-            Ordering::Equal => compare_ids(&entry.order.id, &self.after_id) == Ordering::Greater,
+            Ordering::Equal => compare_ids(id, &self.after_id) == Ordering::Greater,
         }
+    }
+}
+
+/// Now in Unix seconds, or one second after `latest` if that is not before
+/// now: so that a change stamped with it lands at the end of its feed.
+fn later_than(latest: Option<i64>) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        });
+    match latest {
+        Some(latest) if latest >= now => latest + 1,
+        _ => now,
     }
 }
 
@@ -398,12 +533,48 @@ async fn list_orders(
     let mut after: Vec<&Entry> = catalog
         .feed()
         .into_iter()
-        .filter(|entry| position.as_ref().is_none_or(|p| p.is_before(entry)))
+        .filter(|entry| {
+            position
+                .as_ref()
+                .is_none_or(|p| p.is_before(entry.updated_at, &entry.order.id))
+        })
         .collect();
     let has_more = after.len() > limit;
     after.truncate(limit);
     let orders: Vec<&Order> = after.iter().map(|entry| &entry.order).collect();
     Json(json!({ "orders": orders, "has_more": has_more })).into_response()
+}
+
+/// `GET /api/refunds`: the refunds feed, sorted by `(updated_at, id)`.
+async fn list_refunds(
+    State(catalog): State<Arc<Mutex<Catalog>>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return error(StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    let (position, limit) = match parse_feed_query(&params) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let mut catalog = lock(&catalog);
+    if let Some(failure) = catalog.failures.take() {
+        return failure;
+    }
+    let mut after: Vec<&(i64, Refund)> = catalog
+        .refunds
+        .values()
+        .filter(|(at, refund)| {
+            position
+                .as_ref()
+                .is_none_or(|p| p.is_before(*at, &refund.id))
+        })
+        .collect();
+    // Made in id order, so (updated_at, id) order is id order.
+    let has_more = after.len() > limit;
+    after.truncate(limit);
+    let refunds: Vec<&Refund> = after.iter().map(|(_, refund)| refund).collect();
+    Json(json!({ "refunds": refunds, "has_more": has_more })).into_response()
 }
 
 /// `GET /api/fulfilments`.
@@ -762,6 +933,15 @@ fn format_cents(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
+/// `"19.90"` -> `1990`: the shop's own amounts, two decimals always.
+fn parse_cents(amount: &str) -> Option<u64> {
+    let (units, hundredths) = amount.split_once('.')?;
+    if hundredths.len() != 2 || !hundredths.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(units.parse::<u64>().ok()? * 100 + hundredths.parse::<u64>().ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -986,6 +1166,52 @@ mod tests {
         let (status, _) = get(&shop, "/api/orders").await;
         assert_eq!(status, 200);
         shop.stop().await;
+    }
+
+    #[tokio::test]
+    async fn refunds_are_a_feed_and_never_exceed_what_was_ordered() {
+        // 1001 is paid with one line of 1 x 19.90; 1002 paid with two lines.
+        let orders = demo_orders(2);
+        let line = orders[1].lines[1].clone();
+        let shop = Shop::start(TOKEN, orders.clone()).await.unwrap();
+        let refund = shop.refund("1002", &[(&line.sku, 1)], "damaged").unwrap();
+        assert_eq!(refund.id, "R-000001");
+        assert_eq!(refund.lines[0].total, line.unit_price);
+        assert_eq!(refund.total, line.unit_price);
+        assert_eq!(refund.shipping, "0.00");
+
+        // More than was ordered, an unknown SKU or order: refused, nothing made.
+        let too_many = shop
+            .refund("1002", &[(&line.sku, line.quantity)], "")
+            .unwrap_err();
+        assert!(too_many.to_string().contains("would make"), "{too_many}");
+        assert!(shop.refund("1002", &[("NOPE", 1)], "").is_err());
+        assert!(shop.refund("404", &[(&line.sku, 1)], "").is_err());
+        assert_eq!(shop.refunds().len(), 1);
+
+        let second = shop
+            .refund("1001", &[(&orders[0].lines[0].sku, 1)], "")
+            .unwrap();
+        let (status, page) = get(&shop, "/api/refunds?limit=1").await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["refunds"][0]["id"], "R-000001");
+        assert_eq!(page["has_more"], true);
+        let (_, rest) = get(
+            &shop,
+            &format!(
+                "/api/refunds?updated_after={}&after_id=R-000001",
+                refund.updated_at
+            ),
+        )
+        .await;
+        let ids: Vec<&str> = rest["refunds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        assert_eq!(ids, [second.id.as_str()]);
+        assert_eq!(rest["has_more"], false);
     }
 
     #[tokio::test]
