@@ -484,15 +484,9 @@ fn fault_response(fault: Fault) -> Response {
 
 /// Applies one POST to the books: the API of the module documentation.
 fn apply(books: &mut Books, headers: &HeaderMap, body: &[u8]) -> Response {
-    let key = match headers.get(IDEMPOTENCY_KEY).map(|value| value.to_str()) {
-        None => None,
-        Some(Ok(key)) if !key.trim().is_empty() => Some(key.to_owned()),
-        Some(_) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency-Key must be non-empty visible ASCII",
-            );
-        }
+    let key = match idempotency_key(headers) {
+        Ok(key) => key,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
     };
     if let Some(id) = key.as_ref().and_then(|key| books.keys.get(key)) {
         return created(StatusCode::OK, id);
@@ -555,15 +549,9 @@ async fn create_credit_note(
     body: Bytes,
 ) -> Response {
     let mut books = lock(&books);
-    let key = match headers.get(IDEMPOTENCY_KEY).map(|value| value.to_str()) {
-        None => None,
-        Some(Ok(key)) if !key.trim().is_empty() => Some(key.to_owned()),
-        Some(_) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency-Key must be non-empty visible ASCII",
-            );
-        }
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
     };
     if let Some(id) = key.as_ref().and_then(|key| books.credit_keys.get(key)) {
         return created(StatusCode::OK, id);
@@ -678,6 +666,16 @@ fn validate_credit<'a>(
     Ok(())
 }
 
+/// The request's `Idempotency-Key`, if any; the message of the `422` when it
+/// is blank or not visible ASCII.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
+    match headers.get(IDEMPOTENCY_KEY).map(|value| value.to_str()) {
+        None => Ok(None),
+        Some(Ok(key)) if !key.trim().is_empty() => Ok(Some(key.to_owned())),
+        Some(_) => Err("Idempotency-Key must be non-empty visible ASCII"),
+    }
+}
+
 fn sales_order(id: String, new: NewSalesOrder, revision: u64, applied: u64) -> SalesOrder {
     SalesOrder {
         id,
@@ -766,8 +764,18 @@ mod tests {
         key: Option<&str>,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        post_to(ledger, "/api/sales-orders", key, body).await
+    }
+
+    /// POSTs `body` to `path` with the token and, if given, an `Idempotency-Key`.
+    async fn post_to(
+        ledger: &Ledger,
+        path: &str,
+        key: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let mut request = reqwest::Client::new()
-            .post(format!("{}/api/sales-orders", ledger.base_url()))
+            .post(format!("{}{path}", ledger.base_url()))
             .bearer_auth(TOKEN)
             .header("Content-Type", "application/json")
             .body(body.to_string());
@@ -790,17 +798,7 @@ mod tests {
         key: Option<&str>,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/api/credit-notes", ledger.base_url()))
-            .bearer_auth(TOKEN)
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        let response = request.send().await.expect("ledger answers");
-        let status = response.status().as_u16();
-        (status, json_body(response).await)
+        post_to(ledger, "/api/credit-notes", key, body).await
     }
 
     fn credit(external_ref: &str, mugs: u32, total_cents: i64) -> serde_json::Value {
