@@ -26,6 +26,10 @@ fn cargo(krate: &Path, args: &[&str], target: &Path) -> Output {
         .env("TENON_BIN", env!("CARGO_BIN_EXE_tenon"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        // A second copy of the harness (wasmtime and all) is built here; without
+        // debug info and incremental state it takes a third of the disk.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0")
         .output()
         .unwrap()
 }
