@@ -1,7 +1,14 @@
-//! The four flows of enterprise commerce, end to end, between a real Vendure
-//! 3.7 (npm), a real Tryton 8.2 (PyPI), the Akeneo-style PIM sandbox and the
-//! ShipStation-style 3PL sandbox (the PIM with OAuth password-grant tokens), all
-//! on loopback, with the bundled plugins:
+//! The flows of enterprise commerce, end to end, between a real Vendure 3.7
+//! (npm), a real Tryton 8.2 (PyPI), the Akeneo-style PIM sandbox, the
+//! ShipStation-style 3PL sandbox and the Magento 2 sandbox (the PIM with OAuth
+//! password-grant tokens), all on loopback, with the bundled plugins. Two
+//! scenarios, each in the order a shop goes live; after every step `tenon
+//! reconcile` proves the two systems agree, a second run moves nothing, and an
+//! edit at the source moves exactly that edit.
+//!
+//! **The four flows** (Vendure the storefront): the catalog comes from the PIM,
+//! stock from the ERP, customers order in the shop, the orders go to the ERP
+//! and the warehouse, and the warehouse's parcels come back to the shop.
 //!
 //! | Flow | Source | Transform | Destination |
 //! |---|---|---|---|
@@ -11,33 +18,53 @@
 //! | `orders-to-3pl` | `commerce-vendure:orders` | `order-to-sale` | `wms-shipstation:fulfilment-orders` |
 //! | `parcels` | `wms-shipstation:shipments` | `shipstation-parcels` | `commerce-vendure:fulfilments` |
 //!
-//! One scenario, in the order a shop goes live: the catalog comes from the PIM,
-//! stock from the ERP, customers order in the shop, the orders go to the ERP
-//! and the warehouse, and the warehouse's parcels come back to the shop. After
-//! every step `tenon reconcile` proves the two systems agree, a second run
-//! moves nothing, and an edit at the source moves exactly that edit.
+//! **B2B and money back** (Magento the storefront, Vendure a second one): the
+//! PIM's categories and media reach Magento, Tryton's customer accounts and one
+//! customer's contract price reach both storefronts, Magento's orders become
+//! Tryton sales and its partial refund a credit note, and a return the 3PL
+//! received goes back into Tryton's stock and shows in Magento.
+//!
+//! | Flow | Source | Transform | Destination |
+//! |---|---|---|---|
+//! | `catalog-to-magento` | `pim-akeneo:products` | `akeneo-catalog` | `commerce-magento:products` |
+//! | `accounts-to-vendure` | `erp-tryton:customer-accounts` | | `commerce-vendure:customer-accounts` |
+//! | `accounts-to-magento` | `erp-tryton:customer-accounts` | | `commerce-magento:customer-accounts` |
+//! | `prices-to-vendure` | `erp-tryton:price-lists` | | `commerce-vendure:price-lists` |
+//! | `prices-to-magento` | `erp-tryton:price-lists` | | `commerce-magento:price-lists` |
+//! | `magento-orders` | `commerce-magento:orders` | `order-to-sale` | `erp-tryton:sale-orders` |
+//! | `magento-refunds` | `commerce-magento:credit-memos` | | `erp-tryton:credit-memos` |
+//! | `magento-to-3pl` | `commerce-magento:orders` | `order-to-sale` | `wms-shipstation:fulfilment-orders` |
+//! | `parcels-to-magento` | `wms-shipstation:shipments` | `shipstation-parcels` | `commerce-magento:fulfilments` |
+//! | `returns-to-erp` | `wms-shipstation:return-labels` | `shipstation-returns` | `erp-tryton:returns` |
+//! | `returns-to-magento` | `wms-shipstation:return-labels` | `shipstation-returns` | `commerce-magento:returns` |
 
 mod support;
 mod support_tryton;
-// The Shop API helpers are for tests/vendure.rs's B2B checks.
+// The Shop API helpers are for the B2B checks (here and in tests/vendure.rs).
 #[allow(dead_code)]
 mod vendure_server;
 
 use serde_json::{Value, json};
 use support::*;
-use support_tryton::{TrytonServer, decimal};
+use support_tryton::{REFUND_ACCOUNT, TrytonServer, decimal};
 use tenon::flow::{Endpoint, Flow, Run};
 use tenon::host::Tenon;
 use tenon::sandbox::WebhookRequest;
 use tenon::tenant::Enablement;
+use tenon_sandboxes::magento::{
+    Address, AdminRefund, Customer, CustomerAddress, Magento, MagentoSeed, NewOrder, NewOrderLine,
+};
 use tenon_sandboxes::pim::{OAuthClient, Pim, Product, ProductValue};
-use tenon_sandboxes::threepl::{Parcel, ShipmentItem, ThreePl};
+use tenon_sandboxes::threepl::{
+    Disposition, Parcel, ReturnParcel, ReturnedItem, ShipmentItem, ThreePl,
+};
 use vendure_server::Vendure;
 
 const TENANT: &str = "acme";
 const PIM_TOKEN: &str = "pim-test-token";
 const THREEPL_KEY: &str = "3pl-key";
 const THREEPL_SECRET: &str = "3pl-secret";
+const MAGENTO_TOKEN: &str = "magento-integration-token";
 /// Vendure's stock location for Tryton's `WH`; Berlin is created for `WH2`.
 const DEFAULT_LOCATION: &str = "Default Stock Location";
 
@@ -71,24 +98,39 @@ fn catalogue() -> Vec<Product> {
     ]
 }
 
-/// Everything the scenario runs against.
+/// A flow: its name, `(plugin, stream)` source, transforms and destination.
+type FlowSpec<'a> = (
+    &'a str,
+    (&'a str, &'a str),
+    &'a [&'a str],
+    (&'a str, &'a str),
+);
+
+/// Everything a scenario runs against: a host with the tenant, and the
+/// systems (Vendure is shared by the scenarios, each of which keeps to its
+/// own SKUs, customers and e-mails; every other system is the scenario's own).
 struct World {
     tenon: Tenon,
     vendure: std::sync::Arc<Vendure>,
     tryton: TrytonServer,
     pim: Pim,
     threepl: ThreePl,
+    magento: Magento,
     _dir: tempfile::TempDir,
 }
 
 impl World {
-    async fn start() -> World {
+    /// The systems, the PIM holding `catalogue` and Magento seeded with
+    /// `magento`; the tenant with the connectors every scenario uses
+    /// (Vendure, the PIM with OAuth password-grant tokens, the 3PL, Magento).
+    async fn start(catalogue: Vec<Product>, magento: MagentoSeed) -> World {
         let vendure = Vendure::shared();
         let tryton = tokio::task::spawn_blocking(TrytonServer::start)
             .await
             .unwrap();
-        let pim = Pim::start(PIM_TOKEN, catalogue()).await.unwrap();
+        let pim = Pim::start(PIM_TOKEN, catalogue).await.unwrap();
         let threepl = ThreePl::start(THREEPL_KEY, THREEPL_SECRET).await.unwrap();
+        let magento = Magento::start(MAGENTO_TOKEN, magento).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let tenon = host(dir.path()).await;
         let world = World {
@@ -97,39 +139,17 @@ impl World {
             tryton,
             pim,
             threepl,
+            magento,
             _dir: dir,
         };
-        world.enable();
+        world.enable_connectors();
         world
     }
 
-    /// The tenant, its six plugins with config, secrets and egress grants, and
-    /// the five flows.
-    fn enable(&self) {
-        let tenon = &self.tenon;
-        tenon.create_tenant(TENANT, "test").unwrap();
-        let enable = |plugin: &str,
-                      config: &[(&str, String)],
-                      secrets: &[(&str, String)],
-                      grant: Option<String>| {
-            let enablement = secrets.iter().fold(
-                Enablement {
-                    config: config
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                        .collect(),
-                    grants: grant.into_iter().map(|g| g.parse().unwrap()).collect(),
-                    ..enablement(TENANT, plugin)
-                },
-                |e, (name, value)| e.with_secret(name, value.clone()),
-            );
-            tenon.enable(enablement, "test").unwrap();
-        };
-        tenon
+    fn enable_connectors(&self) {
+        self.tenon.create_tenant(TENANT, "test").unwrap();
+        self.tenon
             .enable(self.vendure.enablement(TENANT), "test")
-            .unwrap();
-        tenon
-            .enable(self.tryton.enablement(TENANT), "test")
             .unwrap();
         // Akeneo's hour-long tokens: the secret holds the password grant and the
         // host obtains the tokens.
@@ -144,13 +164,13 @@ impl World {
             "client_id": "tenon", "client_secret": "client-secret",
             "username": "api-user", "password": "api-password",
         }});
-        enable(
+        self.enable(
             "pim-akeneo",
             &[("base_url", self.pim.base_url())],
             &[("api_token", grant.to_string())],
             Some(self.pim.addr().to_string()),
         );
-        enable(
+        self.enable(
             "wms-shipstation",
             &[
                 ("base_url", self.threepl.base_url()),
@@ -159,71 +179,118 @@ impl World {
             &[("api_secret", THREEPL_SECRET.to_owned())],
             Some(self.threepl.addr().to_string()),
         );
-        enable(
+        self.enable(
+            "commerce-magento",
+            &[("base_url", self.magento.url())],
+            &[("access_token", MAGENTO_TOKEN.to_owned())],
+            Some(self.magento.addr().to_string()),
+        );
+    }
+
+    /// Enables `plugin` for the tenant with `config`, `secrets` and an egress
+    /// `grant`.
+    fn enable(
+        &self,
+        plugin: &str,
+        config: &[(&str, String)],
+        secrets: &[(&str, String)],
+        grant: Option<String>,
+    ) {
+        let enablement = secrets.iter().fold(
+            Enablement {
+                config: config
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+                grants: grant.into_iter().map(|g| g.parse().unwrap()).collect(),
+                ..enablement(TENANT, plugin)
+            },
+            |e, (name, value)| e.with_secret(name, value.clone()),
+        );
+        self.tenon.enable(enablement, "test").unwrap();
+    }
+
+    /// Enables `erp-tryton` against the scenario's Tryton, with `config`.
+    fn enable_tryton(&self, config: &[(&str, &str)]) {
+        let mut enablement = self.tryton.enablement(TENANT);
+        for (key, value) in config {
+            enablement.config.insert((*key).into(), (*value).into());
+        }
+        self.tenon.enable(enablement, "test").unwrap();
+    }
+
+    /// Adds `flows`, 50 records a batch.
+    fn add_flows(&self, flows: &[FlowSpec]) {
+        for (name, from, via, to) in flows {
+            let flow = Flow {
+                batch_size: 50,
+                ..tenon::host::flow(
+                    TENANT,
+                    name,
+                    Endpoint {
+                        plugin: from.0.into(),
+                        stream: from.1.into(),
+                    },
+                    via.iter().map(|&t| t.into()).collect(),
+                    Endpoint {
+                        plugin: to.0.into(),
+                        stream: to.1.into(),
+                    },
+                )
+            };
+            self.tenon.add_flow(flow, "test").unwrap();
+        }
+    }
+
+    /// The four commerce flows' transforms and five flows.
+    fn enable_four_flows(&self) {
+        self.enable_tryton(&[]);
+        self.enable(
             "akeneo-catalog",
             &[("locales", "en_US=en, de_DE=de".to_owned())],
             &[],
             None,
         );
-        enable(
+        self.enable(
             "tryton-stock",
             &[("locations", format!("WH={DEFAULT_LOCATION}, WH2=Berlin"))],
             &[],
             None,
         );
-        enable("order-to-sale", &[], &[], None);
-        enable("shipstation-parcels", &[], &[], None);
-
-        let flow = |name: &str, from: (&str, &str), via: &str, to: (&str, &str)| Flow {
-            batch_size: 50,
-            ..tenon::host::flow(
-                TENANT,
-                name,
-                Endpoint {
-                    plugin: from.0.into(),
-                    stream: from.1.into(),
-                },
-                vec![via.into()],
-                Endpoint {
-                    plugin: to.0.into(),
-                    stream: to.1.into(),
-                },
-            )
-        };
-        for flow in [
-            flow(
+        self.enable("order-to-sale", &[], &[], None);
+        self.enable("shipstation-parcels", &[], &[], None);
+        self.add_flows(&[
+            (
                 "catalog",
                 ("pim-akeneo", "products"),
-                "akeneo-catalog",
+                &["akeneo-catalog"],
                 ("commerce-vendure", "products"),
             ),
-            flow(
+            (
                 "inventory",
                 ("erp-tryton", "stock-levels"),
-                "tryton-stock",
+                &["tryton-stock"],
                 ("commerce-vendure", "inventory-levels"),
             ),
-            flow(
+            (
                 "order-to-cash",
                 ("commerce-vendure", "orders"),
-                "order-to-sale",
+                &["order-to-sale"],
                 ("erp-tryton", "sale-orders"),
             ),
-            flow(
+            (
                 "orders-to-3pl",
                 ("commerce-vendure", "orders"),
-                "order-to-sale",
+                &["order-to-sale"],
                 ("wms-shipstation", "fulfilment-orders"),
             ),
-            flow(
+            (
                 "parcels",
                 ("wms-shipstation", "shipments"),
-                "shipstation-parcels",
+                &["shipstation-parcels"],
                 ("commerce-vendure", "fulfilments"),
             ),
-        ] {
-            tenon.add_flow(flow, "test").unwrap();
-        }
+        ]);
     }
 
     /// Runs `flow`; asserts it succeeded with nothing queued or dead-lettered.
@@ -265,7 +332,8 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_stock_orders_and_parcels_flow_between_four_systems_and_reconcile() {
-    let w = World::start().await;
+    let w = World::start(catalogue(), MagentoSeed::empty()).await;
+    w.enable_four_flows();
     catalog(&w).await;
     inventory(&w).await;
     let orders = order_to_cash(&w).await;
@@ -643,4 +711,561 @@ fn fulfilments(w: &World, order: &str) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+// --- B2B and money back ----------------------------------------------------
+
+/// The Magento scenario's PIM: a desk lamp and a chair, complete (name,
+/// description, price, a primary image and a gallery image), and a stool
+/// whose photos are not shot yet (not complete: never published).
+fn b2b_catalogue() -> Vec<Product> {
+    let item = |sku: &str, name: &str, category: &str, eur: &str, views: &[&str]| {
+        let slug = sku.to_lowercase();
+        views.iter().zip(["image", "gallery_1"]).fold(
+            Product::new(sku, "mugs")
+                .in_categories(&[category])
+                .with_names(&[("en_US", name)])
+                .with_value(
+                    "description",
+                    ProductValue::localized("en_US", format!("{name}, made to last.")),
+                )
+                .with_prices(&[(eur, "EUR")])
+                .updated_at("2026-11-20T09:00:00+00:00"),
+            |product, (view, attribute)| {
+                product.with_image(attribute, &format!("a/b/c/{slug}_{view}.jpg"))
+            },
+        )
+    };
+    vec![
+        item("LAMP", "Desk lamp", "home", "49.90", &["front", "side"]),
+        item(
+            "CHAIR",
+            "Kitchen chair",
+            "kitchen",
+            "129.00",
+            &["front", "back"],
+        ),
+        item("STOOL", "Bar stool", "kitchen", "89.00", &[]),
+    ]
+}
+
+/// E-mails of the B2B customers (Vendure is shared: these are this scenario's).
+const ADA: &str = "ada@b2b-flows.example";
+const BOB: &str = "bob@b2b-flows.example";
+
+/// Magento as it is before go-live: its B2B customers Ada and Bob, in the
+/// `General` group, and no catalogue.
+fn b2b_magento() -> MagentoSeed {
+    let customer = |id: u64, email: &str, first: &str, last: &str| Customer {
+        id,
+        group_id: 1,
+        email: email.to_owned(),
+        firstname: first.to_owned(),
+        lastname: last.to_owned(),
+        created_at: 1_790_000_000,
+        updated_at: 1_790_000_000,
+        custom_attributes: Vec::new(),
+        addresses: vec![CustomerAddress {
+            id,
+            address: Address::new(first, last, "Invalidenstr. 1", "10115", "Berlin", "DE"),
+            default_billing: true,
+            default_shipping: true,
+        }],
+    };
+    MagentoSeed {
+        customers: vec![
+            customer(1, ADA, "Ada", "Lovelace"),
+            customer(2, BOB, "Bob", "Builder"),
+        ],
+        ..MagentoSeed::empty()
+    }
+}
+
+impl World {
+    /// The B2B scenario's plugins and flows. Tryton publishes contract and
+    /// group prices only (the PIM owns the public ones), invoices sales when
+    /// they are confirmed, and knows Magento's orders by `magento:<id>`.
+    fn enable_b2b(&self) {
+        self.enable_tryton(&[
+            ("retail_prices", "false"),
+            ("invoice_method", "order"),
+            ("order_ref_prefix", "magento:"),
+            ("refund_account", REFUND_ACCOUNT),
+        ]);
+        self.enable(
+            "akeneo-catalog",
+            &[
+                ("locales", "en_US=en".to_owned()),
+                ("currencies", "EUR".to_owned()),
+            ],
+            &[],
+            None,
+        );
+        // The three transforms know Magento's orders by `magento:<id>`.
+        for transform in [
+            "order-to-sale",
+            "shipstation-parcels",
+            "shipstation-returns",
+        ] {
+            self.enable(
+                transform,
+                &[("reference_prefix", "magento:".to_owned())],
+                &[],
+                None,
+            );
+        }
+        let returns = ("wms-shipstation", "return-labels");
+        self.add_flows(&[
+            (
+                "catalog-to-magento",
+                ("pim-akeneo", "products"),
+                &["akeneo-catalog"],
+                ("commerce-magento", "products"),
+            ),
+            (
+                "accounts-to-vendure",
+                ("erp-tryton", "customer-accounts"),
+                &[],
+                ("commerce-vendure", "customer-accounts"),
+            ),
+            (
+                "accounts-to-magento",
+                ("erp-tryton", "customer-accounts"),
+                &[],
+                ("commerce-magento", "customer-accounts"),
+            ),
+            (
+                "prices-to-vendure",
+                ("erp-tryton", "price-lists"),
+                &[],
+                ("commerce-vendure", "price-lists"),
+            ),
+            (
+                "prices-to-magento",
+                ("erp-tryton", "price-lists"),
+                &[],
+                ("commerce-magento", "price-lists"),
+            ),
+            (
+                "magento-orders",
+                ("commerce-magento", "orders"),
+                &["order-to-sale"],
+                ("erp-tryton", "sale-orders"),
+            ),
+            (
+                "magento-refunds",
+                ("commerce-magento", "credit-memos"),
+                &[],
+                ("erp-tryton", "credit-memos"),
+            ),
+            (
+                "magento-to-3pl",
+                ("commerce-magento", "orders"),
+                &["order-to-sale"],
+                ("wms-shipstation", "fulfilment-orders"),
+            ),
+            (
+                "parcels-to-magento",
+                ("wms-shipstation", "shipments"),
+                &["shipstation-parcels"],
+                ("commerce-magento", "fulfilments"),
+            ),
+            (
+                "returns-to-erp",
+                returns,
+                &["shipstation-returns"],
+                ("erp-tryton", "returns"),
+            ),
+            (
+                "returns-to-magento",
+                returns,
+                &["shipstation-returns"],
+                ("commerce-magento", "returns"),
+            ),
+        ]);
+    }
+
+    /// Runs `flow` and asserts it read and wrote `moved` records.
+    async fn moves(&self, flow: &str, moved: u64) -> Run {
+        let run = self.run(flow).await;
+        assert_eq!(
+            (run.records_read, run.records_written),
+            (moved, moved),
+            "{flow}: {run:?}"
+        );
+        run
+    }
+
+    /// Runs `flow` once and again: the first run moves `moved` records, both
+    /// sides agree on `matching`, the second run reads nothing.
+    async fn moves_once(&self, flow: &str, moved: u64, matching: usize) {
+        self.moves(flow, moved).await;
+        assert_eq!(self.agree(flow).await, matching, "{flow}");
+        let again = self.run(flow).await;
+        assert_eq!(again.records_read, 0, "{flow}, run again: {again:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b2b_prices_orders_refunds_and_returns_flow_between_tryton_magento_vendure_and_the_3pl() {
+    let w = World::start(b2b_catalogue(), b2b_magento()).await;
+    w.enable_b2b();
+    let t = &w.tryton;
+    for (sku, name, price) in [
+        ("LAMP", "Desk lamp", "49.90"),
+        ("CHAIR", "Kitchen chair", "129.00"),
+    ] {
+        t.create_product(sku, name, price);
+        t.receive(sku, t.default_warehouse(), 10);
+    }
+
+    catalog_to_magento(&w).await;
+    let ada_code = contract_prices(&w).await;
+    let order = magento_order_to_tryton(&w, &ada_code).await;
+    refund_to_credit_note(&w, order).await;
+    return_to_stock(&w, order).await;
+}
+
+/// PIM -> Magento: the complete products with their category paths and media
+/// references, the incomplete one not at all; a rename moves alone.
+async fn catalog_to_magento(w: &World) {
+    w.moves_once("catalog-to-magento", 2, 2).await;
+    let m = &w.magento;
+    assert!(m.product("STOOL").is_none(), "not complete: not published");
+    let categories = m.categories();
+    let named = |name: &str| {
+        categories
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no category `{name}` in Magento: {categories:#?}"))
+    };
+    let (home, kitchen) = (named("Home"), named("Kitchen"));
+    assert_eq!(kitchen.parent_id, home.id, "Home/Kitchen, a path");
+    let chair = m.product("CHAIR").unwrap();
+    let linked: Vec<u64> = chair.category_links.iter().map(|l| l.category_id).collect();
+    assert_eq!(linked, [kitchen.id]);
+    assert_eq!(chair.price, 12900);
+    let media: Vec<(&str, bool)> = chair
+        .media_gallery_entries
+        .iter()
+        .map(|e| (e.file.as_str(), e.types.iter().any(|t| t == "image")))
+        .collect();
+    let download = |view: &str| {
+        format!(
+            "{}/api/rest/v1/media-files/a/b/c/chair_{view}.jpg/download",
+            w.pim.base_url()
+        )
+    };
+    assert_eq!(
+        media,
+        [
+            (download("front").as_str(), true),
+            (download("back").as_str(), false)
+        ],
+        "the primary image first, then the gallery"
+    );
+
+    w.pim.edit_product("LAMP", |lamp| {
+        lamp.values.insert(
+            "name".into(),
+            vec![ProductValue::localized("en_US", "Desk lamp, brass")],
+        );
+    });
+    w.moves("catalog-to-magento", 1).await;
+    assert_eq!(m.product("LAMP").unwrap().name, "Desk lamp, brass");
+    assert_eq!(w.agree("catalog-to-magento").await, 2);
+}
+
+/// The price a Vendure shopper signed in as `session` sees of `sku` in
+/// `channel`, in euros; or the code of the error refusing it.
+fn vendure_price(
+    w: &World,
+    sku: &str,
+    session: Option<&str>,
+    channel: Option<&str>,
+) -> Result<i64, String> {
+    let answer = w.vendure.shop_in_currency(
+        session,
+        channel,
+        "EUR",
+        "query($s:String!){ product(slug:$s){ variants { sku priceWithTax currencyCode } } }",
+        json!({"s": sku.to_lowercase()}),
+    );
+    if let Some(errors) = answer.get("errors") {
+        return Err(errors[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned());
+    }
+    let variant = &answer["data"]["product"]["variants"][0];
+    assert_eq!(variant["currencyCode"], "EUR", "{answer}");
+    Ok(variant["priceWithTax"].as_i64().unwrap())
+}
+
+/// Tryton -> Vendure and Magento: the customer accounts, then Ada's contract
+/// price, which she sees in both storefronts and nobody else does; a new
+/// contract price moves alone. Ada's party code.
+async fn contract_prices(w: &World) -> String {
+    let t = &w.tryton;
+    let (ada, ada_code) = t.create_customer("Ada Lovelace", ADA);
+    t.create_customer("Bob Builder", BOB);
+    let contract = t.create_price_list("Contract Ada", &[(Some("LAMP"), None, "39.00")]);
+    t.write_party(ada, json!({"sale_price_list": contract}));
+
+    // Vendure's public price is its own (the PIM's, in a live shop); its
+    // customers sign in with a password.
+    for (sku, eur) in [("LAMP", 4990), ("CHAIR", 12900)] {
+        let product = w.gql(
+            "mutation($n:String!,$s:String!){ createProduct(input:{translations:[{languageCode:en, name:$n, slug:$s, description:\"\"}]}){ id } }",
+            json!({"n": sku, "s": sku.to_lowercase()}),
+        );
+        let variant = w.gql(
+            "mutation($p:ID!,$sku:String!,$price:Money){ createProductVariants(input:[{productId:$p, sku:$sku, price:$price, stockOnHand:10, translations:[{languageCode:en, name:$sku}]}]){ id } }",
+            json!({"p": product["createProduct"]["id"], "sku": sku, "price": eur}),
+        )["createProductVariants"][0]["id"]
+            .clone();
+        w.gql(
+            "mutation($id:ID!,$p:Money!){ updateProductVariants(input:[{id:$id, prices:[{currencyCode:EUR, price:$p}]}]){ id } }",
+            json!({"id": variant, "p": eur}),
+        );
+    }
+    w.vendure.customer(ADA, "Ada", "secret-ada");
+    w.vendure.customer(BOB, "Bob", "secret-bob");
+
+    // Two accounts (the company is none), in both storefronts.
+    w.moves_once("accounts-to-vendure", 2, 2).await;
+    w.moves_once("accounts-to-magento", 2, 2).await;
+    // One contract price: Ada's lamp.
+    w.moves_once("prices-to-vendure", 1, 1).await;
+    w.moves_once("prices-to-magento", 1, 1).await;
+
+    let v = &w.vendure;
+    let ada_session = v.shop_login(ADA, "secret-ada");
+    let bob_session = v.shop_login(BOB, "secret-bob");
+    let channel = format!("b2b-customer-{ada_code}");
+    let own = Some(channel.as_str());
+    let (ada_s, bob_s) = (Some(ada_session.as_str()), Some(bob_session.as_str()));
+    assert_eq!(vendure_price(w, "LAMP", ada_s, own), Ok(3900));
+    assert_eq!(vendure_price(w, "LAMP", ada_s, None), Ok(4990));
+    assert_eq!(vendure_price(w, "LAMP", bob_s, None), Ok(4990));
+    let forbidden = Err("FORBIDDEN".to_owned());
+    assert_eq!(vendure_price(w, "LAMP", bob_s, own), forbidden);
+    assert_eq!(vendure_price(w, "LAMP", None, own), forbidden);
+
+    let m = &w.magento;
+    assert_eq!(m.price_for(Some(ADA), "LAMP", 1), Some(3900));
+    assert_eq!(m.price_for(Some(ADA), "CHAIR", 1), Some(12900));
+    assert_eq!(m.price_for(Some(BOB), "LAMP", 1), Some(4990));
+    assert_eq!(m.price_for(None, "LAMP", 1), Some(4990));
+
+    // The contract is renegotiated in Tryton: that price moves, to both.
+    let line = t.search(
+        "product.price_list.line",
+        json!([["price_list", "=", contract]]),
+    );
+    t.model(
+        "product.price_list.line",
+        "write",
+        vec![json!(line), json!({"formula": "37.50"})],
+    );
+    for flow in ["prices-to-vendure", "prices-to-magento"] {
+        w.moves(flow, 1).await;
+        assert_eq!(w.agree(flow).await, 1);
+    }
+    assert_eq!(vendure_price(w, "LAMP", ada_s, own), Ok(3750));
+    assert_eq!(m.price_for(Some(ADA), "LAMP", 1), Some(3750));
+    assert_eq!(m.price_for(Some(BOB), "LAMP", 1), Some(4990));
+    ada_code
+}
+
+/// Magento -> Tryton: Ada's order at her contract price becomes a sale
+/// `magento:<id>`; Bob's later order moves alone. Ada's order id.
+async fn magento_order_to_tryton(w: &World, ada_code: &str) -> u64 {
+    let m = &w.magento;
+    let customer = |email: &str| {
+        m.customers()
+            .into_iter()
+            .find(|c| c.email == email)
+            .unwrap()
+    };
+    let ada = customer(ADA);
+    assert_eq!(
+        ada.attribute("erp_customer_code"),
+        Some(ada_code),
+        "her account landed on her"
+    );
+    let order = m
+        .add_order(
+            NewOrder::for_customer(&ada)
+                .line(NewOrderLine::simple("LAMP", "Desk lamp, brass", 2, 3750))
+                .line(NewOrderLine::simple("CHAIR", "Kitchen chair", 1, 12900))
+                .shipping(500),
+        )
+        .entity_id;
+    w.moves_once("magento-orders", 1, 1).await;
+    let reference = format!("magento:{order}");
+    let sale = w.tryton.sale_by_reference(&reference);
+    assert_eq!(sale["party."]["email"], ADA, "her party, by e-mail: {sale}");
+    assert_eq!(sale["currency."]["code"], "EUR");
+    let lines: Vec<(&str, f64, &str)> = sale["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["type"] == "line")
+        .map(|l| {
+            (
+                l["product."]["code"].as_str().unwrap_or_default(),
+                l["quantity"].as_f64().unwrap(),
+                l["unit_price"]["decimal"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(lines.contains(&("LAMP", 2.0, "37.50")), "{sale}");
+    assert!(lines.contains(&("CHAIR", 1.0, "129.00")), "{sale}");
+
+    let bob = customer(BOB);
+    m.add_order(NewOrder::for_customer(&bob).line(NewOrderLine::simple(
+        "CHAIR",
+        "Kitchen chair",
+        1,
+        12900,
+    )));
+    w.moves("magento-orders", 1).await;
+    assert_eq!(w.agree("magento-orders").await, 2);
+    order
+}
+
+/// Magento -> Tryton: one of Ada's two lamps refunded, without shipping, is a
+/// posted Tryton credit note of exactly 37.50 EUR against her invoice.
+async fn refund_to_credit_note(w: &World, order: u64) {
+    let reference = format!("magento:{order}");
+    w.tryton.confirm_sale(&reference);
+    w.tryton.post_invoices(&reference);
+    let lamp = w
+        .magento
+        .order(order)
+        .unwrap()
+        .items
+        .iter()
+        .find(|i| i.sku == "LAMP")
+        .unwrap()
+        .item_id;
+    let memo = w
+        .magento
+        .refund_in_admin(
+            order,
+            AdminRefund {
+                items: vec![(lamp, 1)],
+                shipping_amount: Some(0),
+                adjustment_positive: 0,
+                adjustment_negative: 0,
+            },
+        )
+        .unwrap();
+    w.moves_once("magento-refunds", 1, 1).await;
+    let notes = w
+        .tryton
+        .invoices_by_reference(&format!("magento:creditmemo:{}", memo.entity_id));
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["state"], "posted");
+    assert_eq!(notes[0]["total_amount"]["decimal"], "-37.50");
+    assert_eq!(notes[0]["currency."]["code"], "EUR");
+    let credited: Vec<(&str, f64)> = notes[0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["product."]["code"].as_str().unwrap_or_default(),
+                l["quantity"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(credited, [("LAMP", -1.0)]);
+}
+
+/// Magento -> 3PL -> Magento and Tryton: the order ships from the warehouse
+/// (the parcel is a Magento shipment with its tracking number), Ada sends one
+/// lamp back, the warehouse receives and restocks it: Tryton's
+/// stock has it again, once, and Magento shows the order's lamp returned.
+async fn return_to_stock(w: &World, order: u64) {
+    w.moves_once("magento-to-3pl", 2, 2).await;
+    let key = format!("magento:{order}");
+    w.threepl.ship(
+        &key,
+        vec![Parcel {
+            tracking: "1Z-B2B".into(),
+            carrier: "ups".into(),
+            items: vec![
+                ShipmentItem {
+                    sku: "LAMP".into(),
+                    quantity: 1,
+                },
+                ShipmentItem {
+                    sku: "CHAIR".into(),
+                    quantity: 1,
+                },
+            ],
+        }],
+    );
+    // The parcel is Magento's shipment (what can be returned is what shipped)
+    // and leaves Tryton's stock.
+    w.moves_once("parcels-to-magento", 1, 1).await;
+    let shipment = w.magento.shipments();
+    assert_eq!(shipment.len(), 1, "{shipment:#?}");
+    assert_eq!(shipment[0].tracks[0].track_number, "1Z-B2B");
+    let t = &w.tryton;
+    let wh = t.default_warehouse();
+    t.ship_sale(&key);
+    let shelf = t.on_hand("LAMP", wh);
+    let label = w.threepl.return_parcel(
+        &key,
+        ReturnParcel {
+            tracking: "1Z-B2B-BACK".into(),
+            carrier: "ups".into(),
+            warehouse_id: 1,
+            items: vec![ReturnedItem {
+                sku: "LAMP".into(),
+                quantity: 1,
+                reason: Some("does not match the desk".into()),
+            }],
+        },
+    );
+
+    // On its way back: Magento shows the return authorized (the 3PL made
+    // its label); Tryton books nothing until the warehouse decides.
+    w.moves("returns-to-magento", 1).await;
+    w.moves("returns-to-erp", 1).await;
+    let rma = w.magento.returns();
+    assert_eq!(rma.len(), 1, "{rma:#?}");
+    assert_eq!(rma[0].status, "authorized", "{rma:#?}");
+    assert!(
+        t.returns_by_reference(&format!("shipstation:return:{label}"))
+            .is_empty()
+    );
+    assert_eq!(t.on_hand("LAMP", wh), shelf);
+
+    w.threepl.receive_return(label);
+    w.threepl
+        .approve_return(label, &[("LAMP", Disposition::Restock)]);
+    for flow in ["returns-to-erp", "returns-to-magento"] {
+        w.moves_once(flow, 1, 1).await;
+    }
+    assert_eq!(
+        t.on_hand("LAMP", wh),
+        shelf + 1.0,
+        "the lamp is back on the shelf"
+    );
+    assert_eq!(
+        t.returns_by_reference(&format!("shipstation:return:{label}"))
+            .len(),
+        1
+    );
+    let rma = w.magento.returns();
+    assert_eq!(rma.len(), 1, "one return, moved on: {rma:#?}");
+    // Every item approved: Adobe Commerce closes the RMA as processed.
+    assert_eq!(rma[0].status, "processed_closed", "{rma:#?}");
+    assert_eq!(rma[0].items[0].status, "approved", "{rma:#?}");
+    assert_eq!(w.magento.qty_returned(order, "LAMP"), Some(1));
+    assert_eq!(w.magento.qty_returned(order, "CHAIR"), Some(0));
 }

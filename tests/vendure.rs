@@ -879,16 +879,18 @@ fn list_price(list: &str, audience: Value, breaks: Value) -> Value {
     json!({"list": list, "sku": "B2B-MUG", "currency": "USD", "audience": audience, "breaks": breaks})
 }
 
-/// What the Shop API shows of product `b2b-mug` to `session` in `channel`:
+/// What the Shop API shows of product `b2b-mug` to `session` in `channel`, in
+/// dollars:
 /// its variant's price with tax, or the code of the error refusing it.
 fn shop_price(
     vendure: &Vendure,
     session: Option<&str>,
     channel: Option<&str>,
 ) -> Result<i64, String> {
-    let answer = vendure.shop(
+    let answer = vendure.shop_in_currency(
         session,
         channel,
+        "USD",
         "query($s:String!){ product(slug:$s){ variants { sku priceWithTax currencyCode } } }",
         json!({"s": "b2b-mug"}),
     );

@@ -235,6 +235,20 @@ impl Vendure {
         self.request(&self.shop_url(), session, channel, query, variables)["body"].clone()
     }
 
+    /// [`Vendure::shop`] with prices in `currency`, as a storefront asks for
+    /// them (Vendure's `currencyCode` query parameter).
+    pub fn shop_in_currency(
+        &self,
+        session: Option<&str>,
+        channel: Option<&str>,
+        currency: &str,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let url = format!("{}?currencyCode={currency}", self.shop_url());
+        self.request(&url, session, channel, query, variables)["body"].clone()
+    }
+
     /// Logs `email` in to the Shop API (default channel); the session token.
     pub fn shop_login(&self, email: &str, password: &str) -> String {
         let answer = self.request(

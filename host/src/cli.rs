@@ -191,8 +191,8 @@ pub enum Command {
     #[command(subcommand)]
     State(StateCommand),
     /// Serve the loopback vendor sandboxes (a shop with demo orders, an ERP ledger,
-    /// a PIM with demo products, a 3PL warehouse) until Ctrl-C, to try plugins
-    /// against: see sdk/README.md.
+    /// a PIM with demo products, a 3PL warehouse, a Magento 2 store) until Ctrl-C,
+    /// to try plugins against: see sdk/README.md.
     Sandbox(crate::demo::Sandboxes),
     /// Run as a server until SIGTERM or Ctrl-C: the scheduler runs flows on their
     /// schedules, and an HTTP listener answers /healthz, /readyz, /metrics and

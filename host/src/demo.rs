@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use tenon_sandboxes::threepl::{Parcel, ShipmentItem};
-use tenon_sandboxes::{Ledger, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products};
+use tenon_sandboxes::{
+    Ledger, Magento, MagentoSeed, OrderStatus, Pim, Shop, ThreePl, demo_orders, demo_products,
+};
 
 /// Who the demo's changes are recorded as in the audit log.
 const DEMO: &str = "demo";
@@ -437,6 +439,11 @@ pub struct Sandboxes {
     /// a port the system picks when the ledger's is 0].
     #[arg(long)]
     pub threepl: Option<SocketAddr>,
+    /// Address of the Magento 2 REST API (under `/rest`) [default: the
+    /// ledger's port plus three (8084), or a port the system picks when the
+    /// ledger's is 0].
+    #[arg(long)]
+    pub magento: Option<SocketAddr>,
     /// Bearer token the shop accepts.
     #[arg(long, default_value = "shop-token")]
     pub shop_token: String,
@@ -452,6 +459,10 @@ pub struct Sandboxes {
     /// API secret of the 3PL's Basic auth.
     #[arg(long, default_value = "3pl-secret")]
     pub threepl_secret: String,
+    /// Integration access token Magento accepts as a bearer token (the admin
+    /// user `admin` / `magento-sandbox-1` may also ask for admin tokens).
+    #[arg(long, default_value = "magento-token")]
+    pub magento_token: String,
     /// Requests per minute the 3PL takes before it answers 429 (ShipStation's
     /// default: 40).
     #[arg(long, default_value_t = tenon_sandboxes::threepl::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(1..))]
@@ -465,21 +476,21 @@ pub struct Sandboxes {
 }
 
 /// The address `offset` ports after `addr`, on the same IP; port 0 (the system
-/// picks) stays 0, so `--ledger 127.0.0.1:0` puts the PIM and the 3PL on
-/// system-picked ports too.
+/// picks) stays 0, so `--ledger 127.0.0.1:0` puts the PIM, the 3PL and Magento
+/// on system-picked ports too.
 fn beside(addr: SocketAddr, offset: u16) -> crate::Result<SocketAddr> {
     if addr.port() == 0 {
         return Ok(addr);
     }
     let port = addr.port().checked_add(offset).ok_or_else(|| {
         Error::Invalid(format!(
-            "no port {offset} after {addr}: give --pim and --threepl explicitly"
+            "no port {offset} after {addr}: give --pim, --threepl and --magento explicitly"
         ))
     })?;
     Ok(SocketAddr::new(addr.ip(), port))
 }
 
-/// Serves the four sandboxes on `sandboxes`' addresses until Ctrl-C, printing
+/// Serves the five sandboxes on `sandboxes`' addresses until Ctrl-C, printing
 /// each one's address and credentials, one line each.
 pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
     let Sandboxes {
@@ -487,11 +498,13 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         ledger,
         pim,
         threepl,
+        magento,
         shop_token,
         ledger_token,
         pim_token,
         threepl_key,
         threepl_secret,
+        magento_token,
         threepl_rate_limit,
         orders,
         products,
@@ -504,6 +517,10 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         Some(threepl) => threepl,
         None => beside(ledger, 2)?,
     };
+    let magento = match magento {
+        Some(magento) => magento,
+        None => beside(ledger, 3)?,
+    };
     let shop = Shop::start_on(shop, &shop_token, demo_orders(orders)).await?;
     let ledger = Ledger::start_on(ledger, &ledger_token).await?;
     let pim = Pim::start_on(pim, &pim_token, demo_products(products)).await?;
@@ -512,21 +529,30 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         threepl_rate_limit,
         tenon_sandboxes::threepl::DEFAULT_RATE_WINDOW,
     );
+    let seed = MagentoSeed::demo();
+    let magento_orders = seed.orders.len();
+    let magento = Magento::start_on(magento, &magento_token, seed).await?;
     outln!(
-        "Shop sandbox:   {} (bearer token `{shop_token}`, {orders} orders)",
+        "Shop sandbox:    {} (bearer token `{shop_token}`, {orders} orders)",
         shop.base_url()
     );
     outln!(
-        "Ledger sandbox: {} (bearer token `{ledger_token}`)",
+        "Ledger sandbox:  {} (bearer token `{ledger_token}`)",
         ledger.base_url()
     );
     outln!(
-        "PIM sandbox:    {} (bearer token `{pim_token}`, {products} products)",
+        "PIM sandbox:     {} (bearer token `{pim_token}`, {products} products)",
         pim.base_url()
     );
     outln!(
-        "3PL sandbox:    {} (Basic auth: API key `{threepl_key}`, secret `{threepl_secret}`)",
+        "3PL sandbox:     {} (Basic auth: API key `{threepl_key}`, secret `{threepl_secret}`)",
         threepl.base_url()
+    );
+    outln!(
+        "Magento sandbox: {}/rest (bearer token `{magento_token}`, admin `{}` / `{}`, {magento_orders} orders)",
+        magento.url(),
+        tenon_sandboxes::magento::SEED_ADMIN_USERNAME,
+        tenon_sandboxes::magento::SEED_ADMIN_PASSWORD,
     );
     outln!("Serving until Ctrl-C.");
     tokio::signal::ctrl_c()
@@ -536,5 +562,6 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
     ledger.stop().await;
     pim.stop().await;
     threepl.stop().await;
+    magento.stop().await;
     Ok(())
 }

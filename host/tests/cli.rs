@@ -279,26 +279,45 @@ fn the_sandbox_command_serves_the_vendor_apis_until_stopped() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let shop_line = lines.next().unwrap().unwrap();
-    let url = shop_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("shop URL printed")
-        .to_owned();
-    let health = |token: &str| {
+    // One line per sandbox: shop, ledger, PIM, 3PL, Magento.
+    let printed: Vec<String> = (0..5).map(|_| lines.next().unwrap().unwrap()).collect();
+    let url_of = |name: &str| {
+        let line = printed
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no `{name}` line: {printed:?}"));
+        line.split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in `{line}`"))
+            .to_owned()
+    };
+    let (shop, magento) = (url_of("Shop sandbox"), url_of("Magento sandbox"));
+    let get = |url: String, token: &str| {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            reqwest::Client::new()
-                .get(format!("{url}/api/orders?limit=1"))
+            let answer = reqwest::Client::new()
+                .get(url)
                 .bearer_auth(token)
                 .send()
                 .await
-                .unwrap()
+                .unwrap();
+            let status = answer.status().as_u16();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&answer.bytes().await.unwrap())
+                    .unwrap_or_default(),
+            )
         })
     };
-    let ok = health("shop-token");
-    assert_eq!(ok.status(), 200);
-    assert_eq!(health("wrong").status(), 401);
+    let orders = format!("{shop}/api/orders?limit=1");
+    assert_eq!(get(orders.clone(), "shop-token").0, 200);
+    assert_eq!(get(orders, "wrong").0, 401);
+    // Magento's REST API with the integration token, its demo orders.
+    let searched = format!("{magento}/V1/orders?searchCriteria[pageSize]=1");
+    let (status, body) = get(searched.clone(), "magento-token");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_count"], 3, "{body}");
+    assert_eq!(get(searched, "wrong").0, 401);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -1,10 +1,10 @@
 //! The Magento sandbox: a loopback Adobe Commerce (Magento 2) instance that
-//! follows the shape of its REST API: orders and the shipments and credit
-//! memos made against them, customers and their groups, the category tree, the
-//! catalogue (simple and configurable products with their links, media and
-//! stock), MSI sources and source items, tier and base prices, and the
-//! asynchronous bulk API; and, for the tests, scripted faults, a rate limit, a
-//! settable clock and counts of what clients wrote.
+//! follows the shape of its REST API: orders and the shipments, credit memos
+//! and returns (RMAs) made against them, customers and their groups, the
+//! category tree, the catalogue (simple and configurable products with their
+//! links, media and stock), MSI sources and source items, tier and base
+//! prices, and the asynchronous bulk API; and, for the tests, scripted faults,
+//! a rate limit, a settable clock and counts of what clients wrote.
 //!
 //! It owns only this instance's state and its HTTP surface; it reuses the
 //! crate's binding, rate window, lock and shutdown (`lib.rs`) and touches no
@@ -36,12 +36,12 @@
 //! ## Errors
 //! Errors have Magento's shape: `{"message": "...", "parameters": [...] | {...}}`
 //! (placeholders such as `%1` or `%fieldName` stay in `message`; `parameters`
-//! only when there are some). An unknown order, shipment or credit memo answers
-//! `404 {"message": "The entity that was requested doesn't exist. Verify the
-//! entity and try again."}`; an unknown product `404 "The product that was
-//! requested doesn't exist. Verify the product and try again."`; an unknown
-//! customer, group or category `404 "No such entity with %fieldName =
-//! %fieldValue"`. Validation errors answer `400`; messages are
+//! only when there are some). An unknown order, shipment, credit memo or
+//! return answers `404 {"message": "The entity that was requested doesn't
+//! exist. Verify the entity and try again."}`; an unknown product `404 "The
+//! product that was requested doesn't exist. Verify the product and try
+//! again."`; an unknown customer, group or category `404 "No such entity with
+//! %fieldName = %fieldValue"`. Validation errors answer `400`; messages are
 //! Magento's where the sandbox mirrors a documented check, and its own, in the
 //! same style, elsewhere.
 //!
@@ -105,6 +105,34 @@
 //!   `total_refunded` and `updated_at` follow; it is `closed` once all it was
 //!   paid is refunded. `GET /V1/creditmemos` (searchCriteria),
 //!   `GET /V1/creditmemo/{id}`; a credit memo's `state` is 2 (refunded).
+//! - Returns (Adobe Commerce's RMAs, module Magento_Rma): `POST /V1/returns`
+//!   `{"rmaDataObject": {"order_id", "customer_custom_email", "items":
+//!   [{"order_item_id", "qty_requested", "qty_authorized", "qty_returned",
+//!   "qty_approved", "reason", "condition", "resolution", "status"}],
+//!   "comments": [{"comment", "visible_on_front", "customer_notified"}]}}`
+//!   creates an RMA (a POST with the `entity_id` of one updates it, as
+//!   Magento's repository saves); `PUT /V1/returns/{id}` updates one: items
+//!   with an `entity_id` take the fields given, others are added; comments
+//!   without an `entity_id` are added. Both answer the RMA (`entity_id`,
+//!   `increment_id`, `order_id`, `order_increment_id`, `customer_id`,
+//!   `date_requested`, `status`, `items`, `comments`, `tracks`). `GET
+//!   /V1/returns/{id}`, `GET /V1/returns` (searchCriteria). Item statuses are
+//!   `pending` (the default), `authorized`, `received`, `approved`,
+//!   `rejected` and `denied`; the RMA's `status` follows them as Magento's
+//!   `getStatusByItems` does (all authorized: `authorized`; all received:
+//!   `received`; all final with one approved: `processed_closed`; all
+//!   rejected or denied: `closed`; `partially_authorized`,
+//!   `received_on_item`, `approved_on_item` and `rejected_on_item` between),
+//!   a `status` sent is ignored, and each change adds Magento's system
+//!   comment ("We received your Return request."). Refused: an unknown order
+//!   (`404`); with `400`, an order item not in the order ("You cannot return
+//!   %1."), a configurable's child item (name the parent), a status that is
+//!   none of those, a quantity requested below 1, more of a line than was
+//!   shipped and not claimed by the order's other RMAs ("A quantity of %1 is
+//!   greater than you can return."; rejected and denied items claim
+//!   nothing), and more authorized than requested, returned than authorized
+//!   or approved than returned. An order item's `qty_returned` is the
+//!   `qty_returned` of its RMA items received or approved.
 //! - Customers: `GET /V1/customers/search` (searchCriteria),
 //!   `GET /V1/customers/{id}`, `PUT /V1/customers/{id}` `{"customer": {...}}`.
 //!   As in Magento, the PUT needs `email`, `firstname` and `lastname`; it
@@ -218,7 +246,9 @@
 //! - The clock: [`Magento::freeze_clock`], [`Magento::advance_clock`] and
 //!   [`Magento::resume_clock`]; while frozen every change shares one second.
 //! - Read back: [`Magento::orders`], [`Magento::shipments`],
-//!   [`Magento::credit_memos`], [`Magento::products`], [`Magento::customers`],
+//!   [`Magento::credit_memos`], [`Magento::returns`] (and
+//!   [`Magento::qty_returned`], what an order shows as returned),
+//!   [`Magento::products`], [`Magento::customers`],
 //!   [`Magento::source_items`], [`Magento::tier_prices`] and more;
 //!   [`Magento::writes`] counts the writes clients applied, per entity, to
 //!   assert "applied exactly once"; [`Magento::requests`] lists every request
@@ -234,9 +264,13 @@
 //! child's sku; shipments and refunds name the parent, which the child follows,
 //! and naming the child is refused. The price scope is global, Magento's
 //! default: base prices are kept for store 0 and tier prices need website 0.
-//! Admin tokens are opaque random strings, not JWTs. `fields=` filtering,
-//! store-view overrides, invoices, returns and the rest of Magento's API are
-//! not served.
+//! Admin tokens are opaque random strings, not JWTs. Returns: an RMA item's
+//! `reason`, `condition` and `resolution` are kept as the text given (Adobe
+//! Commerce takes the option ids of those Returns attributes); RMA tracks,
+//! shipping labels, return addresses and the RMA rules of products are not
+//! kept; any order can take an RMA once shipped. `fields=` filtering,
+//! store-view overrides, invoices and the rest of Magento's API are not
+//! served.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -504,6 +538,10 @@ pub struct OrderItem {
     pub qty_shipped: u32,
     pub qty_refunded: u32,
     pub qty_canceled: u32,
+    /// Units back from the customer: Magento_Rma's `sales_order_item`
+    /// column, the `qty_returned` of the order's RMA items received or
+    /// approved (a configurable's child line follows its parent).
+    pub qty_returned: u32,
     /// The unit price; `0` on a configurable's child line (the parent has it).
     pub price_incl_tax: Cents,
 }
@@ -857,6 +895,78 @@ pub struct AdminRefund {
     pub adjustment_negative: Cents,
 }
 
+/// A return (RMA, Adobe Commerce's Magento_Rma) of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rma {
+    pub entity_id: u64,
+    pub increment_id: String,
+    pub order_id: u64,
+    pub order_increment_id: String,
+    /// The order's customer; `None` for a guest's order.
+    pub customer_id: Option<u64>,
+    pub customer_custom_email: Option<String>,
+    /// Unix seconds, UTC.
+    pub date_requested: i64,
+    /// Follows the items' statuses, as Magento's `getStatusByItems`:
+    /// `pending`, `authorized`, `partially_authorized`, `received`,
+    /// `received_on_item`, `approved_on_item`, `rejected_on_item`, `closed`
+    /// or `processed_closed`.
+    pub status: String,
+    pub items: Vec<RmaItem>,
+    /// Oldest first.
+    pub comments: Vec<RmaComment>,
+    /// When a client last saved it (Unix seconds). Magento's `RmaInterface`
+    /// has no such field, so the API does not render it.
+    pub updated_at: i64,
+}
+
+/// What an RMA takes back of one order line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RmaItem {
+    pub entity_id: u64,
+    /// A top-level order item (a configurable's parent, not its child).
+    pub order_item_id: u64,
+    /// The order line's, as Magento copies them onto the item (not rendered
+    /// by the API, whose `ItemInterface` has no sku).
+    pub product_sku: String,
+    pub product_name: String,
+    pub qty_requested: u32,
+    pub qty_authorized: u32,
+    pub qty_returned: u32,
+    pub qty_approved: u32,
+    /// The Returns attributes, as the text given (see "Simplified").
+    pub reason: Option<String>,
+    pub condition: Option<String>,
+    pub resolution: Option<String>,
+    /// One of [`RMA_ITEM_STATUSES`].
+    pub status: String,
+}
+
+/// A comment of an RMA's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RmaComment {
+    pub entity_id: u64,
+    pub comment: String,
+    pub customer_notified: bool,
+    pub visible_on_front: bool,
+    /// Written by the merchant's side (the admin, the API, the system), not
+    /// by the customer.
+    pub admin: bool,
+    /// The RMA's status when it was written.
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// The statuses of an RMA item, as Magento's `Item\Attribute\Source\Status`.
+pub const RMA_ITEM_STATUSES: [&str; 6] = [
+    "pending",
+    "authorized",
+    "received",
+    "approved",
+    "rejected",
+    "denied",
+];
+
 /// An EAV attribute value of a product, customer or category. Magento renders
 /// them as strings, and so does the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1124,6 +1234,8 @@ pub struct Writes {
     pub order_actions: u64,
     pub shipments: u64,
     pub credit_memos: u64,
+    /// RMAs created or updated (`POST` and `PUT /V1/returns`).
+    pub returns: u64,
     pub customers: u64,
     pub customer_groups: u64,
     pub categories: u64,
@@ -1950,6 +2062,9 @@ struct Ids {
     track: u64,
     credit_memo: u64,
     credit_memo_item: u64,
+    rma: u64,
+    rma_item: u64,
+    rma_comment: u64,
     address: u64,
     group: u64,
     category: u64,
@@ -1989,6 +2104,7 @@ struct Instance {
     orders: BTreeMap<u64, Order>,
     shipments: BTreeMap<u64, Shipment>,
     credit_memos: BTreeMap<u64, CreditMemo>,
+    returns: BTreeMap<u64, Rma>,
     bulks: HashMap<String, Bulk>,
     bulk_delay: Duration,
     ids: Ids,
@@ -2027,6 +2143,9 @@ impl Instance {
             ),
             credit_memo: 0,
             credit_memo_item: 0,
+            rma: 0,
+            rma_item: 0,
+            rma_comment: 0,
             address: max_id(
                 seed.customers
                     .iter()
@@ -2071,6 +2190,7 @@ impl Instance {
                 .map(|s| (s.entity_id, s))
                 .collect(),
             credit_memos: BTreeMap::new(),
+            returns: BTreeMap::new(),
             bulks: HashMap::new(),
             bulk_delay: DEFAULT_BULK_DELAY,
             ids,
@@ -2180,6 +2300,7 @@ fn acl_resource(route: &[&str]) -> &'static str {
         ["V1", "orders", _, "unhold"] => "Magento_Sales::unhold",
         ["V1", "orders", _, "cancel"] => "Magento_Sales::cancel",
         ["V1", "shipment" | "shipments", ..] => "Magento_Sales::shipment",
+        ["V1", "returns", ..] => "Magento_Rma::magento_rma",
         ["V1", "customerGroups", ..] => "Magento_Customer::group",
         ["V1", "customers", ..] => "Magento_Customer::customer",
         ["V1", "categories", ..] => "Magento_Catalog::categories",
@@ -2227,6 +2348,7 @@ fn order_item_json(order: &Order, item: &OrderItem) -> Value {
         "qty_shipped": item.qty_shipped,
         "qty_refunded": item.qty_refunded,
         "qty_canceled": item.qty_canceled,
+        "qty_returned": item.qty_returned,
         "price": price,
         "base_price": price,
         "original_price": price,
@@ -2533,6 +2655,70 @@ fn credit_memo_json(memo: &CreditMemo) -> Value {
         "created_at": magento_time(memo.created_at),
         "updated_at": magento_time(memo.updated_at),
     })
+}
+
+/// An RMA as Magento's `RmaInterface`: items as its `ItemInterface`, without
+/// the Returns attributes it does not have.
+fn rma_json(rma: &Rma) -> Value {
+    let items: Vec<Value> = rma
+        .items
+        .iter()
+        .map(|item| {
+            let mut json = json!({
+                "entity_id": item.entity_id,
+                "rma_entity_id": rma.entity_id,
+                "order_item_id": item.order_item_id,
+                "qty_requested": item.qty_requested,
+                "qty_authorized": item.qty_authorized,
+                "qty_approved": item.qty_approved,
+                "qty_returned": item.qty_returned,
+                "status": item.status,
+            });
+            for (key, value) in [
+                ("reason", &item.reason),
+                ("condition", &item.condition),
+                ("resolution", &item.resolution),
+            ] {
+                if let Some(value) = value {
+                    json[key] = value.clone().into();
+                }
+            }
+            json
+        })
+        .collect();
+    let comments: Vec<Value> = rma
+        .comments
+        .iter()
+        .map(|comment| {
+            json!({
+                "comment": comment.comment,
+                "rma_entity_id": rma.entity_id,
+                "created_at": magento_time(comment.created_at),
+                "entity_id": comment.entity_id,
+                "customer_notified": comment.customer_notified,
+                "visible_on_front": comment.visible_on_front,
+                "status": comment.status,
+                "admin": comment.admin,
+            })
+        })
+        .collect();
+    let mut json = json!({
+        "increment_id": rma.increment_id,
+        "entity_id": rma.entity_id,
+        "order_id": rma.order_id,
+        "order_increment_id": rma.order_increment_id,
+        "store_id": 1,
+        "date_requested": magento_time(rma.date_requested),
+        "customer_custom_email": rma.customer_custom_email,
+        "items": items,
+        "status": rma.status,
+        "comments": comments,
+        "tracks": [],
+    });
+    if let Some(customer_id) = rma.customer_id {
+        json["customer_id"] = customer_id.into();
+    }
+    json
 }
 
 fn customer_json(customer: &Customer) -> Value {
@@ -3351,6 +3537,7 @@ impl Instance {
                     qty_shipped: 0,
                     qty_refunded: 0,
                     qty_canceled: 0,
+                    qty_returned: 0,
                     price_incl_tax: line.price_incl_tax,
                 }),
                 Some((child_sku, child_name)) => {
@@ -3375,6 +3562,7 @@ impl Instance {
                         qty_shipped: 0,
                         qty_refunded: 0,
                         qty_canceled: 0,
+                        qty_returned: 0,
                         price_incl_tax: line.price_incl_tax,
                     });
                     items.push(OrderItem {
@@ -3388,6 +3576,7 @@ impl Instance {
                         qty_shipped: 0,
                         qty_refunded: 0,
                         qty_canceled: 0,
+                        qty_returned: 0,
                         price_incl_tax: 0,
                     });
                 }
@@ -3426,6 +3615,382 @@ impl Instance {
         order.settle_state();
         self.orders.insert(entity_id, order);
         entity_id
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Returns (RMA)
+// ---------------------------------------------------------------------------
+
+/// An RMA's status from its items' statuses, as Magento's `getStatusByItems`
+/// derives it: all final (approved, rejected, denied) closes it, processed
+/// when something was approved; else the most advanced open step, "partial"
+/// when not every item is there. Denied items only make it partial.
+fn rma_status<'a>(statuses: impl IntoIterator<Item = &'a str>) -> &'static str {
+    let statuses: Vec<&str> = statuses.into_iter().collect();
+    let has = |status: &str| statuses.contains(&status);
+    let all = |status: &str| statuses.iter().all(|s| *s == status);
+    if !has("pending") && !has("authorized") && !has("received") {
+        if has("approved") {
+            "processed_closed"
+        } else {
+            "closed"
+        }
+    } else if has("approved") {
+        "approved_on_item"
+    } else if has("rejected") {
+        "rejected_on_item"
+    } else if has("received") {
+        if all("received") {
+            "received"
+        } else {
+            "received_on_item"
+        }
+    } else if has("authorized") {
+        if all("authorized") {
+            "authorized"
+        } else {
+            "partially_authorized"
+        }
+    } else {
+        "pending"
+    }
+}
+
+/// What Magento adds to an RMA's history (shown to the customer) when its
+/// status becomes `status`.
+fn rma_system_comment(status: &str) -> &'static str {
+    match status {
+        "authorized" => "We authorized your Return request.",
+        "partially_authorized" => "We partially authorized your Return request.",
+        "received" => "We received your Return request.",
+        "received_on_item" => "We partially received your Return request.",
+        "approved_on_item" => "We partially approved your Return request.",
+        "rejected_on_item" => "We partially rejected your Return request.",
+        "closed" => "We closed your Return request.",
+        "processed_closed" => "We processed and closed your Return request.",
+        _ => "We placed your Return request.",
+    }
+}
+
+/// Whether an item in `status` still claims its units of the order line
+/// (a rejected or denied one gives them back to be returned again).
+fn rma_item_claims(status: &str) -> bool {
+    !matches!(status, "rejected" | "denied")
+}
+
+/// Sets the fields of an RMA item that `entry` (an `ItemInterface`) gives.
+fn merge_rma_item(item: &mut RmaItem, entry: &Value) -> Result<(), Failure> {
+    let quantity = |name: &str| match entry.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        // The sandbox's lines hold whole units.
+        Some(value) => unsigned(value)
+            .and_then(|qty| u32::try_from(qty).ok())
+            .map(Some)
+            .ok_or_else(|| Failure::invalid(name, value.clone())),
+    };
+    for (name, target) in [
+        ("qty_requested", &mut item.qty_requested),
+        ("qty_authorized", &mut item.qty_authorized),
+        ("qty_returned", &mut item.qty_returned),
+        ("qty_approved", &mut item.qty_approved),
+    ] {
+        if let Some(qty) = quantity(name)? {
+            *target = qty;
+        }
+    }
+    for (name, target) in [
+        ("reason", &mut item.reason),
+        ("condition", &mut item.condition),
+        ("resolution", &mut item.resolution),
+    ] {
+        if let Some(value) = entry.get(name).filter(|value| !value.is_null()) {
+            *target = text(value).filter(|value| !value.is_empty());
+        }
+    }
+    if let Some(status) = entry.get("status").and_then(text) {
+        item.status = status.trim().to_ascii_lowercase();
+    }
+    Ok(())
+}
+
+impl Instance {
+    fn rma(&self, id: &str) -> Result<&Rma, Failure> {
+        id.parse::<u64>()
+            .ok()
+            .and_then(|id| self.returns.get(&id))
+            .ok_or_else(Failure::entity_not_found)
+    }
+
+    /// `POST /V1/returns` (`path_id` `None`) and `PUT /V1/returns/{id}`:
+    /// creates an RMA of the body's `order_id`, or updates the one of the
+    /// path (or of a POST's `entity_id`), after Magento's checks. Items with
+    /// an `entity_id` are updated, others added; comments without one are
+    /// added. The status follows the items ([`rma_status`]).
+    fn save_rma(&mut self, path_id: Option<&str>, body: &Value) -> Answer {
+        let input = member(body, "rmaDataObject")?;
+        let held = match path_id {
+            Some(id) => Some(self.rma(id)?.clone()),
+            None => match input
+                .get("entity_id")
+                .and_then(unsigned)
+                .filter(|id| *id > 0)
+            {
+                Some(id) => Some(
+                    self.returns
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(Failure::entity_not_found)?,
+                ),
+                None => None,
+            },
+        };
+        let order_id = match (&held, input.get("order_id").filter(|v| !v.is_null())) {
+            (Some(rma), None) => rma.order_id,
+            (Some(rma), Some(value)) if unsigned(value) == Some(rma.order_id) => rma.order_id,
+            (Some(_), Some(value)) => return Err(Failure::invalid("order_id", value.clone())),
+            (None, None) => return Err(Failure::required("order_id")),
+            (None, Some(value)) => {
+                unsigned(value).ok_or_else(|| Failure::invalid("order_id", value.clone()))?
+            }
+        };
+        let order = self
+            .orders
+            .get(&order_id)
+            .cloned()
+            .ok_or_else(Failure::entity_not_found)?;
+        let entries: &[Value] = match input.get("items") {
+            None | Some(Value::Null) => &[],
+            Some(Value::Array(entries)) => entries,
+            Some(other) => return Err(Failure::invalid("items", other.clone())),
+        };
+        let mut items = held
+            .as_ref()
+            .map(|rma| rma.items.clone())
+            .unwrap_or_default();
+        for entry in entries {
+            let known = entry
+                .get("entity_id")
+                .and_then(unsigned)
+                .filter(|id| *id > 0);
+            let at = match known {
+                Some(id) => items
+                    .iter()
+                    .position(|item| item.entity_id == id)
+                    .ok_or_else(|| Failure::invalid("entity_id", id))?,
+                None => {
+                    let order_item_id = entry
+                        .get("order_item_id")
+                        .and_then(unsigned)
+                        .ok_or_else(|| Failure::required("order_item_id"))?;
+                    items.push(RmaItem {
+                        entity_id: 0,
+                        order_item_id,
+                        product_sku: String::new(),
+                        product_name: String::new(),
+                        qty_requested: 0,
+                        qty_authorized: 0,
+                        qty_returned: 0,
+                        qty_approved: 0,
+                        reason: None,
+                        condition: None,
+                        resolution: None,
+                        status: "pending".to_owned(),
+                    });
+                    items.len() - 1
+                }
+            };
+            if let Some(value) = entry.get("order_item_id").filter(|v| !v.is_null())
+                && unsigned(value) != Some(items[at].order_item_id)
+            {
+                return Err(Failure::invalid("order_item_id", value.clone()));
+            }
+            merge_rma_item(&mut items[at], entry)?;
+        }
+        if items.is_empty() {
+            return Err(Failure::required("items"));
+        }
+        let held_id = held.as_ref().map(|rma| rma.entity_id);
+        self.check_rma_items(&order, &items, held_id)?;
+
+        let now = self.clock.now();
+        let status = rma_status(items.iter().map(|item| item.status.as_str()));
+        for item in &mut items {
+            if item.entity_id == 0 {
+                item.entity_id = next(&mut self.ids.rma_item);
+            }
+            if let Some(line) = order.items.iter().find(|i| i.item_id == item.order_item_id) {
+                item.product_sku.clone_from(&line.sku);
+                item.product_name.clone_from(&line.name);
+            }
+        }
+        let mut rma = held.unwrap_or_else(|| {
+            let entity_id = next(&mut self.ids.rma);
+            Rma {
+                entity_id,
+                increment_id: format!("{entity_id:09}"),
+                order_id,
+                order_increment_id: order.increment_id.clone(),
+                customer_id: order.customer_id,
+                customer_custom_email: None,
+                date_requested: now,
+                status: String::new(),
+                items: Vec::new(),
+                comments: Vec::new(),
+                updated_at: now,
+            }
+        });
+        if let Some(email) = input
+            .get("customer_custom_email")
+            .and_then(text)
+            .filter(|email| !email.is_empty())
+        {
+            rma.customer_custom_email = Some(email);
+        }
+        rma.items = items;
+        if rma.status != status {
+            status.clone_into(&mut rma.status);
+            rma.comments.push(RmaComment {
+                entity_id: next(&mut self.ids.rma_comment),
+                comment: rma_system_comment(status).to_owned(),
+                customer_notified: false,
+                visible_on_front: true,
+                admin: true,
+                status: status.to_owned(),
+                created_at: now,
+            });
+        }
+        let comments: &[Value] = match input.get("comments") {
+            Some(Value::Array(comments)) => comments,
+            _ => &[],
+        };
+        for comment in comments
+            .iter()
+            .filter(|c| c.get("entity_id").and_then(unsigned).is_none())
+        {
+            let text = comment
+                .get("comment")
+                .and_then(text)
+                .filter(|text| !text.is_empty())
+                .ok_or_else(|| Failure::required("comment"))?;
+            let flag_of =
+                |name: &str, default: bool| comment.get(name).and_then(flag).unwrap_or(default);
+            rma.comments.push(RmaComment {
+                entity_id: next(&mut self.ids.rma_comment),
+                comment: text,
+                customer_notified: flag_of("customer_notified", false),
+                visible_on_front: flag_of("visible_on_front", false),
+                admin: flag_of("admin", true),
+                status: status.to_owned(),
+                created_at: now,
+            });
+        }
+        rma.updated_at = now;
+        let entity_id = rma.entity_id;
+        self.returns.insert(entity_id, rma);
+        self.settle_returned(order_id);
+        self.writes.returns += 1;
+        Ok(rma_json(&self.returns[&entity_id]))
+    }
+
+    /// Magento's checks of an RMA's `items` of `order`; `held_id` is the RMA
+    /// they replace the items of, if any.
+    fn check_rma_items(
+        &self,
+        order: &Order,
+        items: &[RmaItem],
+        held_id: Option<u64>,
+    ) -> Result<(), Failure> {
+        for item in items {
+            let Some(line) = order.items.iter().find(|i| i.item_id == item.order_item_id) else {
+                return Err(Failure::with(
+                    StatusCode::BAD_REQUEST,
+                    "You cannot return %1.",
+                    json!([item.order_item_id]),
+                ));
+            };
+            if let Some(parent) = line.parent_item_id {
+                return Err(Failure::bad_request(format!(
+                    "Order item {} belongs to the configurable order item {parent}: name the parent.",
+                    line.item_id
+                )));
+            }
+            if !RMA_ITEM_STATUSES.contains(&item.status.as_str()) {
+                return Err(Failure::bad_request("This is the wrong RMA item status."));
+            }
+            if item.qty_requested < 1 {
+                return Err(Failure::bad_request(
+                    "You cannot return less than 1 product.",
+                ));
+            }
+            for (what, qty, bound_what, bound) in [
+                (
+                    "authorized",
+                    item.qty_authorized,
+                    "requested",
+                    item.qty_requested,
+                ),
+                (
+                    "returned",
+                    item.qty_returned,
+                    "authorized",
+                    item.qty_authorized,
+                ),
+                ("approved", item.qty_approved, "returned", item.qty_returned),
+            ] {
+                if qty > bound {
+                    return Err(Failure::bad_request(format!(
+                        "The quantity {what} of {} ({qty}) must not be greater than the quantity {bound_what} ({bound}).",
+                        line.name
+                    )));
+                }
+            }
+        }
+        // What is left to return of a line: shipped, less what this and the
+        // order's other RMAs claim (rejected and denied items claim nothing).
+        for line in order.items.iter().filter(|i| i.parent_item_id.is_none()) {
+            let claimed = |of: &[RmaItem]| -> u32 {
+                of.iter()
+                    .filter(|i| i.order_item_id == line.item_id && rma_item_claims(&i.status))
+                    .map(|i| i.qty_requested)
+                    .sum()
+            };
+            let others: u32 = self
+                .returns
+                .values()
+                .filter(|rma| rma.order_id == order.entity_id && Some(rma.entity_id) != held_id)
+                .map(|rma| claimed(&rma.items))
+                .sum();
+            if claimed(items) > 0 && claimed(items) + others > line.qty_shipped {
+                return Err(Failure::with(
+                    StatusCode::BAD_REQUEST,
+                    "A quantity of %1 is greater than you can return.",
+                    json!([line.name]),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the `qty_returned` of order `order_id`'s items from its RMAs: the
+    /// units of the items received or approved. A configurable's child line
+    /// follows its parent. The order's `updated_at` stays: only its items
+    /// change.
+    fn settle_returned(&mut self, order_id: u64) {
+        let mut returned: HashMap<u64, u32> = HashMap::new();
+        for rma in self.returns.values().filter(|rma| rma.order_id == order_id) {
+            for item in &rma.items {
+                if matches!(item.status.as_str(), "received" | "approved") {
+                    *returned.entry(item.order_item_id).or_default() += item.qty_returned;
+                }
+            }
+        }
+        if let Some(order) = self.orders.get_mut(&order_id) {
+            for item in &mut order.items {
+                let line = item.parent_item_id.unwrap_or(item.item_id);
+                item.qty_returned = returned.get(&line).copied().unwrap_or(0);
+            }
+        }
     }
 }
 
@@ -4636,6 +5201,12 @@ impl Instance {
                 .and_then(|id| self.credit_memos.get(&id))
                 .map(credit_memo_json)
                 .ok_or_else(Failure::entity_not_found),
+            ("POST", ["V1", "returns"]) => self.save_rma(None, &body()?),
+            ("PUT", ["V1", "returns", id]) => self.save_rma(Some(id), &body()?),
+            ("GET", ["V1", "returns"]) => {
+                Ok(criteria(true)?.search(self.returns.values().map(rma_json).collect()))
+            }
+            ("GET", ["V1", "returns", id]) => Ok(rma_json(self.rma(id)?)),
             ("GET", ["V1", "customers", "search"]) => {
                 Ok(criteria(true)?.search(self.customers.values().map(customer_json).collect()))
             }
@@ -4983,6 +5554,30 @@ impl Magento {
             .collect()
     }
 
+    /// Every return (RMA), by `entity_id`.
+    pub fn returns(&self) -> Vec<Rma> {
+        lock(&self.instance).returns.values().cloned().collect()
+    }
+
+    pub fn rma(&self, entity_id: u64) -> Option<Rma> {
+        lock(&self.instance).returns.get(&entity_id).cloned()
+    }
+
+    /// The units of `sku` (compared case-insensitively) that order
+    /// `order_entity_id`'s lines show as returned (their `qty_returned`);
+    /// `None` when the order has no line of that sku.
+    pub fn qty_returned(&self, order_entity_id: u64, sku: &str) -> Option<u32> {
+        let instance = lock(&self.instance);
+        let lines: Vec<&OrderItem> = instance
+            .orders
+            .get(&order_entity_id)?
+            .items
+            .iter()
+            .filter(|item| item.parent_item_id.is_none() && item.sku.eq_ignore_ascii_case(sku))
+            .collect();
+        (!lines.is_empty()).then(|| lines.iter().map(|item| item.qty_returned).sum())
+    }
+
     /// Every product, by `id`.
     pub fn products(&self) -> Vec<Product> {
         lock(&self.instance).products.values().cloned().collect()
@@ -5020,6 +5615,40 @@ impl Magento {
     /// Every tier price.
     pub fn tier_prices(&self) -> Vec<TierPrice> {
         lock(&self.instance).tier_prices.clone()
+    }
+
+    /// The unit price the storefront charges the customer of `email` (a guest
+    /// for `None`: group `NOT LOGGED IN`) for `qty` of `sku`, as Magento's
+    /// price resolution takes it: the lowest of the product's price and the
+    /// tier prices of the customer's group or of all groups from at most
+    /// `qty` units (a percentage one off the product's price). `None` for an
+    /// unknown product or customer.
+    pub fn price_for(&self, email: Option<&str>, sku: &str, qty: u32) -> Option<Cents> {
+        let instance = lock(&self.instance);
+        let product = instance.product_by_sku(sku)?;
+        let group_id = match email {
+            None => 0,
+            Some(email) => {
+                instance
+                    .customers
+                    .values()
+                    .find(|c| c.email.eq_ignore_ascii_case(email))?
+                    .group_id
+            }
+        };
+        let group = instance.customer_groups.get(&group_id)?.code.clone();
+        let tiers = instance.tier_prices.iter().filter(|tier| {
+            tier.sku == sku
+                && (tier.customer_group == group || tier.customer_group == ALL_GROUPS)
+                && tier.quantity <= f64::from(qty)
+        });
+        let price = tiers
+            .map(|tier| match tier.price_type {
+                PriceType::Fixed => tier.price,
+                PriceType::Discount => product.price * (10_000 - tier.price) / 10_000,
+            })
+            .fold(product.price, Cents::min);
+        Some(price)
     }
 
     /// The writes clients applied so far, per entity.
@@ -6399,6 +7028,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_pays_the_lowest_price_their_group_may_use() {
+        let magento = demo().await;
+        let grace = Some("grace@hopper-industries.example");
+        // The demo's Wholesale tier: 9.90 from 10 mugs, for Grace's group only.
+        assert_eq!(magento.price_for(grace, "MUG-01", 10), Some(990));
+        assert_eq!(magento.price_for(grace, "MUG-01", 9), Some(1290));
+        assert_eq!(
+            magento.price_for(Some("ada@example.com"), "MUG-01", 10),
+            Some(1290)
+        );
+        assert_eq!(magento.price_for(None, "MUG-01", 10), Some(1290));
+        // For every group, 10 % off from 2: everyone from two, Grace still
+        // her cheaper tier from ten.
+        let (status, _) = call(
+            &magento,
+            "POST",
+            "/V1/products/tier-prices",
+            Some(
+                json!({"prices": [{"price": 10, "price_type": "discount", "website_id": 0,
+                "sku": "MUG-01", "customer_group": ALL_GROUPS, "quantity": 2}]}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(magento.price_for(None, "MUG-01", 2), Some(1161));
+        assert_eq!(magento.price_for(grace, "MUG-01", 10), Some(990));
+        assert_eq!(magento.price_for(None, "NOPE", 1), None);
+        assert_eq!(
+            magento.price_for(Some("nobody@example.com"), "MUG-01", 1),
+            None
+        );
+    }
+
+    #[tokio::test]
     async fn tier_prices_are_kept_per_group_and_refused_item_by_item() {
         let magento = demo().await;
         let price = |sku: &str, group: &str, quantity: f64, price: f64| json!({ "price": price, "price_type": "fixed", "website_id": 0, "sku": sku, "customer_group": group, "quantity": quantity });
@@ -6861,6 +7524,240 @@ mod tests {
         let (_, shallow) = get(&magento, "/V1/categories?rootCategoryId=4&depth=0").await;
         assert_eq!(shallow["children_data"], json!([]));
         assert_eq!(magento.writes().categories, 2);
+        magento.stop().await;
+    }
+
+    #[test]
+    fn an_rma_status_follows_its_items_as_magento_derives_it() {
+        for (items, status) in [
+            (&["pending", "pending"][..], "pending"),
+            (&["authorized"], "authorized"),
+            (&["denied"], "closed"),
+            (&["denied", "pending"], "pending"),
+            (&["pending", "authorized"], "partially_authorized"),
+            (&["denied", "authorized"], "partially_authorized"),
+            (&["received"], "received"),
+            (&["received", "pending"], "received_on_item"),
+            (&["approved"], "processed_closed"),
+            (&["denied", "approved"], "processed_closed"),
+            (&["pending", "approved"], "approved_on_item"),
+            (&["rejected"], "closed"),
+            (&["denied", "rejected"], "closed"),
+            (&["pending", "rejected"], "rejected_on_item"),
+            (&["approved", "rejected", "denied"], "processed_closed"),
+            (&["approved", "rejected", "pending"], "approved_on_item"),
+        ] {
+            assert_eq!(rma_status(items.iter().copied()), status, "{items:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn returns_are_checked_against_the_order_and_show_on_its_lines() {
+        let magento = demo().await;
+        magento.freeze_clock("2026-11-30 08:00:00");
+        let save = |method: &'static str, path: &'static str, rma: Value| {
+            let magento = &magento;
+            async move { call(magento, method, path, Some(json!({ "rmaDataObject": rma }))).await }
+        };
+        let mugs = |qty_requested: u32| {
+            json!({
+                "order_id": 1,
+                "items": [{ "order_item_id": 1, "qty_requested": qty_requested,
+                            "qty_authorized": qty_requested, "status": "authorized",
+                            "reason": "too small" }],
+                "comments": [{ "comment": "Tenon return 3pl:rma:R-1", "visible_on_front": false }],
+            })
+        };
+        let (status, body) = save("POST", "/V1/returns", mugs(1)).await;
+        assert_eq!(
+            (status, body),
+            (
+                400,
+                json!({ "message": "A quantity of %1 is greater than you can return.", "parameters": ["Stoneware Mug"] })
+            ),
+            "nothing of order 1 is shipped yet"
+        );
+        magento.ship_in_admin(1, &[], None).unwrap();
+        let mut unknown_order = mugs(1);
+        unknown_order["order_id"] = json!(99);
+        assert_eq!(
+            save("POST", "/V1/returns", unknown_order).await,
+            (404, json!({ "message": ENTITY_NOT_FOUND }))
+        );
+        let mut stranger = mugs(1);
+        stranger["items"][0]["order_item_id"] = json!(6);
+        assert_eq!(
+            save("POST", "/V1/returns", stranger).await,
+            (
+                400,
+                json!({ "message": "You cannot return %1.", "parameters": [6] })
+            ),
+            "item 6 is order 3's"
+        );
+        assert_eq!(
+            save("POST", "/V1/returns", mugs(3)).await.0,
+            400,
+            "2 were shipped"
+        );
+        let mut none = mugs(0);
+        none["items"][0]["qty_authorized"] = json!(0);
+        assert_eq!(
+            save("POST", "/V1/returns", none).await.1["message"],
+            "You cannot return less than 1 product."
+        );
+
+        let (status, rma) = save("POST", "/V1/returns", mugs(2)).await;
+        assert_eq!(status, 200, "{rma}");
+        assert_eq!(
+            (
+                &rma["entity_id"],
+                &rma["increment_id"],
+                &rma["order_increment_id"]
+            ),
+            (&json!(1), &json!("000000001"), &json!("000000001"))
+        );
+        assert_eq!(
+            (&rma["status"], &rma["date_requested"], &rma["customer_id"]),
+            (
+                &json!("authorized"),
+                &json!("2026-11-30 08:00:00"),
+                &json!(1)
+            )
+        );
+        assert_eq!(
+            column(&json!({ "items": rma["comments"] }), "comment"),
+            [
+                json!("We authorized your Return request."),
+                json!("Tenon return 3pl:rma:R-1")
+            ]
+        );
+        assert_eq!(rma["items"][0]["reason"], "too small");
+        assert_eq!(
+            save("POST", "/V1/returns", mugs(1)).await.1["message"],
+            "A quantity of %1 is greater than you can return.",
+            "both shipped mugs are claimed by RMA 1"
+        );
+        let (_, listed) = get(
+            &magento,
+            &format!(
+                "/V1/returns?{}",
+                criteria(
+                    &[
+                        &[("order_id", "1", "eq")],
+                        &[("status", "authorized", "eq")]
+                    ],
+                    &[],
+                    None
+                )
+            ),
+        )
+        .await;
+        assert_eq!(ids(&listed), [1]);
+        assert_eq!(get(&magento, "/V1/returns/1").await.1, rma);
+        assert_eq!(get(&magento, "/V1/returns/9").await.0, 404);
+
+        // Received, then approved: the order shows the mugs as returned.
+        let item = rma["items"][0]["entity_id"].clone();
+        let (status, received) = save(
+            "PUT",
+            "/V1/returns/1",
+            json!({ "items": [{ "entity_id": item, "qty_returned": 2, "status": "received" }] }),
+        )
+        .await;
+        assert_eq!((status, &received["status"]), (200, &json!("received")));
+        assert_eq!(
+            received["items"][0]["reason"], "too small",
+            "fields not given stay"
+        );
+        assert_eq!(magento.qty_returned(1, "mug-01"), Some(2));
+        assert_eq!(
+            get(&magento, "/V1/orders/1").await.1["items"][0]["qty_returned"],
+            2
+        );
+        let (status, body) = save(
+            "PUT",
+            "/V1/returns/1",
+            json!({ "items": [{ "entity_id": item, "qty_approved": 3, "status": "approved" }] }),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["message"],
+            "The quantity approved of Stoneware Mug (3) must not be greater than the quantity returned (2)."
+        );
+        let (_, approved) = save(
+            "PUT",
+            "/V1/returns/1",
+            json!({ "order_id": 1, "items": [{ "entity_id": item, "qty_approved": 2,
+                    "status": "approved", "resolution": "refund" }] }),
+        )
+        .await;
+        assert_eq!(approved["status"], "processed_closed");
+        assert_eq!(
+            approved["comments"][3]["comment"],
+            "We processed and closed your Return request."
+        );
+        let (status, moved) = save("PUT", "/V1/returns/1", json!({ "order_id": 2 })).await;
+        assert_eq!(
+            (status, &moved["parameters"]["fieldName"]),
+            (400, &json!("order_id"))
+        );
+        assert_eq!(
+            magento.returns()[0].items[0].resolution.as_deref(),
+            Some("refund")
+        );
+        assert_eq!(magento.qty_returned(1, "MUG-01"), Some(2));
+        assert_eq!(magento.qty_returned(1, "POSTER-01"), Some(0));
+        assert_eq!(magento.qty_returned(1, "HAT"), None);
+        assert_eq!(magento.writes().returns, 3, "refused saves are not writes");
+
+        // A configurable line is returned through its parent; the child follows.
+        magento.ship_in_admin(2, &[], None).unwrap();
+        let tee = |order_item_id: u64| {
+            json!({ "order_id": 2, "items": [{ "order_item_id": order_item_id, "qty_requested": 2,
+                    "qty_authorized": 2, "qty_returned": 2, "status": "received" }] })
+        };
+        let (status, body) = save("POST", "/V1/returns", tee(4)).await;
+        assert_eq!(status, 400);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("name the parent.")
+        );
+        assert_eq!(save("POST", "/V1/returns", tee(3)).await.0, 200);
+        let order = magento.order(2).unwrap();
+        assert_eq!(
+            order
+                .items
+                .iter()
+                .map(|i| i.qty_returned)
+                .collect::<Vec<_>>(),
+            [2, 2, 0]
+        );
+        assert_eq!(magento.qty_returned(2, "TEE-01-M"), Some(2));
+
+        // A rejected item gives its units back: they can be returned again.
+        magento.ship_in_admin(3, &[], None).unwrap();
+        let poster = |status: &str| {
+            json!({ "order_id": 3, "items": [{ "order_item_id": 6, "qty_requested": 1,
+                    "qty_authorized": 1, "qty_returned": 1, "status": status }] })
+        };
+        let (_, rejected) = save("POST", "/V1/returns", poster("rejected")).await;
+        assert_eq!(rejected["status"], "closed");
+        assert_eq!(magento.qty_returned(3, "POSTER-01"), Some(0));
+        let (_, again) = save("POST", "/V1/returns", poster("approved")).await;
+        assert_eq!(again["status"], "processed_closed");
+        assert_eq!(magento.qty_returned(3, "POSTER-01"), Some(1));
+        assert_eq!(
+            save("POST", "/V1/returns", poster("bogus")).await.1["message"],
+            "This is the wrong RMA item status."
+        );
+
+        // Faults apply to the routes by prefix; a failed write saves nothing.
+        magento.fail_next_on("/V1/returns", 1, 503);
+        assert_eq!(save("POST", "/V1/returns", mugs(1)).await.0, 503);
+        assert_eq!(magento.returns().len(), 4);
         magento.stop().await;
     }
 

@@ -20,7 +20,8 @@
 //! - `prices.rs`: `price-lists`, tier prices per customer group;
 //! - `accounts.rs`: `customer-accounts`, B2B accounts on customers and groups;
 //! - `fulfilments.rs`: `fulfilments`, shipments with tracking;
-//! - `order_states.rs`: `order-states`, hold, release, cancel and history.
+//! - `order_states.rs`: `order-states`, hold, release, cancel and history;
+//! - `returns.rs`: `returns`, Adobe Commerce RMAs keyed by a comment.
 //!
 //! - **Config**: see [`Settings`]; `base_url` is required.
 //! - **Secrets**: `access_token`, an integration's access token sent as
@@ -48,6 +49,7 @@ mod orders;
 mod prices;
 mod products;
 mod rest;
+mod returns;
 
 use serde::Deserialize;
 use tenon_sdk::canonical;
@@ -65,6 +67,7 @@ const PRICE_LISTS: &str = canonical::PRICE_LISTS;
 const CUSTOMER_ACCOUNTS: &str = canonical::CUSTOMER_ACCOUNTS;
 const FULFILMENTS: &str = canonical::FULFILMENTS;
 const ORDER_STATES: &str = canonical::ORDER_STATES;
+const RETURNS: &str = canonical::RETURNS;
 
 /// The streams read.
 const READ: [&str; 3] = [ORDERS, CUSTOMERS, CREDIT_MEMOS];
@@ -103,7 +106,7 @@ struct MagentoStore;
 impl Connector for MagentoStore {
     fn describe() -> Descriptor {
         Descriptor {
-            description: "Orders, customers and credit memos from a Magento 2 / Adobe Commerce store; products, stock levels, tier prices, B2B customer accounts, shipments and order states into it, and reconciled (REST API)."
+            description: "Orders, customers and credit memos from a Magento 2 / Adobe Commerce store; products, stock levels, tier prices, B2B customer accounts, shipments, order states and returns (Adobe Commerce RMAs) into it, and reconciled (REST API)."
                 .to_owned(),
             streams: vec![
                 canonical::readable(ORDERS, Some("updated_at"), canonical::ORDERS),
@@ -115,6 +118,7 @@ impl Connector for MagentoStore {
                 canonical::writable(CUSTOMER_ACCOUNTS, canonical::CUSTOMER_ACCOUNTS),
                 canonical::writable(FULFILMENTS, canonical::FULFILMENTS),
                 canonical::writable(ORDER_STATES, canonical::ORDER_STATES),
+                canonical::writable(RETURNS, canonical::RETURNS),
             ],
             config: Settings::keys(),
             secrets: vec![SecretInfo::bearer(
@@ -162,6 +166,7 @@ impl Connector for MagentoStore {
             CUSTOMER_ACCOUNTS => accounts::write(&api, &batch),
             FULFILMENTS => fulfilments::write(&api, &batch),
             ORDER_STATES => order_states::write(&api, &batch),
+            RETURNS => returns::write(&api, &batch),
             _ => Err(Error::unknown_stream(&stream)),
         }
     }
@@ -178,6 +183,7 @@ impl Reconcile for MagentoStore {
             CUSTOMER_ACCOUNTS => accounts::reconcile(&api, cursor, limit),
             FULFILMENTS => fulfilments::reconcile(&api, cursor, limit),
             ORDER_STATES => order_states::reconcile(&api, cursor, limit),
+            RETURNS => returns::reconcile(&api, cursor, limit),
             _ if READ.contains(&stream.as_str()) => Err(Error::permanent(format!(
                 "stream `{stream}` is read-only: there is nothing written to reconcile"
             ))),
@@ -286,6 +292,6 @@ mod tests {
         ));
         let writable = d.streams.iter().filter(|s| s.writable).count();
         let readable = d.streams.iter().filter(|s| s.readable).count();
-        assert_eq!((readable, writable), (3, 6));
+        assert_eq!((readable, writable), (3, 7));
     }
 }

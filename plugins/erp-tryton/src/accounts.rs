@@ -21,13 +21,10 @@ use tenon_sdk::canonical::CustomerAccount;
 use tenon_sdk::money;
 use tenon_sdk::prelude::*;
 
-use crate::read::{changed_domain, newest, object};
+use crate::read::{Fresh, changed_domain, newest, object, page};
 use crate::rpc::Tryton;
 use crate::settings::Settings;
 use crate::value;
-
-/// The most records one read returns.
-const MAX_PAGE: u32 = 500;
 
 const DATES: [&str; 2] = ["create_date", "write_date"];
 
@@ -89,7 +86,7 @@ pub fn changed_since(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, Error> {
-    let mut mark = Watermark::from_cursor(cursor);
+    let mark = Watermark::from_cursor(cursor);
     let currency = tryton.company_currency()?;
     let groups = settings.list_groups()?;
     let optional = tryton.has_fields(
@@ -195,37 +192,20 @@ pub fn changed_since(
             continue;
         }
         match account(&party, &currency, &groups) {
-            Ok(account) => fresh.push((time, party.code.clone(), account)),
+            Ok(account) => fresh.push(Fresh::keyed(time, party.code.clone(), account)),
             Err(why) => log::error(format!(
                 "party={id} code={} Left out a customer account: {why}.",
                 party.code
             )),
         }
     }
-    fresh.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let limit = limit.clamp(1, MAX_PAGE) as usize;
-    let more = fresh.len() > limit;
-    fresh.truncate(limit);
-    let mut records = Vec::with_capacity(fresh.len());
-    for (time, key, account) in &fresh {
-        records.push(Envelope::upsert(
-            crate::CUSTOMER_ACCOUNTS,
-            key,
-            account,
-            Some(time),
-        )?);
-        mark.advance(time, key);
-    }
-    log::info(format!(
-        "stream={} count={} more={more} cursor={mark} Read changed customer accounts.",
+    page(
         crate::CUSTOMER_ACCOUNTS,
-        records.len()
-    ));
-    Ok(Page {
-        next_cursor: (!records.is_empty()).then(|| mark.encode()),
-        more,
-        records,
-    })
+        mark,
+        fresh,
+        limit,
+        "customer accounts",
+    )
 }
 
 /// `clause` and the changed-since `domain` (empty: everything) together.

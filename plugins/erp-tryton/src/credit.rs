@@ -43,9 +43,6 @@ use crate::rpc::Tryton;
 use crate::settings::Settings;
 use crate::value;
 
-/// The most credit notes one `reconcile` page holds.
-const MAX_PAGE: u32 = 200;
-
 /// What the description of a credit note starts with, before the order's reference.
 pub const DESCRIPTION: &str = "Refund of ";
 /// The description of a shipping line.
@@ -491,42 +488,24 @@ fn credit_lines(
 /// credit notes with a reference and a `Refund of ...` description (the ones
 /// this connector books), by id, after the id in `cursor`.
 pub fn reconcile(tryton: &Tryton, cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
-    let after = crate::held::after_id(cursor)?;
-    let limit = limit.clamp(1, MAX_PAGE);
-    let mut ids = tryton.search_ordered(
-        "account.invoice",
-        json!([
-            ["type", "=", "out"],
-            ["company", "=", tryton.company()],
-            ["reference", "!=", null],
-            ["reference", "!=", ""],
-            ["description", "like", format!("{DESCRIPTION}%")],
-            ["state", "in", ["posted", "paid"]],
-            ["id", ">", after]
-        ]),
-        limit + 1,
-        json!([["id", "ASC"]]),
-    )?;
-    let more = ids.len() > limit as usize;
-    ids.truncate(limit as usize);
-    let mut records = Vec::with_capacity(ids.len());
-    for held in load(tryton, &ids)? {
-        records.push(Envelope::upsert(
-            crate::CREDIT_MEMOS,
-            &held.id.to_string(),
-            &held.memo,
-            None,
-        )?);
-    }
-    log::info(format!(
-        "stream={} count={} more={more} Listed credit notes for reconciliation.",
-        crate::CREDIT_MEMOS,
-        records.len()
-    ));
-    Ok(Page {
-        next_cursor: ids.last().map(i64::to_string),
-        more,
-        records,
+    let listing = crate::held::Listing {
+        stream: crate::CREDIT_MEMOS,
+        model: "account.invoice",
+        what: "credit notes",
+    };
+    let domain = vec![
+        json!(["type", "=", "out"]),
+        json!(["company", "=", tryton.company()]),
+        json!(["reference", "!=", null]),
+        json!(["reference", "!=", ""]),
+        json!(["description", "like", format!("{DESCRIPTION}%")]),
+        json!(["state", "in", ["posted", "paid"]]),
+    ];
+    listing.page(tryton, domain, cursor, limit, |ids| {
+        Ok(load(tryton, ids)?
+            .into_iter()
+            .map(|held| (held.id, held.memo))
+            .collect())
     })
 }
 

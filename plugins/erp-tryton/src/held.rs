@@ -21,7 +21,7 @@ use tenon_sdk::prelude::*;
 use crate::rpc::Tryton;
 use crate::value;
 
-/// The most sales one `reconcile` page holds.
+/// The most records one `reconcile` page holds.
 const MAX_PAGE: u32 = 200;
 
 /// One Tryton sale as a canonical order, with its workflow state.
@@ -150,40 +150,76 @@ pub fn load(tryton: &Tryton, ids: &[i64]) -> Result<Vec<HeldSale>, Error> {
 /// ones Tenon may have written; sales entered in Tryton without one are not
 /// Tenon's), by id, after the id in `cursor`.
 pub fn reconcile(tryton: &Tryton, cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
-    let after = after_id(cursor)?;
-    let limit = limit.clamp(1, MAX_PAGE);
-    let mut ids = tryton.search_ordered(
-        "sale.sale",
-        json!([
-            ["reference", "!=", null],
-            ["reference", "!=", ""],
-            ["id", ">", after]
-        ]),
-        limit + 1,
-        json!([["id", "ASC"]]),
-    )?;
-    let more = ids.len() > limit as usize;
-    ids.truncate(limit as usize);
-    let held = load(tryton, &ids)?;
-    let mut records = Vec::with_capacity(held.len());
-    for sale in &held {
-        records.push(Envelope::upsert(
-            crate::SALE_ORDERS,
-            &sale.id.to_string(),
-            &sale.order,
-            None,
-        )?);
-    }
-    log::info(format!(
-        "stream={} count={} more={more} Listed sales for reconciliation.",
-        crate::SALE_ORDERS,
-        records.len()
-    ));
-    Ok(Page {
-        next_cursor: ids.last().map(i64::to_string),
-        more,
-        records,
+    let listing = Listing {
+        stream: crate::SALE_ORDERS,
+        model: "sale.sale",
+        what: "sales",
+    };
+    let domain = vec![
+        json!(["reference", "!=", null]),
+        json!(["reference", "!=", ""]),
+    ];
+    listing.page(tryton, domain, cursor, limit, |ids| {
+        Ok(load(tryton, ids)?
+            .into_iter()
+            .map(|sale| (sale.id, sale.order))
+            .collect())
     })
+}
+
+/// A `reconcile` export of what a write stream booked: records of `model`,
+/// by id, a page at a time; the cursor is the last id of the page.
+#[derive(Debug)]
+pub struct Listing {
+    pub stream: &'static str,
+    pub model: &'static str,
+    /// What the records are, for the log (`credit notes`).
+    pub what: &'static str,
+}
+
+impl Listing {
+    /// The records matching `domain` after the id in `cursor`, at most
+    /// `limit` (and [`MAX_PAGE`]), each `(id, payload)` as `load` reads them.
+    pub fn page<T: serde::Serialize>(
+        &self,
+        tryton: &Tryton,
+        mut domain: Vec<Value>,
+        cursor: Option<&str>,
+        limit: u32,
+        load: impl FnOnce(&[i64]) -> Result<Vec<(i64, T)>, Error>,
+    ) -> Result<Page, Error> {
+        let after = after_id(cursor)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        domain.push(json!(["id", ">", after]));
+        let mut ids = tryton.search_ordered(
+            self.model,
+            Value::Array(domain),
+            limit + 1,
+            json!([["id", "ASC"]]),
+        )?;
+        let more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        let mut records = Vec::with_capacity(ids.len());
+        for (id, payload) in load(&ids)? {
+            records.push(Envelope::upsert(
+                self.stream,
+                &id.to_string(),
+                &payload,
+                None,
+            )?);
+        }
+        log::info(format!(
+            "stream={} count={} more={more} Listed {} for reconciliation.",
+            self.stream,
+            records.len(),
+            self.what
+        ));
+        Ok(Page {
+            next_cursor: ids.last().map(i64::to_string),
+            more,
+            records,
+        })
+    }
 }
 
 /// The id a `reconcile` cursor holds (the last id of the previous page); 0 for none.

@@ -32,7 +32,7 @@
 //!   without a reference are not Tenon's and are left out.
 //! - **Config**: [`Settings`](settings::Settings): `base_url`, `database`,
 //!   `invoice_method`, `order_ref_prefix`, `group_lists`, `refund_account`,
-//!   `return_warehouse`.
+//!   `retail_prices`, `return_warehouse`.
 //! - **Secrets**: `session`, the whole value of the `Authorization` header
 //!   (`Session base64(login:user_id:token)`, what `common.db.login` gives): the
 //!   plugin never sees a password.
@@ -336,10 +336,12 @@ mod tests {
                 ("order_ref_prefix", false),
                 ("group_lists", false),
                 ("refund_account", false),
+                ("retail_prices", false),
                 ("return_warehouse", false),
             ]
         );
         let invoice_method = &descriptor.config[2];
         assert_eq!(invoice_method.default.as_deref(), Some("manual"));
+        assert_eq!(descriptor.config[6].default.as_deref(), Some("true"));
     }
 }

@@ -3,7 +3,8 @@
 //! list, SKU and currency (the company's).
 //!
 //! - **`retail`**: every salable product with a code, its list price
-//!   (`list_price_used`), audience `all`, one break at 1.
+//!   (`list_price_used`), audience `all`, one break at 1; not published when
+//!   the config key `retail_prices` is `false`.
 //! - **Each published price list**, by its name: the prices Tryton's rule
 //!   gives each product it prices. Tryton takes the *first* line of the list
 //!   (in `sequence` order, empty sequences first, then by id) whose product
@@ -37,12 +38,9 @@ use tenon_sdk::money;
 use tenon_sdk::prelude::*;
 
 use crate::formula::{Bases, Dec, Formula};
-use crate::read::{changed_domain, newest, object};
+use crate::read::{Fresh, changed_domain, newest, object, page};
 use crate::rpc::Tryton;
 use crate::settings::Settings;
-
-/// The most records one read returns.
-const MAX_PAGE: u32 = 500;
 
 /// The list of the products' own list prices.
 pub const RETAIL: &str = "retail";
@@ -192,7 +190,7 @@ pub fn changed_since(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, Error> {
-    let mut mark = Watermark::from_cursor(cursor);
+    let mark = Watermark::from_cursor(cursor);
     let currency = tryton.company_currency()?;
     let exponent = money::exponent(&currency);
     let groups = settings.list_groups()?;
@@ -260,7 +258,7 @@ pub fn changed_since(
             formula: "list_price".into(),
         };
         let mut candidates = Vec::new();
-        if retail.bases.list_price.is_some() {
+        if settings.retail_prices && retail.bases.list_price.is_some() {
             candidates.push((
                 RETAIL,
                 Audience::All,
@@ -312,7 +310,11 @@ pub fn changed_since(
                 Ok(None) => {}
                 Ok(Some((breaks, n))) => {
                     rounded += n;
-                    fresh.push((time.clone(), key, ListPrice { breaks, ..price }));
+                    fresh.push(Fresh::keyed(
+                        time.clone(),
+                        key,
+                        ListPrice { breaks, ..price },
+                    ));
                 }
                 Err(why) => {
                     refused += 1;
@@ -324,31 +326,13 @@ pub fn changed_since(
             }
         }
     }
-    fresh.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let limit = limit.clamp(1, MAX_PAGE) as usize;
-    let more = fresh.len() > limit;
-    fresh.truncate(limit);
-    let mut records = Vec::with_capacity(fresh.len());
-    for (time, key, price) in &fresh {
-        records.push(Envelope::upsert(
-            crate::PRICE_LISTS,
-            key,
-            price,
-            Some(time),
-        )?);
-        mark.advance(time, key);
+    if refused + rounded > 0 {
+        log::info(format!(
+            "stream={} refused={refused} rounded={rounded} Prices left out or rounded in this read.",
+            crate::PRICE_LISTS
+        ));
     }
-    log::info(format!(
-        "stream={} count={} more={more} refused={refused} rounded={rounded} cursor={mark} \
-         Read changed prices.",
-        crate::PRICE_LISTS,
-        records.len()
-    ));
-    Ok(Page {
-        next_cursor: (!records.is_empty()).then(|| mark.encode()),
-        more,
-        records,
-    })
+    page(crate::PRICE_LISTS, mark, fresh, limit, "prices")
 }
 
 /// The company's price lists that have an audience, with their lines.

@@ -125,7 +125,7 @@ pub fn changed_since(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, Error> {
-    let mut mark = Watermark::from_cursor(cursor);
+    let mark = Watermark::from_cursor(cursor);
     let domain = changed_domain(&mark, source.times)?;
     let mut fields: Vec<&str> = source.fields.to_vec();
     fields.extend(source.times);
@@ -142,28 +142,65 @@ pub fn changed_since(
         };
         let key = position_key(id);
         if mark.is_new(&time, &key) {
-            fresh.push((time, key, id, row));
+            let payload = (source.payload)(&row, &time);
+            fresh.push(Fresh {
+                time,
+                position: key,
+                key: id.to_string(),
+                payload,
+            });
         }
     }
-    fresh.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    page(source.stream, mark, fresh, limit, "records")
+}
+
+/// A record found changed since the cursor: where it sits in the feed (its
+/// time, then `position` among records of one time) and what it is.
+#[derive(Debug)]
+pub struct Fresh<T> {
+    pub time: String,
+    pub position: String,
+    pub key: String,
+    pub payload: T,
+}
+
+impl<T> Fresh<T> {
+    /// A record whose key is its position.
+    pub fn keyed(time: String, key: String, payload: T) -> Self {
+        Fresh {
+            time,
+            position: key.clone(),
+            key,
+            payload,
+        }
+    }
+}
+
+/// The first `limit` (at most [`MAX_PAGE`]) of `fresh` in feed order, as a
+/// page of `stream` after `mark`, logged as changed `what`.
+pub fn page<T: serde::Serialize>(
+    stream: &str,
+    mut mark: Watermark,
+    mut fresh: Vec<Fresh<T>>,
+    limit: u32,
+    what: &str,
+) -> Result<Page, Error> {
+    fresh.sort_by(|a, b| (&a.time, &a.position).cmp(&(&b.time, &b.position)));
     let limit = limit.clamp(1, MAX_PAGE) as usize;
     let more = fresh.len() > limit;
     fresh.truncate(limit);
-
     let mut records = Vec::with_capacity(fresh.len());
-    for (time, key, id, row) in &fresh {
-        let payload = (source.payload)(row, time);
+    for record in &fresh {
         records.push(Envelope::upsert(
-            source.stream,
-            &id.to_string(),
-            &payload,
-            Some(time),
+            stream,
+            &record.key,
+            &record.payload,
+            Some(&record.time),
         )?);
-        mark.advance(time, key);
+        mark.advance(&record.time, &record.position);
     }
     log::info(format!(
-        "stream={} count={} more={more} cursor={mark} Read changed records.",
-        source.stream,
+        "stream={stream} count={} more={more} cursor={mark} Read changed {what}.",
         records.len()
     ));
     Ok(Page {

@@ -36,9 +36,6 @@ use tenon_sdk::prelude::*;
 use crate::rpc::Tryton;
 use crate::settings::Settings;
 
-/// The most return shipments one `reconcile` page holds.
-const MAX_PAGE: u32 = 200;
-
 const SHIPMENT: &str = "stock.shipment.out.return";
 
 /// Checks what an approved return must satisfy.
@@ -653,40 +650,22 @@ pub fn reconcile(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, Error> {
-    let after = crate::held::after_id(cursor)?;
-    let limit = limit.clamp(1, MAX_PAGE);
-    let mut ids = tryton.search_ordered(
-        SHIPMENT,
-        json!([
-            ["company", "=", tryton.company()],
-            ["reference", "!=", null],
-            ["reference", "!=", ""],
-            ["state", "=", "done"],
-            ["id", ">", after]
-        ]),
-        limit + 1,
-        json!([["id", "ASC"]]),
-    )?;
-    let more = ids.len() > limit as usize;
-    ids.truncate(limit as usize);
-    let mut records = Vec::with_capacity(ids.len());
-    for held in load(tryton, settings, &ids)? {
-        records.push(Envelope::upsert(
-            crate::RETURNS,
-            &held.id.to_string(),
-            &held.ret,
-            None,
-        )?);
-    }
-    log::info(format!(
-        "stream={} count={} more={more} Listed return shipments for reconciliation.",
-        crate::RETURNS,
-        records.len()
-    ));
-    Ok(Page {
-        next_cursor: ids.last().map(i64::to_string),
-        more,
-        records,
+    let listing = crate::held::Listing {
+        stream: crate::RETURNS,
+        model: SHIPMENT,
+        what: "return shipments",
+    };
+    let domain = vec![
+        json!(["company", "=", tryton.company()]),
+        json!(["reference", "!=", null]),
+        json!(["reference", "!=", ""]),
+        json!(["state", "=", "done"]),
+    ];
+    listing.page(tryton, domain, cursor, limit, |ids| {
+        Ok(load(tryton, settings, ids)?
+            .into_iter()
+            .map(|held| (held.id, held.ret))
+            .collect())
     })
 }
 

@@ -33,6 +33,12 @@ pub struct Settings {
     /// adjustments are booked on; needed only for credit memos that refund
     /// shipping or have an adjustment.
     pub refund_account: Option<String>,
+    /// Whether `price-lists` publishes the products' own list prices as the
+    /// list `retail` (audience `all`); `false` when another system (a PIM)
+    /// owns the public prices and only contract and group prices come from
+    /// Tryton.
+    #[config(default = "true")]
+    pub retail_prices: bool,
     /// Code of the warehouse (`WH`) returns go to when they name no location;
     /// unset: the first warehouse.
     pub return_warehouse: Option<String>,
@@ -89,6 +95,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             invoice_method: "manual".into(),
+            retail_prices: true,
             ..Settings::default()
         }
     }

@@ -21,13 +21,10 @@ use serde_json::{Value, json};
 use tenon_sdk::canonical::OrderState;
 use tenon_sdk::prelude::*;
 
-use crate::read::{changed_domain, newest};
+use crate::read::{Fresh, changed_domain, newest, page};
 use crate::rpc::Tryton;
 use crate::settings::Settings;
 use crate::value;
-
-/// The most records one read returns.
-const MAX_PAGE: u32 = 500;
 
 const DATES: [&str; 2] = ["create_date", "write_date"];
 
@@ -72,7 +69,7 @@ pub fn changed_since(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, Error> {
-    let mut mark = Watermark::from_cursor(cursor);
+    let mark = Watermark::from_cursor(cursor);
     let prefix = settings.prefix();
     let credit = tryton
         .has_fields("party.party", &["credit_limit_amount"])?
@@ -133,32 +130,9 @@ pub fn changed_since(
             state: state.to_owned(),
             note: note.map(str::to_owned),
         };
-        fresh.push((time, order_id.to_owned(), order));
+        fresh.push(Fresh::keyed(time, order_id.to_owned(), order));
     }
-    fresh.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let limit = limit.clamp(1, MAX_PAGE) as usize;
-    let more = fresh.len() > limit;
-    fresh.truncate(limit);
-    let mut records = Vec::with_capacity(fresh.len());
-    for (time, key, order) in &fresh {
-        records.push(Envelope::upsert(
-            crate::ORDER_STATES,
-            key,
-            order,
-            Some(time),
-        )?);
-        mark.advance(time, key);
-    }
-    log::info(format!(
-        "stream={} count={} more={more} cursor={mark} Read changed order states.",
-        crate::ORDER_STATES,
-        records.len()
-    ));
-    Ok(Page {
-        next_cursor: (!records.is_empty()).then(|| mark.encode()),
-        more,
-        records,
-    })
+    page(crate::ORDER_STATES, mark, fresh, limit, "order states")
 }
 
 /// Whether the party's receivable plus `amount` exceeds its credit limit

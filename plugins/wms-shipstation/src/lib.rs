@@ -105,14 +105,87 @@ const SHIPMENT_SCHEMA: &str = r#"{
   }
 }"#;
 
-/// One answer of `GET /shipments`.
+/// One answer of `GET /shipments`, each shipment as `T` reads it.
 #[derive(Debug, Deserialize)]
-struct ShipmentPage {
-    shipments: Vec<Shipment>,
+#[serde(bound = "T: serde::de::DeserializeOwned")]
+struct ShipmentPage<T> {
+    shipments: Vec<T>,
     #[serde(default)]
     page: u32,
     #[serde(default)]
     pages: u32,
+}
+
+/// The order `GET /shipments` lists by, and the filter that starts it at a
+/// watermark's time.
+#[derive(Debug, Clone, Copy)]
+enum Sort {
+    /// `CreateDate`, from `createDateStart`: new parcels.
+    Created,
+    /// `ModifyDate`, from `modifyDateStart`: parcels that changed.
+    Modified,
+}
+
+/// What one changed-since listing of `/shipments` found: at most `limit`
+/// shipments after the watermark, in watermark order.
+#[derive(Debug)]
+struct Changed<T> {
+    shipments: Vec<T>,
+    /// Whether more may follow (more than `limit` found, or pages left unread).
+    more: bool,
+}
+
+/// The shipments after `mark` in `sort` order, at most `limit` (and
+/// [`MAX_PAGE`]), paging at most [`MAX_PAGES_PER_READ`]; `place` gives a
+/// shipment's watermark time and id.
+fn changed_shipments<T: serde::de::DeserializeOwned>(
+    sort: Sort,
+    mark: &Watermark,
+    limit: u32,
+    place: impl Fn(&T) -> (&str, u64),
+) -> Result<Changed<T>, Error> {
+    let api = api()?;
+    let limit = limit.clamp(1, MAX_PAGE);
+    let page_size = limit.to_string();
+    let (sort_by, since) = match sort {
+        Sort::Created => ("CreateDate", "createDateStart"),
+        Sort::Modified => ("ModifyDate", "modifyDateStart"),
+    };
+    let mut fresh: Vec<T> = Vec::new();
+    let mut exhausted = false;
+    for page in 1..=MAX_PAGES_PER_READ {
+        let page_number = page.to_string();
+        let mut request = api
+            .get("/shipments")
+            .query("sortBy", sort_by)
+            .query("sortDir", "ASC")
+            .query("includeShipmentItems", "true")
+            .query("page", &page_number)
+            .query("pageSize", &page_size);
+        if !mark.is_start() {
+            request = request.query(since, &mark.time);
+        }
+        let answer: ShipmentPage<T> = send(request)?.json()?;
+        let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
+        fresh.extend(answer.shipments.into_iter().filter(|s| {
+            let (time, id) = place(s);
+            mark.is_new(time, &position(id))
+        }));
+        if last_page {
+            exhausted = true;
+            break;
+        }
+        if fresh.len() > limit as usize {
+            break;
+        }
+    }
+    fresh.sort_by(|a, b| place(a).cmp(&place(b)));
+    let more = fresh.len() > limit as usize || !exhausted;
+    fresh.truncate(limit as usize);
+    Ok(Changed {
+        shipments: fresh,
+        more,
+    })
 }
 
 /// A shipment as ShipStation lists it (the fields the connector keeps).
@@ -246,46 +319,13 @@ impl Connector for ShipStation {
 
 /// One page of outbound shipments after `cursor`.
 fn read_shipments(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
-    let api = api()?;
     let mut mark = Watermark::from_cursor(cursor);
-    let limit = limit.clamp(1, MAX_PAGE);
-    let page_size = limit.to_string();
-    let mut fresh: Vec<Shipment> = Vec::new();
-    let mut exhausted = false;
-    for page in 1..=MAX_PAGES_PER_READ {
-        let page_number = page.to_string();
-        let mut request = api
-            .get("/shipments")
-            .query("sortBy", "CreateDate")
-            .query("sortDir", "ASC")
-            .query("includeShipmentItems", "true")
-            .query("page", &page_number)
-            .query("pageSize", &page_size);
-        if !mark.is_start() {
-            request = request.query("createDateStart", &mark.time);
-        }
-        let answer: ShipmentPage = send(request)?.json()?;
-        let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
-        fresh.extend(
-            answer
-                .shipments
-                .into_iter()
-                .filter(|s| mark.is_new(&s.create_date, &position(s.shipment_id))),
-        );
-        if last_page {
-            exhausted = true;
-            break;
-        }
-        if fresh.len() > limit as usize {
-            break;
-        }
-    }
-    fresh.sort_by(|a, b| (&a.create_date, a.shipment_id).cmp(&(&b.create_date, b.shipment_id)));
-    let more = fresh.len() > limit as usize || !exhausted;
-    fresh.truncate(limit as usize);
+    let changed = changed_shipments(Sort::Created, &mark, limit, |s: &Shipment| {
+        (s.create_date.as_str(), s.shipment_id)
+    })?;
     let start = mark.clone();
-    let mut records = Vec::with_capacity(fresh.len());
-    for shipment in fresh {
+    let mut records = Vec::with_capacity(changed.shipments.len());
+    for shipment in changed.shipments {
         mark.advance(&shipment.create_date, &position(shipment.shipment_id));
         if !shipment.is_return_label {
             records.push(envelope(shipment)?);
@@ -293,12 +333,13 @@ fn read_shipments(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
     }
     let moved = mark != start;
     log::info(format!(
-        "count={} more={more} cursor={mark} Read shipments.",
-        records.len()
+        "count={} more={} cursor={mark} Read shipments.",
+        records.len(),
+        changed.more
     ));
     Ok(Page {
         next_cursor: moved.then(|| mark.encode()),
-        more: more && moved,
+        more: changed.more && moved,
         records,
     })
 }

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use tenon_sdk::prelude::*;
 
-use crate::{MAX_PAGE, MAX_PAGES_PER_READ, RETURN_LABELS, api, position, rfc3339, send};
+use crate::{RETURN_LABELS, Sort, changed_shipments, position, rfc3339};
 
 /// JSON Schema of a `return-labels` payload.
 pub const RETURN_LABEL_SCHEMA: &str = r#"{
@@ -56,16 +56,6 @@ pub const RETURN_LABEL_SCHEMA: &str = r#"{
 
 /// The RMA status of a label without one in `customField1`.
 const AWAITING_RETURN: &str = "awaiting_return";
-
-/// One answer of `GET /shipments`, as this stream reads it.
-#[derive(Debug, Deserialize)]
-struct Listing {
-    shipments: Vec<Label>,
-    #[serde(default)]
-    page: u32,
-    #[serde(default)]
-    pages: u32,
-}
 
 /// A shipment as ShipStation lists it: the fields of a return label.
 #[derive(Debug, Deserialize)]
@@ -160,46 +150,13 @@ pub struct ReturnItem {
 
 /// One page of return labels changed after `cursor`.
 pub fn read(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
-    let api = api()?;
     let mut mark = Watermark::from_cursor(cursor);
-    let limit = limit.clamp(1, MAX_PAGE);
-    let page_size = limit.to_string();
-    let mut fresh: Vec<Label> = Vec::new();
-    let mut exhausted = false;
-    for page in 1..=MAX_PAGES_PER_READ {
-        let page_number = page.to_string();
-        let mut request = api
-            .get("/shipments")
-            .query("sortBy", "ModifyDate")
-            .query("sortDir", "ASC")
-            .query("includeShipmentItems", "true")
-            .query("page", &page_number)
-            .query("pageSize", &page_size);
-        if !mark.is_start() {
-            request = request.query("modifyDateStart", &mark.time);
-        }
-        let answer: Listing = send(request)?.json()?;
-        let last_page = answer.shipments.is_empty() || answer.page >= answer.pages;
-        fresh.extend(
-            answer
-                .shipments
-                .into_iter()
-                .filter(|s| mark.is_new(s.modified(), &position(s.shipment_id))),
-        );
-        if last_page {
-            exhausted = true;
-            break;
-        }
-        if fresh.len() > limit as usize {
-            break;
-        }
-    }
-    fresh.sort_by(|a, b| (a.modified(), a.shipment_id).cmp(&(b.modified(), b.shipment_id)));
-    let more = fresh.len() > limit as usize || !exhausted;
-    fresh.truncate(limit as usize);
+    let changed = changed_shipments(Sort::Modified, &mark, limit, |l: &Label| {
+        (l.modified(), l.shipment_id)
+    })?;
     let start = mark.clone();
     let mut records = Vec::new();
-    for label in fresh {
+    for label in changed.shipments {
         mark.advance(label.modified(), &position(label.shipment_id));
         if !label.is_return_label {
             continue;
@@ -211,12 +168,13 @@ pub fn read(cursor: Option<&str>, limit: u32) -> Result<Page, Error> {
     }
     let moved = mark != start;
     log::info(format!(
-        "count={} more={more} cursor={mark} Read return labels.",
-        records.len()
+        "count={} more={} cursor={mark} Read return labels.",
+        records.len(),
+        changed.more
     ));
     Ok(Page {
         next_cursor: moved.then(|| mark.encode()),
-        more: more && moved,
+        more: changed.more && moved,
         records,
     })
 }
