@@ -1184,13 +1184,28 @@ async fn refund_to_credit_note(w: &World, order: u64) {
     assert_eq!(credited, [("LAMP", -1.0)]);
 }
 
-/// Magento -> 3PL -> Magento and Tryton: the order ships from the warehouse
-/// (the parcel is a Magento shipment with its tracking number), Ada sends one
-/// lamp back, the warehouse receives and restocks it: Tryton's
+/// Magento -> 3PL -> Magento and Tryton: the order reaches the warehouse (and
+/// so does Ada's new address, before it ships), ships (the parcel is a Magento
+/// shipment with its tracking number), Ada sends one lamp back, the warehouse receives and restocks it: Tryton's
 /// stock has it again, once, and Magento shows the order's lamp returned.
 async fn return_to_stock(w: &World, order: u64) {
     w.moves_once("magento-to-3pl", 2, 2).await;
     let key = format!("magento:{order}");
+    // Ada moves before the parcel leaves: the address changed in Magento is
+    // the one the warehouse ships to, and only her order moves.
+    w.magento.edit_order(order, |o| {
+        o.shipping_address.street = vec!["Chausseestr. 5".into()];
+    });
+    w.moves("magento-to-3pl", 1).await;
+    let at_3pl = w
+        .threepl
+        .orders()
+        .into_iter()
+        .find(|o| o.order.order_key == key)
+        .unwrap();
+    assert_eq!(at_3pl.order.ship_to.street1, "Chausseestr. 5");
+    assert_eq!(at_3pl.applied, 2, "created once, updated once");
+    assert_eq!(w.agree("magento-to-3pl").await, 2);
     w.threepl.ship(
         &key,
         vec![Parcel {
