@@ -47,7 +47,7 @@ mod vendure_server;
 use serde_json::{Value, json};
 use support::*;
 use support_tryton::{REFUND_ACCOUNT, TrytonServer, decimal};
-use tenon::flow::{Endpoint, Flow, Run};
+use tenon::flow::{Flow, Run};
 use tenon::host::Tenon;
 use tenon::sandbox::WebhookRequest;
 use tenon::tenant::Enablement;
@@ -224,19 +224,7 @@ impl World {
         for (name, from, via, to) in flows {
             let flow = Flow {
                 batch_size: 50,
-                ..tenon::host::flow(
-                    TENANT,
-                    name,
-                    Endpoint {
-                        plugin: from.0.into(),
-                        stream: from.1.into(),
-                    },
-                    via.iter().map(|&t| t.into()).collect(),
-                    Endpoint {
-                        plugin: to.0.into(),
-                        stream: to.1.into(),
-                    },
-                )
+                ..flow_between(TENANT, name, *from, via, *to)
             };
             self.tenon.add_flow(flow, "test").unwrap();
         }
@@ -976,30 +964,16 @@ async fn catalog_to_magento(w: &World) {
     assert_eq!(w.agree("catalog-to-magento").await, 2);
 }
 
-/// The price a Vendure shopper signed in as `session` sees of `sku` in
-/// `channel`, in euros; or the code of the error refusing it.
+/// The price in euros a Vendure shopper signed in as `session` sees of `sku`
+/// in `channel`; or the code of the error refusing it.
 fn vendure_price(
     w: &World,
     sku: &str,
     session: Option<&str>,
     channel: Option<&str>,
 ) -> Result<i64, String> {
-    let answer = w.vendure.shop_in_currency(
-        session,
-        channel,
-        "EUR",
-        "query($s:String!){ product(slug:$s){ variants { sku priceWithTax currencyCode } } }",
-        json!({"s": sku.to_lowercase()}),
-    );
-    if let Some(errors) = answer.get("errors") {
-        return Err(errors[0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("?")
-            .to_owned());
-    }
-    let variant = &answer["data"]["product"]["variants"][0];
-    assert_eq!(variant["currencyCode"], "EUR", "{answer}");
-    Ok(variant["priceWithTax"].as_i64().unwrap())
+    w.vendure
+        .shop_price(&sku.to_lowercase(), "EUR", session, channel)
 }
 
 /// Tryton -> Vendure and Magento: the customer accounts, then Ada's contract

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use support::*;
 use tenon::Tenon;
-use tenon::flow::{Endpoint, Flow, Run, RunStatus};
+use tenon::flow::{Flow, Run, RunStatus};
 use tenon::tenant::Enablement;
 use tenon_sandboxes::Ledger;
 use tenon_sandboxes::magento::{Fault, Magento, MagentoSeed};
@@ -63,19 +63,7 @@ fn flow(name: &str, from: (&str, &str), via: &[&str], to: (&str, &str), batch: u
         batch_size: batch,
         max_attempts: 5,
         retry_base_ms: 200,
-        ..tenon::host::flow(
-            TENANT,
-            name,
-            Endpoint {
-                plugin: from.0.into(),
-                stream: from.1.into(),
-            },
-            via.iter().map(|&t| t.into()).collect(),
-            Endpoint {
-                plugin: to.0.into(),
-                stream: to.1.into(),
-            },
-        )
+        ..flow_between(TENANT, name, from, via, to)
     }
 }
 

@@ -118,20 +118,38 @@ pub fn pipeline(tenon: &Tenon, tenant: &str, shop: &Shop, ledger: &Ledger) {
 pub fn orders_flow(tenant: &str, source: &str, stream: &str) -> Flow {
     Flow {
         batch_size: 10,
-        ..tenon::host::flow(
+        ..flow_between(
             tenant,
             "orders-to-erp",
-            Endpoint {
-                plugin: source.into(),
-                stream: stream.into(),
-            },
-            vec!["order-to-sale".into()],
-            Endpoint {
-                plugin: "demo-ledger".into(),
-                stream: "sale-orders".into(),
-            },
+            (source, stream),
+            &["order-to-sale"],
+            ("demo-ledger", "sale-orders"),
         )
     }
+}
+
+/// The flow `name` of `tenant` from `(plugin, stream)` through the
+/// transforms `via` to `(plugin, stream)`, with the defaults otherwise.
+pub fn flow_between(
+    tenant: &str,
+    name: &str,
+    from: (&str, &str),
+    via: &[&str],
+    to: (&str, &str),
+) -> Flow {
+    tenon::host::flow(
+        tenant,
+        name,
+        Endpoint {
+            plugin: from.0.into(),
+            stream: from.1.into(),
+        },
+        via.iter().map(|&t| t.into()).collect(),
+        Endpoint {
+            plugin: to.0.into(),
+            stream: to.1.into(),
+        },
+    )
 }
 
 pub fn assert_succeeded(run: &Run) {

@@ -880,29 +880,13 @@ fn list_price(list: &str, audience: Value, breaks: Value) -> Value {
 }
 
 /// What the Shop API shows of product `b2b-mug` to `session` in `channel`, in
-/// dollars:
-/// its variant's price with tax, or the code of the error refusing it.
+/// dollars.
 fn shop_price(
     vendure: &Vendure,
     session: Option<&str>,
     channel: Option<&str>,
 ) -> Result<i64, String> {
-    let answer = vendure.shop_in_currency(
-        session,
-        channel,
-        "USD",
-        "query($s:String!){ product(slug:$s){ variants { sku priceWithTax currencyCode } } }",
-        json!({"s": "b2b-mug"}),
-    );
-    if let Some(errors) = answer.get("errors") {
-        return Err(errors[0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("?")
-            .to_owned());
-    }
-    let variant = &answer["data"]["product"]["variants"][0];
-    assert_eq!(variant["currencyCode"], "USD", "{answer}");
-    Ok(variant["priceWithTax"].as_i64().unwrap())
+    vendure.shop_price("b2b-mug", "USD", session, channel)
 }
 
 /// A variant's `updatedAt` in each of these channels (a price written there

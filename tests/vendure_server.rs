@@ -235,18 +235,36 @@ impl Vendure {
         self.request(&self.shop_url(), session, channel, query, variables)["body"].clone()
     }
 
-    /// [`Vendure::shop`] with prices in `currency`, as a storefront asks for
-    /// them (Vendure's `currencyCode` query parameter).
-    pub fn shop_in_currency(
+    /// What the Shop API shows a shopper signed in as `session` (anonymous
+    /// for `None`) in the channel whose token is `channel` of the product
+    /// `slug`, asking for prices in `currency` (Vendure's `currencyCode` query
+    /// parameter): its first variant's price with tax, or the code of the
+    /// error refusing it (`FORBIDDEN`).
+    pub fn shop_price(
         &self,
+        slug: &str,
+        currency: &str,
         session: Option<&str>,
         channel: Option<&str>,
-        currency: &str,
-        query: &str,
-        variables: Value,
-    ) -> Value {
+    ) -> Result<i64, String> {
         let url = format!("{}?currencyCode={currency}", self.shop_url());
-        self.request(&url, session, channel, query, variables)["body"].clone()
+        let answer = self.request(
+            &url,
+            session,
+            channel,
+            "query($s:String!){ product(slug:$s){ variants { sku priceWithTax currencyCode } } }",
+            json!({"s": slug}),
+        )["body"]
+            .clone();
+        if let Some(errors) = answer.get("errors") {
+            return Err(errors[0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned());
+        }
+        let variant = &answer["data"]["product"]["variants"][0];
+        assert_eq!(variant["currencyCode"], currency, "{answer}");
+        Ok(variant["priceWithTax"].as_i64().unwrap())
     }
 
     /// Logs `email` in to the Shop API (default channel); the session token.
