@@ -1166,7 +1166,10 @@ async fn return_to_stock(w: &World, order: u64) {
     w.moves_once("magento-to-3pl", 2, 2).await;
     let key = format!("magento:{order}");
     // Ada moves before the parcel leaves: the address changed in Magento is
-    // the one the warehouse ships to, and only her order moves.
+    // the one the warehouse ships to, and only her order moves. (A change in
+    // the very second of the cursor waits for a later change: Magento keeps
+    // `updated_at` to the second, see docs/connectors/commerce-magento.md.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     w.magento.edit_order(order, |o| {
         o.shipping_address.street = vec!["Chausseestr. 5".into()];
     });
