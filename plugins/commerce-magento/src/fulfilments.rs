@@ -78,15 +78,7 @@ pub fn write(api: &Magento, batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
         }
         let parcel: Fulfilment = delivery.json()?;
         check(&parcel)?;
-        let order_id: u64 = parcel.order_id.trim().parse().map_err(|_| {
-            Error::permanent(format!(
-                "order id `{}` is not a Magento order id (its entity_id)",
-                parcel.order_id
-            ))
-        })?;
-        let order: MagentoOrder = api
-            .get(Scope::Store, &format!("/orders/{order_id}"), &[])
-            .map_err(|e| e.context(format!("order {order_id}")))?;
+        let (order_id, order): (u64, MagentoOrder) = orders::fetch(api, &parcel.order_id)?;
         if let Some(shipped) = shipped_already(api, order_id, &parcel.tracking_number)? {
             return Ok(Some(shipped.to_string()));
         }

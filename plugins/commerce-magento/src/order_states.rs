@@ -83,15 +83,7 @@ pub fn write(api: &Magento, batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
         let label = label(&wanted.state).ok_or_else(|| {
             Error::permanent(format!("state `{}` is not an order state", wanted.state))
         })?;
-        let id: u64 = wanted.order_id.trim().parse().map_err(|_| {
-            Error::permanent(format!(
-                "order id `{}` is not a Magento order id (its entity_id)",
-                wanted.order_id
-            ))
-        })?;
-        let order: HeldOrder = api
-            .get(Scope::Store, &format!("/orders/{id}"), &[])
-            .map_err(|e| e.context(format!("order {id}")))?;
+        let (id, order): (u64, HeldOrder) = crate::orders::fetch(api, &wanted.order_id)?;
         if applied(&order, &wanted) {
             return Ok(Some(id.to_string()));
         }

@@ -31,7 +31,7 @@ use serde_json::Value;
 use tenon_sdk::canonical::{Address, Order, OrderCustomer, OrderLine};
 use tenon_sdk::prelude::*;
 
-use crate::rest::Magento;
+use crate::rest::{Magento, Scope};
 use crate::{ORDERS, feed, money};
 
 /// An order as `GET /V1/orders` lists it (the fields the stream needs).
@@ -141,6 +141,23 @@ struct Payload {
     shipping: String,
     /// What the customer pays: goods, shipping, discounts, with tax.
     grand_total: String,
+}
+
+/// The order whose `entity_id` is the text `order_id` (a write stream's
+/// canonical `order_id`), as `T` reads it, with that id.
+pub fn fetch<T: serde::de::DeserializeOwned>(
+    api: &Magento,
+    order_id: &str,
+) -> Result<(u64, T), Error> {
+    let id: u64 = order_id.trim().parse().map_err(|_| {
+        Error::permanent(format!(
+            "order id `{order_id}` is not a Magento order id (its entity_id)"
+        ))
+    })?;
+    let order = api
+        .get(Scope::Store, &format!("/orders/{id}"), &[])
+        .map_err(|e| e.context(format!("order {id}")))?;
+    Ok((id, order))
 }
 
 /// One page of orders after `cursor`.

@@ -229,15 +229,7 @@ pub fn write(api: &Magento, batch: &[Delivery]) -> Result<Vec<Outcome>, Error> {
         }
         let wanted: Return = delivery.json()?;
         check(&wanted)?;
-        let order_id: u64 = wanted.order_id.trim().parse().map_err(|_| {
-            Error::permanent(format!(
-                "order id `{}` is not a Magento order id (its entity_id)",
-                wanted.order_id
-            ))
-        })?;
-        let order: MagentoOrder = api
-            .get(Scope::Store, &format!("/orders/{order_id}"), &[])
-            .map_err(|e| e.context(format!("order {order_id}")))?;
+        let (order_id, order): (u64, MagentoOrder) = orders::fetch(api, &wanted.order_id)?;
         let lines = order_items(&wanted, &order)?;
         let external_ref = wanted.external_ref.trim();
         let id = match find(api, order_id, external_ref)? {
