@@ -62,8 +62,6 @@ use vendure_server::Vendure;
 
 const TENANT: &str = "acme";
 const PIM_TOKEN: &str = "pim-test-token";
-const THREEPL_KEY: &str = "3pl-key";
-const THREEPL_SECRET: &str = "3pl-secret";
 const MAGENTO_TOKEN: &str = "magento-integration-token";
 /// Vendure's stock location for Tryton's `WH`; Berlin is created for `WH2`.
 const DEFAULT_LOCATION: &str = "Default Stock Location";
@@ -170,15 +168,9 @@ impl World {
             &[("api_token", grant.to_string())],
             Some(self.pim.addr().to_string()),
         );
-        self.enable(
-            "wms-shipstation",
-            &[
-                ("base_url", self.threepl.base_url()),
-                ("api_key", THREEPL_KEY.to_owned()),
-            ],
-            &[("api_secret", THREEPL_SECRET.to_owned())],
-            Some(self.threepl.addr().to_string()),
-        );
+        self.tenon
+            .enable(wms_enablement(TENANT, &self.threepl), "test")
+            .unwrap();
         self.enable(
             "commerce-magento",
             &[("base_url", self.magento.url())],
@@ -292,6 +284,26 @@ impl World {
             self.tenon.dead_letters(Some(TENANT), Some(flow))
         );
         run
+    }
+
+    /// Runs `flow` and asserts it read and wrote `moved` records.
+    async fn moves(&self, flow: &str, moved: u64) -> Run {
+        let run = self.run(flow).await;
+        assert_eq!(
+            (run.records_read, run.records_written),
+            (moved, moved),
+            "{flow}: {run:?}"
+        );
+        run
+    }
+
+    /// Runs `flow` once and again: the first run moves `moved` records, both
+    /// sides agree on `matching`, the second run reads nothing.
+    async fn moves_once(&self, flow: &str, moved: u64, matching: usize) {
+        self.moves(flow, moved).await;
+        assert_eq!(self.agree(flow).await, matching, "{flow}");
+        let again = self.run(flow).await;
+        assert_eq!(again.records_read, 0, "{flow}, run again: {again:?}");
     }
 
     /// Asserts that `flow`'s two systems agree; the number of records matched.
@@ -416,12 +428,7 @@ async fn catalog(w: &World) {
             .with_names(&[("en_US", "Mug"), ("de_DE", "Kaffeebecher")])
             .with_prices(&[("13.00", "USD"), ("11.50", "EUR")]);
     });
-    let edit = w.run("catalog").await;
-    assert_eq!(
-        (edit.records_read, edit.records_written),
-        (1, 1),
-        "{edit:?}"
-    );
+    w.moves("catalog", 1).await;
     let mug = w.gql(
         "{ productVariants(options:{filter:{sku:{eq:\"MUG\"}}}) { items { translations { languageCode name } prices { currencyCode price } } } }",
         json!({}),
@@ -493,12 +500,7 @@ async fn inventory(w: &World) {
     // Tryton receives 5 more mugs in Berlin: the next run moves the mug's two
     // levels (Tryton reports a product's stock in every warehouse), nothing else.
     t.receive("MUG", berlin, 5);
-    let edit = w.run("inventory").await;
-    assert_eq!(
-        (edit.records_read, edit.records_written),
-        (2, 2),
-        "{edit:?}"
-    );
+    w.moves("inventory", 2).await;
     assert_eq!(
         levels(w, "MUG"),
         [(DEFAULT_LOCATION.to_owned(), 25), ("Berlin".to_owned(), 17)]
@@ -588,12 +590,7 @@ async fn order_to_cash(w: &World) -> Vec<String> {
         cancelled["cancelOrder"]["state"], "Cancelled",
         "{cancelled}"
     );
-    let edit = w.run("order-to-cash").await;
-    assert_eq!(
-        (edit.records_read, edit.records_written),
-        (1, 1),
-        "{edit:?}"
-    );
+    w.moves("order-to-cash", 1).await;
     let sale = t.sale_by_reference(&format!("shop:{}", orders[2]));
     assert_eq!(sale["state"], "cancelled", "{sale}");
     assert_eq!(w.agree("order-to-cash").await, 3);
@@ -872,26 +869,6 @@ impl World {
             ),
         ]);
     }
-
-    /// Runs `flow` and asserts it read and wrote `moved` records.
-    async fn moves(&self, flow: &str, moved: u64) -> Run {
-        let run = self.run(flow).await;
-        assert_eq!(
-            (run.records_read, run.records_written),
-            (moved, moved),
-            "{flow}: {run:?}"
-        );
-        run
-    }
-
-    /// Runs `flow` once and again: the first run moves `moved` records, both
-    /// sides agree on `matching`, the second run reads nothing.
-    async fn moves_once(&self, flow: &str, moved: u64, matching: usize) {
-        self.moves(flow, moved).await;
-        assert_eq!(self.agree(flow).await, matching, "{flow}");
-        let again = self.run(flow).await;
-        assert_eq!(again.records_read, 0, "{flow}, run again: {again:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -989,15 +966,7 @@ async fn contract_prices(w: &World) -> String {
     // Vendure's public price is its own (the PIM's, in a live shop); its
     // customers sign in with a password.
     for (sku, eur) in [("LAMP", 4990), ("CHAIR", 12900)] {
-        let product = w.gql(
-            "mutation($n:String!,$s:String!){ createProduct(input:{translations:[{languageCode:en, name:$n, slug:$s, description:\"\"}]}){ id } }",
-            json!({"n": sku, "s": sku.to_lowercase()}),
-        );
-        let variant = w.gql(
-            "mutation($p:ID!,$sku:String!,$price:Money){ createProductVariants(input:[{productId:$p, sku:$sku, price:$price, stockOnHand:10, translations:[{languageCode:en, name:$sku}]}]){ id } }",
-            json!({"p": product["createProduct"]["id"], "sku": sku, "price": eur}),
-        )["createProductVariants"][0]["id"]
-            .clone();
+        let variant = w.vendure.create_variant(sku, eur, 10);
         w.gql(
             "mutation($id:ID!,$p:Money!){ updateProductVariants(input:[{id:$id, prices:[{currencyCode:EUR, price:$p}]}]){ id } }",
             json!({"id": variant, "p": eur}),

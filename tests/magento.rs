@@ -22,8 +22,6 @@ use tenon_sandboxes::threepl::{Parcel, ShipmentItem, ThreePl};
 
 const TENANT: &str = "acme";
 const MAGENTO_TOKEN: &str = "magento-test-token";
-const THREEPL_KEY: &str = "3pl-key";
-const THREEPL_SECRET: &str = "3pl-secret";
 /// The host's HTTP timeout for Magento's requests: a slower answer is a timeout.
 const MAGENTO_TIMEOUT_MS: u64 = 800;
 
@@ -45,15 +43,18 @@ async fn setup() -> (tempfile::TempDir, Tenon, Magento) {
     store.limits.http_timeout_ms = Some(MAGENTO_TIMEOUT_MS);
     tenon.enable(store, "test").unwrap();
     tenon
-        .enable(
-            Enablement {
-                config: BTreeMap::from([("reference_prefix".into(), "magento:".into())]),
-                ..enablement(TENANT, "order-to-sale")
-            },
-            "test",
-        )
+        .enable(prefixed(TENANT, "order-to-sale"), "test")
         .unwrap();
     (dir, tenon, magento)
+}
+
+/// The transform `plugin` for `tenant`, knowing Magento's orders by
+/// `magento:<id>` (its `reference_prefix`).
+fn prefixed(tenant: &str, plugin: &str) -> Enablement {
+    Enablement {
+        config: BTreeMap::from([("reference_prefix".into(), "magento:".into())]),
+        ..enablement(tenant, plugin)
+    }
 }
 
 /// `name`: `from` through `via` to `to`, `batch` records a batch, a quick
@@ -203,27 +204,10 @@ async fn write_faults_retry_dead_letter_and_replay_and_no_parcel_ships_twice() {
     let (_dir, tenon, magento) = setup().await;
     let threepl = ThreePl::start(THREEPL_KEY, THREEPL_SECRET).await.unwrap();
     tenon
-        .enable(
-            Enablement {
-                config: BTreeMap::from([
-                    ("base_url".into(), threepl.base_url()),
-                    ("api_key".into(), THREEPL_KEY.into()),
-                ]),
-                grants: vec![threepl.addr().to_string().parse().unwrap()],
-                ..enablement(TENANT, "wms-shipstation")
-            }
-            .with_secret("api_secret", THREEPL_SECRET),
-            "test",
-        )
+        .enable(wms_enablement(TENANT, &threepl), "test")
         .unwrap();
     tenon
-        .enable(
-            Enablement {
-                config: BTreeMap::from([("reference_prefix".into(), "magento:".into())]),
-                ..enablement(TENANT, "shipstation-parcels")
-            },
-            "test",
-        )
+        .enable(prefixed(TENANT, "shipstation-parcels"), "test")
         .unwrap();
     let to_3pl = flow(
         "magento-to-3pl",

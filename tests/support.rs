@@ -10,10 +10,13 @@ use tenon::flow::{Endpoint, Flow, Run, RunStatus};
 use tenon::limits::LimitOverrides;
 use tenon::plugin::Installed;
 use tenon::tenant::Enablement;
-use tenon_sandboxes::{Ledger, Shop, demo_orders};
+use tenon_sandboxes::{Ledger, Shop, ThreePl, demo_orders};
 
 pub const SHOP_TOKEN: &str = "shop-test-token";
 pub const LEDGER_TOKEN: &str = "ledger-test-token";
+/// The 3PL's API key and secret (HTTP Basic).
+pub const THREEPL_KEY: &str = "3pl-key";
+pub const THREEPL_SECRET: &str = "3pl-secret";
 
 /// A host with the bundled plugins installed, on a temporary data folder.
 pub async fn host(dir: &Path) -> Tenon {
@@ -96,6 +99,20 @@ pub fn ledger_enablement(tenant: &str, ledger: &Ledger) -> Enablement {
         ..enablement(tenant, "demo-ledger")
     }
     .with_secret("api_token", LEDGER_TOKEN)
+}
+
+/// `wms-shipstation` for `tenant` against `threepl`, started with
+/// [`THREEPL_KEY`] and [`THREEPL_SECRET`].
+pub fn wms_enablement(tenant: &str, threepl: &ThreePl) -> Enablement {
+    Enablement {
+        config: BTreeMap::from([
+            ("base_url".into(), threepl.base_url()),
+            ("api_key".into(), THREEPL_KEY.into()),
+        ]),
+        grants: vec![threepl.addr().to_string().parse().unwrap()],
+        ..enablement(tenant, "wms-shipstation")
+    }
+    .with_secret("api_secret", THREEPL_SECRET)
 }
 
 /// Creates `tenant`, enables the demo pipeline against these vendors and adds the

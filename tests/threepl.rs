@@ -22,8 +22,6 @@ use tenon_sandboxes::threepl::{Disposition, Fault, ReturnParcel, ReturnedItem, S
 use tenon_sandboxes::{FulfilmentOrder, Parcel, ShipmentItem, Shop, ThreePl, demo_orders};
 use tenon_sdk::canonical::{Return, ReturnLine};
 
-const API_KEY: &str = "3pl-key";
-const API_SECRET: &str = "3pl-secret";
 const FLOW: &str = "orders-to-3pl";
 
 /// A host with the shop, `order-to-sale` and the 3PL enabled for `acme`, and the
@@ -43,7 +41,7 @@ async fn setup_with(
     let shop = Shop::start(SHOP_TOKEN, demo_orders(orders))
         .await
         .expect("shop starts");
-    let threepl = ThreePl::start(API_KEY, API_SECRET)
+    let threepl = ThreePl::start(THREEPL_KEY, THREEPL_SECRET)
         .await
         .expect("3PL starts");
     tenon.create_tenant("acme", "test").unwrap();
@@ -53,7 +51,7 @@ async fn setup_with(
     tenon
         .enable(enablement("acme", "order-to-sale"), "test")
         .unwrap();
-    let mut wms = wms_enablement(&threepl);
+    let mut wms = wms_enablement("acme", &threepl);
     wms.limits.http_timeout_ms = http_timeout_ms;
     tenon.enable(wms, "test").unwrap();
     let flow = Flow {
@@ -76,19 +74,6 @@ async fn setup_with(
     };
     tenon.add_flow(flow, "test").unwrap();
     (dir, tenon, shop, threepl)
-}
-
-/// `wms-shipstation` for `acme` against `threepl`.
-fn wms_enablement(threepl: &ThreePl) -> tenon::tenant::Enablement {
-    tenon::tenant::Enablement {
-        config: BTreeMap::from([
-            ("base_url".into(), threepl.base_url()),
-            ("api_key".into(), API_KEY.into()),
-        ]),
-        grants: vec![threepl.addr().to_string().parse().unwrap()],
-        ..enablement("acme", "wms-shipstation")
-    }
-    .with_secret("api_secret", API_SECRET)
 }
 
 async fn run(tenon: &Tenon) -> tenon::flow::Run {
@@ -475,7 +460,7 @@ async fn a_hold_written_blocks_shipping_and_a_release_lets_the_order_ship() {
     let (_dir, tenon, shop, threepl) = setup(2).await;
     run(&tenon).await;
     let holds_dir = tempfile::tempdir().unwrap();
-    let holds = Direct::new(holds_dir.path(), wms_enablement(&threepl), true).await;
+    let holds = Direct::new(holds_dir.path(), wms_enablement("acme", &threepl), true).await;
     let orders = shop.orders();
     let (first, second) = (orders[0].id.clone(), orders[1].id.clone());
     let key = format!("shop:{first}");
@@ -583,7 +568,7 @@ async fn a_hold_of_hold_days_ends_by_itself_when_its_date_comes() {
     let (_dir, tenon, shop, threepl) = setup(1).await;
     run(&tenon).await;
     let holds_dir = tempfile::tempdir().unwrap();
-    let mut wms = wms_enablement(&threepl);
+    let mut wms = wms_enablement("acme", &threepl);
     wms.config.insert("hold_days".into(), "2".into());
     let holds = Direct::new(holds_dir.path(), wms, true).await;
     let id = shop.orders()[0].id.clone();

@@ -41,28 +41,12 @@ fn order_count(vendure: &Vendure) -> u64 {
         .unwrap()
 }
 
-/// Creates a product with one variant; returns the variant id.
-fn variant(vendure: &Vendure, sku: &str, price: i64, stock: i64) -> String {
-    let product = vendure.gql(
-        "mutation($n:String!,$s:String!){ createProduct(input:{translations:[{languageCode:en, name:$n, slug:$s, description:\"\"}]}){ id } }",
-        json!({"n": sku, "s": sku.to_lowercase()}),
-    );
-    let variants = vendure.gql(
-        "mutation($p:ID!,$sku:String!,$price:Money,$stock:Int){ createProductVariants(input:[{productId:$p, sku:$sku, price:$price, stockOnHand:$stock, translations:[{languageCode:en, name:$sku}]}]){ id } }",
-        json!({"p": product["createProduct"]["id"], "sku": sku, "price": price, "stock": stock}),
-    );
-    variants["createProductVariants"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn vendure_orders_reach_the_ledger_and_only_changes_move_again() {
     let vendure = Vendure::shared();
     let _orders = ORDERS.lock().await;
-    let tee = variant(&vendure, "ORD-TEE-M", 1990, 10);
-    let mug = variant(&vendure, "ORD-MUG", 1250, 10);
+    let tee = vendure.create_variant("ORD-TEE-M", 1990, 10);
+    let mug = vendure.create_variant("ORD-MUG", 1250, 10);
     let customer = vendure.gql(
         "mutation{ createCustomer(input:{emailAddress:\"ada@example.com\", firstName:\"Ada\", lastName:\"Lovelace\"}){ ... on Customer { id } } }",
         json!({}),
@@ -225,8 +209,8 @@ fn stock(vendure: &Vendure, variant: &str) -> (i64, i64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn stock_levels_written_by_sku_land_in_vendure_once() {
     let vendure = Vendure::shared();
-    let a = variant(&vendure, "INV-A", 500, 3);
-    let b = variant(&vendure, "INV-B", 700, 0);
+    let a = vendure.create_variant("INV-A", 500, 3);
+    let b = vendure.create_variant("INV-B", 700, 0);
 
     let default = stock_location(&vendure, DEFAULT_LOCATION);
 
@@ -342,8 +326,8 @@ async fn customers_page_one_by_one_through_equal_update_times() {
 async fn a_shipment_split_in_two_parcels_becomes_two_fulfilments_once() {
     let vendure = Vendure::shared();
     let _orders = ORDERS.lock().await;
-    let tee = variant(&vendure, "FUL-TEE", 1990, 10);
-    let mug = variant(&vendure, "FUL-MUG", 1250, 10);
+    let tee = vendure.create_variant("FUL-TEE", 1990, 10);
+    let mug = vendure.create_variant("FUL-MUG", 1250, 10);
     let customer = vendure.gql(
         "mutation{ createCustomer(input:{emailAddress:\"margaret@example.com\", firstName:\"Margaret\", lastName:\"Hamilton\"}){ ... on Customer { id } } }",
         json!({}),
@@ -663,7 +647,7 @@ async fn stock_levels_land_per_stock_location_and_reconcile() {
         .unwrap()
         .to_owned();
     let default = stock_location(&vendure, DEFAULT_LOCATION);
-    let variant = variant(&vendure, "LOC-MUG", 1250, 0);
+    let variant = vendure.create_variant("LOC-MUG", 1250, 0);
 
     let dir = tempfile::tempdir().unwrap();
     let writer = writer(&vendure, dir.path()).await;
@@ -912,7 +896,7 @@ async fn a_contract_price_is_what_its_customer_sees_in_the_shop_and_no_one_else(
     let vendure = Vendure::shared();
     // A shopper's cart is an order, and the orders test counts them all.
     let _orders = ORDERS.lock().await;
-    let mug = variant(&vendure, "B2B-MUG", 1990, 20);
+    let mug = vendure.create_variant("B2B-MUG", 1990, 20);
     let ada = vendure.customer("ada@b2b.example", "Ada", "secret-ada");
     vendure.customer("bob@b2b.example", "Bob", "secret-bob");
     let dir = tempfile::tempdir().unwrap();
@@ -1117,8 +1101,8 @@ async fn credit_memos(
 async fn a_partial_refund_of_one_line_is_read_as_a_credit_memo_in_cents() {
     let vendure = Vendure::shared();
     let _orders = ORDERS.lock().await;
-    let tee = variant(&vendure, "REF-TEE", 1990, 10);
-    let mug = variant(&vendure, "REF-MUG", 1250, 10);
+    let tee = vendure.create_variant("REF-TEE", 1990, 10);
+    let mug = vendure.create_variant("REF-MUG", 1250, 10);
     let customer = vendure.customer("rita@refunds.example", "Rita", "secret-rita");
     let order = vendure.draft_order(&customer, &[(&tee, 2), (&mug, 1)]);
     vendure.pay_shipped_by(
@@ -1249,7 +1233,7 @@ fn order_view(vendure: &Vendure, order: &str) -> Value {
 async fn order_states_move_vendure_orders_and_read_back() {
     let vendure = Vendure::shared();
     let _orders = ORDERS.lock().await;
-    let tee = variant(&vendure, "OST-TEE", 1990, 10);
+    let tee = vendure.create_variant("OST-TEE", 1990, 10);
     let customer = vendure.customer("sam@states.example", "Sam", "secret-sam");
     let address = json!({"fullName": "Sam States", "streetLine1": "Main 1", "city": "Berlin",
                          "postalCode": "10115", "countryCode": "DE"});

@@ -283,6 +283,24 @@ impl Vendure {
         answer["token"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a product named `sku` (slug: `sku` in lower case) with one
+    /// variant `sku` at `price` (minor units of the default currency) with
+    /// `stock` on hand; the variant's id.
+    pub fn create_variant(&self, sku: &str, price: i64, stock: i64) -> String {
+        let product = self.gql(
+            "mutation($n:String!,$s:String!){ createProduct(input:{translations:[{languageCode:en, name:$n, slug:$s, description:\"\"}]}){ id } }",
+            json!({"n": sku, "s": sku.to_lowercase()}),
+        );
+        let variants = self.gql(
+            "mutation($p:ID!,$sku:String!,$price:Money,$stock:Int){ createProductVariants(input:[{productId:$p, sku:$sku, price:$price, stockOnHand:$stock, translations:[{languageCode:en, name:$sku}]}]){ id } }",
+            json!({"p": product["createProduct"]["id"], "sku": sku, "price": price, "stock": stock}),
+        );
+        variants["createProductVariants"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates a customer who can log in to the Shop API with `password`; its
     /// id.
     pub fn customer(&self, email: &str, first_name: &str, password: &str) -> String {

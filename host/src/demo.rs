@@ -509,18 +509,14 @@ pub async fn serve_sandboxes(sandboxes: Sandboxes) -> crate::Result<()> {
         orders,
         products,
     } = sandboxes;
-    let pim = match pim {
-        Some(pim) => pim,
-        None => beside(ledger, 1)?,
-    };
-    let threepl = match threepl {
-        Some(threepl) => threepl,
-        None => beside(ledger, 2)?,
-    };
-    let magento = match magento {
-        Some(magento) => magento,
-        None => beside(ledger, 3)?,
-    };
+    // Unset, each sits a port further after the ledger.
+    let after_ledger =
+        |addr: Option<SocketAddr>, offset| addr.map_or_else(|| beside(ledger, offset), Ok);
+    let (pim, threepl, magento) = (
+        after_ledger(pim, 1)?,
+        after_ledger(threepl, 2)?,
+        after_ledger(magento, 3)?,
+    );
     let shop = Shop::start_on(shop, &shop_token, demo_orders(orders)).await?;
     let ledger = Ledger::start_on(ledger, &ledger_token).await?;
     let pim = Pim::start_on(pim, &pim_token, demo_products(products)).await?;
